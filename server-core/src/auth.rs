@@ -1,0 +1,310 @@
+//! Passwords, session tokens, and where a request's token comes from.
+//!
+//! Tokens are HS256 JWTs signed with a secret every service shares, carrying the user
+//! id, an expiry and the user's token version; any instance verifies them on its own.
+//! Logout, password change and deactivation bump the version, so older tokens stop
+//! working everywhere at once.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chat_types::UserId;
+use http::HeaderMap;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::Secret;
+use crate::store::{Store, StoreError};
+
+/// The session cookie the web app relies on (HttpOnly: page scripts never see it).
+pub const SESSION_COOKIE: &str = "chat_session";
+
+/// How long a session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Why a request is not authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no session")]
+    Missing,
+    #[error("invalid or expired session")]
+    Invalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Hashes a password with argon2id and a fresh salt. CPU-heavy: runs off the async
+/// threads.
+pub async fn hash_password(password: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("argon2 accepts any password of at most 128 characters")
+            .to_string()
+    })
+    .await
+    .expect("password hashing does not panic")
+}
+
+/// Checks a password against a stored hash. With no hash (unknown user) it checks a
+/// dummy one, so the answer takes as long either way.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        known && matches
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a random password, checked when the user is unknown.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(salt.as_str().as_bytes(), &salt)
+        .expect("argon2 hashes a salt")
+        .to_string()
+});
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Uuid,
+    /// The user's token version when the token was issued.
+    ver: i64,
+    iat: i64,
+    exp: i64,
+}
+
+/// Issues and verifies session tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys([redacted])")
+    }
+}
+
+/// What a valid token says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user_id: UserId,
+    pub version: i64,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &Secret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, user_id: UserId, version: i64) -> String {
+        self.issue_with_ttl(user_id, version, SESSION_TTL.as_secs() as i64)
+    }
+
+    /// A token expiring `ttl_secs` from now (negative: already expired; for tests).
+    pub fn issue_with_ttl(&self, user_id: UserId, version: i64, ttl_secs: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id.as_uuid(),
+            ver: version,
+            iat: now,
+            exp: now + ttl_secs,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing does not fail")
+    }
+
+    /// Checks the signature, the algorithm and the expiry. Does not check the version.
+    pub fn verify(&self, token: &str) -> Result<TokenClaims, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| AuthError::Invalid)?;
+        Ok(TokenClaims {
+            user_id: data.claims.sub.into(),
+            version: data.claims.ver,
+        })
+    }
+}
+
+/// Verifies tokens fully: signature and expiry, then the user's current token version.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    keys: TokenKeys,
+    store: Store,
+}
+
+impl Authenticator {
+    pub fn new(keys: TokenKeys, store: Store) -> Self {
+        Self { keys, store }
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    /// The user a token belongs to, if it is valid now.
+    pub async fn authenticate(&self, token: &str) -> Result<UserId, AuthError> {
+        let claims = self.keys.verify(token)?;
+        match self.store.active_token_version(claims.user_id).await? {
+            Some(version) if version == claims.version => Ok(claims.user_id),
+            _ => Err(AuthError::Invalid),
+        }
+    }
+}
+
+/// Where a request's token came from. A cookie is sent by the browser on its own, so
+/// it is trusted only from an allowed origin (see [`crate::http::origin_allowed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    Bearer(String),
+    Cookie(String),
+}
+
+impl Credential {
+    pub fn token(&self) -> &str {
+        match self {
+            Credential::Bearer(t) | Credential::Cookie(t) => t,
+        }
+    }
+
+    /// The `Authorization: Bearer` header, or else the session cookie.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        if let Some(token) = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token)
+        {
+            return Some(Credential::Bearer(token.to_string()));
+        }
+        session_cookie(headers).map(Credential::Cookie)
+    }
+}
+
+/// The token of `Bearer <token>`.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_string())
+}
+
+/// A `Set-Cookie` value that stores the session token.
+pub fn session_cookie_header(token: &str, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        SESSION_TTL.as_secs(),
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// A `Set-Cookie` value that removes the session cookie.
+pub fn clear_session_cookie_header(secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&Secret::new("test-secret-of-some-length".into()))
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_their_claims() {
+        let user = UserId(Uuid::now_v7());
+        let token = keys().issue(user, 3);
+        assert_eq!(
+            keys().verify(&token).unwrap(),
+            TokenClaims {
+                user_id: user,
+                version: 3
+            }
+        );
+    }
+
+    #[test]
+    fn expired_tampered_foreign_and_unsigned_tokens_are_rejected() {
+        let user = UserId(Uuid::now_v7());
+        let expired = keys().issue_with_ttl(user, 0, -60);
+        assert!(keys().verify(&expired).is_err());
+
+        let token = keys().issue(user, 0);
+        let mut tampered = token.clone().into_bytes();
+        let mid = tampered.len() / 2;
+        tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+        assert!(
+            keys()
+                .verify(std::str::from_utf8(&tampered).unwrap())
+                .is_err()
+        );
+
+        let foreign = TokenKeys::new(&Secret::new("another-secret".into())).issue(user, 0);
+        assert!(keys().verify(&foreign).is_err());
+
+        let payload = token.split('.').nth(1).unwrap();
+        // {"alg":"none","typ":"JWT"}
+        let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert!(keys().verify(&unsigned).is_err());
+    }
+
+    #[test]
+    fn bearer_header_wins_over_the_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", "a=b; chat_session=from-cookie".parse().unwrap());
+        assert_eq!(
+            Credential::from_headers(&headers),
+            Some(Credential::Cookie("from-cookie".into()))
+        );
+        headers.insert("authorization", "Bearer from-header".parse().unwrap());
+        assert_eq!(
+            Credential::from_headers(&headers),
+            Some(Credential::Bearer("from-header".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse".into()).await;
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
+        assert!(!verify_password("wrong horse".into(), Some(hash)).await);
+        assert!(!verify_password("correct horse".into(), None).await);
+    }
+}

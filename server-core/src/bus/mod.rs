@@ -1,0 +1,149 @@
+//! The event bus: Redis PubSub between processes, or an in-process bus when everything
+//! runs in one process.
+//!
+//! Publishing never waits for the bus: events are queued and sent in order by a
+//! background task, so a write succeeds even while the bus is down (the failure is
+//! logged and counted). Receivers open one [`Subscription`] and add and drop topics on
+//! it as their local subscribers come and go; after a lost connection it is restored
+//! with every topic, and a [`BusMessage::Reconnected`] tells the receiver to backfill.
+
+mod memory;
+mod redis;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use chat_types::{BusEvent, Topic};
+use tokio::sync::mpsc;
+
+pub use self::memory::MemoryBus;
+pub use self::redis::RedisBus;
+
+/// What can go wrong on the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus not connected")]
+    NotConnected,
+    #[error("bus closed")]
+    Closed,
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+}
+
+/// What a subscription receives.
+#[derive(Clone, Debug)]
+pub enum BusMessage {
+    /// An encoded [`BusEvent`] on one of the subscribed topics.
+    Event { topic: Topic, payload: Bytes },
+    /// The connection was lost and is back, with every topic subscribed again; events
+    /// published in between may be missing.
+    Reconnected,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct BusMetrics {
+    pub published: AtomicU64,
+    pub publish_failures: AtomicU64,
+    pub dropped: AtomicU64,
+    pub received: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+impl BusMetrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The bus, either kind; cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Bus {
+    Redis(RedisBus),
+    Memory(MemoryBus),
+}
+
+impl Bus {
+    /// The in-process bus (one process only).
+    pub fn memory(prefix: &str) -> Self {
+        Bus::Memory(MemoryBus::new(prefix))
+    }
+
+    /// Redis PubSub at `url`. Fails if Redis cannot be reached now; once started, it
+    /// reconnects by itself.
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, BusError> {
+        Ok(Bus::Redis(RedisBus::connect(url, prefix).await?))
+    }
+
+    /// Queues an event for `topic`. Never blocks; never fails the caller.
+    pub fn publish(&self, topic: &Topic, event: &BusEvent) {
+        let payload = Bytes::from(event.encode());
+        match self {
+            Bus::Redis(bus) => bus.publish(topic, payload),
+            Bus::Memory(bus) => bus.publish(topic, payload),
+        }
+    }
+
+    /// Opens a subscription (one connection for many topics).
+    pub fn subscribe(&self) -> (Subscription, mpsc::UnboundedReceiver<BusMessage>) {
+        match self {
+            Bus::Redis(bus) => bus.subscribe(),
+            Bus::Memory(bus) => bus.subscribe(),
+        }
+    }
+
+    /// Checks that the bus answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), BusError> {
+        match self {
+            Bus::Redis(bus) => bus.ping().await,
+            Bus::Memory(_) => Ok(()),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<BusMetrics> {
+        match self {
+            Bus::Redis(bus) => bus.metrics(),
+            Bus::Memory(bus) => bus.metrics(),
+        }
+    }
+
+    /// The topic name prefix.
+    pub fn prefix(&self) -> &str {
+        match self {
+            Bus::Redis(bus) => bus.prefix(),
+            Bus::Memory(bus) => bus.prefix(),
+        }
+    }
+}
+
+/// Adds and drops topics on one subscription. Dropping it ends the subscription.
+#[derive(Debug)]
+pub enum Subscription {
+    Redis(redis::RedisSubscription),
+    Memory(memory::MemorySubscription),
+}
+
+impl Subscription {
+    /// Subscribes to `topic`. `Ok` means events published from now on will arrive.
+    /// On `Err(NotConnected)` the topic is still kept and subscribed on reconnect.
+    pub async fn add(&self, topic: &Topic) -> Result<(), BusError> {
+        match self {
+            Subscription::Redis(s) => s.add(topic).await,
+            Subscription::Memory(s) => {
+                s.add(topic);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn remove(&self, topic: &Topic) -> Result<(), BusError> {
+        match self {
+            Subscription::Redis(s) => s.remove(topic).await,
+            Subscription::Memory(s) => {
+                s.remove(topic);
+                Ok(())
+            }
+        }
+    }
+}

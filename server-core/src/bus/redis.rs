@@ -1,0 +1,392 @@
+//! Redis PubSub: one publishing connection and one subscribing connection per
+//! subscription, each restored by itself after a loss.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chat_types::Topic;
+use futures::StreamExt;
+use redis::aio::{MultiplexedConnection, PubSubSink};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{BusError, BusMessage, BusMetrics, Subscription};
+
+/// How long to wait for Redis to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one pipeline of PUBLISH commands may take.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Events still unpublished after this long are dropped (receivers backfill messages
+/// from the database anyway).
+const MAX_EVENT_AGE: Duration = Duration::from_secs(30);
+/// Events waiting for the bus; beyond this, new ones are dropped and counted.
+const QUEUE_CAPACITY: usize = 65_536;
+/// The most events sent in one pipeline.
+const PIPELINE_MAX: usize = 1024;
+/// How often an idle subscribing connection is checked.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    prefix: String,
+    client: redis::Client,
+    queue: mpsc::Sender<Outgoing>,
+    metrics: Arc<BusMetrics>,
+    publisher: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.publisher.abort();
+    }
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    channel: String,
+    payload: Bytes,
+    queued_at: Instant,
+}
+
+impl RedisBus {
+    pub(super) async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        let client = redis::Client::open(url)?;
+        let connection = connect(&client).await?;
+        let metrics = Arc::new(BusMetrics::default());
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let publisher = tokio::spawn(run_publisher(
+            client.clone(),
+            Some(connection),
+            rx,
+            metrics.clone(),
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                prefix: prefix.to_string(),
+                client,
+                queue,
+                metrics,
+                publisher,
+            }),
+        })
+    }
+
+    pub(super) fn publish(&self, topic: &Topic, payload: Bytes) {
+        let outgoing = Outgoing {
+            channel: topic.channel(&self.inner.prefix),
+            payload,
+            queued_at: Instant::now(),
+        };
+        if self.inner.queue.try_send(outgoing).is_err() {
+            BusMetrics::add(&self.inner.metrics.dropped, 1);
+            tracing::warn!(%topic, "bus queue full: event dropped");
+        }
+    }
+
+    pub(super) fn subscribe(&self) -> (Subscription, mpsc::UnboundedReceiver<BusMessage>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (out, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run_subscriber(
+            self.inner.client.clone(),
+            self.inner.prefix.clone(),
+            command_rx,
+            out,
+            self.inner.metrics.clone(),
+        ));
+        (
+            Subscription::Redis(RedisSubscription { commands, task }),
+            rx,
+        )
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), BusError> {
+        let mut connection = connect(&self.inner.client).await?;
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            redis::cmd("PING").query_async::<()>(&mut connection),
+        )
+        .await
+        .map_err(|_| BusError::NotConnected)??;
+        Ok(())
+    }
+
+    pub(super) fn metrics(&self) -> &Arc<BusMetrics> {
+        &self.inner.metrics
+    }
+
+    pub(super) fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+}
+
+async fn connect(client: &redis::Client) -> Result<MultiplexedConnection, BusError> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(PUBLISH_TIMEOUT));
+    Ok(client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?)
+}
+
+/// Sends queued events in order, pipelined; on failure, reconnects and retries the
+/// same events until they are sent or too old.
+async fn run_publisher(
+    client: redis::Client,
+    mut connection: Option<MultiplexedConnection>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    metrics: Arc<BusMetrics>,
+) {
+    let mut batch: Vec<Outgoing> = Vec::with_capacity(PIPELINE_MAX);
+    let mut backoff = Backoff::default();
+    loop {
+        if batch.is_empty() {
+            if queue.recv_many(&mut batch, PIPELINE_MAX).await == 0 {
+                return;
+            }
+        }
+        let before = batch.len();
+        batch.retain(|e| e.queued_at.elapsed() < MAX_EVENT_AGE);
+        BusMetrics::add(&metrics.dropped, (before - batch.len()) as u64);
+        if batch.is_empty() {
+            continue;
+        }
+        let conn = match &mut connection {
+            Some(conn) => conn,
+            None => match connect(&client).await {
+                Ok(conn) => {
+                    tracing::info!("bus publisher reconnected");
+                    BusMetrics::add(&metrics.reconnects, 1);
+                    connection.insert(conn)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus publisher cannot connect");
+                    tokio::time::sleep(backoff.next()).await;
+                    continue;
+                }
+            },
+        };
+        let mut pipe = redis::pipe();
+        for event in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(&event.channel)
+                .arg(&event.payload[..])
+                .ignore();
+        }
+        match tokio::time::timeout(PUBLISH_TIMEOUT, pipe.query_async::<()>(conn)).await {
+            Ok(Ok(())) => {
+                BusMetrics::add(&metrics.published, batch.len() as u64);
+                batch.clear();
+                backoff.reset();
+            }
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_string(),
+                };
+                tracing::warn!(%error, events = batch.len(), "bus publish failed; will retry");
+                BusMetrics::add(&metrics.publish_failures, batch.len() as u64);
+                connection = None;
+                tokio::time::sleep(backoff.next()).await;
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Command {
+    Add(Topic, oneshot::Sender<Result<(), BusError>>),
+    Remove(Topic, oneshot::Sender<Result<(), BusError>>),
+}
+
+/// The handle of one subscribing connection; dropping it closes the connection.
+#[derive(Debug)]
+pub struct RedisSubscription {
+    commands: mpsc::UnboundedSender<Command>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RedisSubscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RedisSubscription {
+    pub(super) async fn add(&self, topic: &Topic) -> Result<(), BusError> {
+        self.send(|reply| Command::Add(topic.clone(), reply)).await
+    }
+
+    pub(super) async fn remove(&self, topic: &Topic) -> Result<(), BusError> {
+        self.send(|reply| Command::Remove(topic.clone(), reply))
+            .await
+    }
+
+    async fn send(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), BusError>>) -> Command,
+    ) -> Result<(), BusError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .map_err(|_| BusError::Closed)?;
+        answer.await.map_err(|_| BusError::Closed)?
+    }
+}
+
+/// Keeps one subscribing connection alive with every wanted topic on it.
+async fn run_subscriber(
+    client: redis::Client,
+    prefix: String,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    out: mpsc::UnboundedSender<BusMessage>,
+    metrics: Arc<BusMetrics>,
+) {
+    let mut topics: HashSet<Topic> = HashSet::new();
+    let mut backoff = Backoff::default();
+    let mut ever_connected = false;
+    loop {
+        let connected = async {
+            let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
+                .await
+                .map_err(|_| BusError::NotConnected)??;
+            let (mut sink, stream) = pubsub.split();
+            let channels: Vec<String> = topics.iter().map(|t| t.channel(&prefix)).collect();
+            for chunk in channels.chunks(512) {
+                sink.subscribe(chunk).await?;
+            }
+            Ok::<_, BusError>((sink, stream))
+        }
+        .await;
+        let (mut sink, mut stream) = match connected {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "bus subscriber cannot connect");
+                let pause = tokio::time::sleep(backoff.next());
+                tokio::pin!(pause);
+                loop {
+                    tokio::select! {
+                        _ = &mut pause => break,
+                        command = commands.recv() => match command {
+                            None => return,
+                            Some(command) => apply_offline(&mut topics, command),
+                        },
+                    }
+                }
+                continue;
+            }
+        };
+        backoff.reset();
+        if ever_connected {
+            tracing::info!(topics = topics.len(), "bus subscriber reconnected");
+            BusMetrics::add(&metrics.reconnects, 1);
+            if out.send(BusMessage::Reconnected).is_err() {
+                return;
+            }
+        }
+        ever_connected = true;
+
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { return };
+                    if apply_online(&mut topics, &mut sink, &prefix, command).await.is_err() {
+                        break;
+                    }
+                }
+                message = stream.next() => {
+                    let Some(message) = message else { break };
+                    let Some(topic) = Topic::from_channel(&prefix, message.get_channel_name()) else {
+                        continue;
+                    };
+                    BusMetrics::add(&metrics.received, 1);
+                    let payload = Bytes::copy_from_slice(message.get_payload_bytes());
+                    if out.send(BusMessage::Event { topic, payload }).is_err() {
+                        return;
+                    }
+                }
+                _ = ping.tick() => {
+                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<String>()).await;
+                    if !matches!(alive, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!("bus subscriber lost its connection");
+    }
+}
+
+fn apply_offline(topics: &mut HashSet<Topic>, command: Command) {
+    match command {
+        Command::Add(topic, reply) => {
+            topics.insert(topic);
+            let _ = reply.send(Err(BusError::NotConnected));
+        }
+        Command::Remove(topic, reply) => {
+            topics.remove(&topic);
+            let _ = reply.send(Ok(()));
+        }
+    }
+}
+
+/// Applies a command on a live connection; `Err` means the connection is gone.
+async fn apply_online(
+    topics: &mut HashSet<Topic>,
+    sink: &mut PubSubSink,
+    prefix: &str,
+    command: Command,
+) -> Result<(), ()> {
+    let (result, reply) = match command {
+        Command::Add(topic, reply) => {
+            let result = sink.subscribe(topic.channel(prefix)).await;
+            topics.insert(topic);
+            (result, reply)
+        }
+        Command::Remove(topic, reply) => {
+            let result = sink.unsubscribe(topic.channel(prefix)).await;
+            topics.remove(&topic);
+            (result, reply)
+        }
+    };
+    match result {
+        Ok(()) => {
+            let _ = reply.send(Ok(()));
+            Ok(())
+        }
+        Err(e) => {
+            let _ = reply.send(Err(e.into()));
+            Err(())
+        }
+    }
+}
+
+/// Exponential backoff from 50 ms to 2 s.
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_millis(50))
+    }
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let current = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(2));
+        current
+    }
+
+    fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+}

@@ -1,0 +1,161 @@
+//! Configuration shared by every service: flags with environment fallbacks.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use clap::{Args, ValueEnum};
+
+/// A secret that never prints: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A fresh random secret (256 bits, hex).
+    pub fn generate() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The secret kept in `dir/jwt-secret`, created on first use (readable by the
+    /// owner only), so every instance started from this data folder shares it.
+    pub fn load_or_create(dir: &Path) -> std::io::Result<Self> {
+        let path = dir.join("jwt-secret");
+        match std::fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => return Ok(Self(text.trim().to_string())),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::fs::create_dir_all(dir)?;
+        let secret = Self::generate();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(&path)?, secret.0.as_bytes())?;
+        Ok(secret)
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() < 16 {
+            return Err("the secret must be at least 16 characters".into());
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// What every service needs besides its port.
+#[derive(Args, Clone, Debug)]
+pub struct CommonConfig {
+    /// The database: `postgres://user@host/db`, or `sqlite://path/to/file.db` (created
+    /// if missing). Migrations run at start-up.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://.chat-data/chat.db"
+    )]
+    pub database_url: String,
+
+    /// Redis for the event bus between processes, e.g. `redis://127.0.0.1:6379`.
+    /// Without it, events stay inside this process (fine when all services run in one
+    /// process, as `chat up` does).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// The secret that signs session tokens; every service must share it. Without it,
+    /// one is generated and kept in the data folder.
+    #[arg(long = "jwt-secret", env = "CHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Browser origins allowed to call the services (CORS, cookies, WebSockets),
+    /// comma-separated.
+    #[arg(
+        long,
+        env = "CHAT_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:3000,http://127.0.0.1:3000"
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Prefix of every bus topic, so several deployments can share one Redis.
+    #[arg(long, env = "CHAT_BUS_PREFIX", default_value = "chat")]
+    pub bus_prefix: String,
+
+    /// Where the embedded default keeps its files (the generated secret).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = ".chat-data")]
+    pub data_dir: PathBuf,
+
+    /// Mark the session cookie `Secure` (set this when serving over HTTPS).
+    #[arg(long, env = "CHAT_COOKIE_SECURE")]
+    pub cookie_secure: bool,
+
+    /// Log format; the level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl CommonConfig {
+    /// The configured secret, or the one kept in the data folder.
+    pub fn secret(&self) -> std::io::Result<Secret> {
+        match &self.jwt_secret {
+            Some(secret) => Ok(secret.clone()),
+            None => Secret::load_or_create(&self.data_dir),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret: Secret = "a-very-secret-value".parse().unwrap();
+        assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn the_generated_secret_is_kept_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Secret::load_or_create(dir.path()).unwrap();
+        let second = Secret::load_or_create(dir.path()).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.expose().len(), 64);
+    }
+}

@@ -1,0 +1,390 @@
+//! GraphQL plumbing shared by the services: the error type resolvers return, the
+//! extension that gives every error a code, the caller's session, and the `/graphql`
+//! routes (POST, GraphiQL, WebSocket).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{Context, Data, Executor, Response, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::response::{Html, IntoResponse};
+use chat_types::{ErrorCode, FieldError, MAX_BODY_BYTES, UserId};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use http::{HeaderMap, StatusCode, header};
+
+use crate::auth::{AuthError, Credential, bearer_token, session_cookie};
+use crate::metrics::{Metrics, OperationKind};
+use crate::state::ServiceState;
+use crate::store::StoreError;
+
+/// What a resolver can fail with. Its message is what the client sees, so the
+/// internal variants say nothing about the cause (which is logged instead).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    BadInput(FieldError),
+    #[error("{field} is already taken")]
+    Conflict { field: &'static str },
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("temporarily unavailable; retry shortly")]
+    Unavailable,
+    #[error("internal server error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Unauthenticated => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::BadInput(_) => ErrorCode::BadUserInput,
+            ApiError::Conflict { .. } => ErrorCode::Conflict,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Unavailable => ErrorCode::Unavailable,
+            ApiError::Internal => ErrorCode::InternalServerError,
+        }
+    }
+
+    /// Bad input in `field`.
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadInput(FieldError::new(field, message))
+    }
+
+    fn annotate(&self, error: &mut ServerError) {
+        let code = self.code();
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("code", code.as_str());
+        match self {
+            ApiError::BadInput(e) => extensions.set("field", e.field.as_str()),
+            ApiError::Conflict { field } => extensions.set("field", *field),
+            ApiError::RateLimited { retry_after_secs } => {
+                extensions.set("retryAfter", *retry_after_secs)
+            }
+            _ => {}
+        }
+        if code.is_retriable() {
+            extensions.set("retriable", true);
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::BadInput(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("record"),
+            StoreError::Conflict(field) => ApiError::Conflict { field },
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            AuthError::Missing | AuthError::Invalid => ApiError::Unauthenticated,
+        }
+    }
+}
+
+/// Who is calling: put in every request's data by the routes below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Session {
+    Anonymous,
+    User(UserId),
+}
+
+/// The caller's user id, or `UNAUTHENTICATED`.
+pub fn viewer(ctx: &Context<'_>) -> Result<UserId, ApiError> {
+    match ctx.data_opt::<Session>() {
+        Some(Session::User(id)) => Ok(*id),
+        _ => Err(ApiError::Unauthenticated),
+    }
+}
+
+/// The service state, from the schema data.
+pub fn state<'a>(ctx: &Context<'a>) -> &'a ServiceState {
+    ctx.data_unchecked::<ServiceState>()
+}
+
+/// Gives every error a code: an [`ApiError`] brings its own; anything else comes from
+/// the GraphQL layer itself (syntax, validation, argument types, limits), which means
+/// the request was at fault.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+fn classify(response: &mut Response, metrics: Option<&Metrics>) {
+    for error in &mut response.errors {
+        let source = error.source.clone();
+        let code = match source.as_deref().and_then(|s| s.downcast_ref::<ApiError>()) {
+            Some(api) => {
+                api.annotate(error);
+                api.code()
+            }
+            None => {
+                let extensions = error.extensions.get_or_insert_with(Default::default);
+                if extensions.get("code").is_none() {
+                    extensions.set("code", ErrorCode::BadUserInput.as_str());
+                }
+                ErrorCode::BadUserInput
+            }
+        };
+        if let Some(metrics) = metrics {
+            metrics.count_error(code);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let metrics = ctx.data_opt::<ServiceState>().map(|s| &*s.metrics);
+        classify(&mut response, metrics);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let metrics = ctx.data_opt::<ServiceState>().map(|s| s.metrics.clone());
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                classify(&mut response, metrics.as_deref());
+                response
+            })
+            .boxed()
+    }
+}
+
+/// The `/graphql` routes of a service: POST for queries and mutations, GET for
+/// GraphiQL or a WebSocket (graphql-transport-ws or the legacy graphql-ws).
+pub fn graphql_routes<E: Executor>(executor: E, state: ServiceState) -> Router {
+    let app = GraphqlApp { executor, state };
+    Router::new()
+        .route(
+            "/graphql",
+            axum::routing::post(post_graphql::<E>).get(get_graphql::<E>),
+        )
+        .with_state(app)
+}
+
+#[derive(Clone)]
+struct GraphqlApp<E> {
+    executor: E,
+    state: ServiceState,
+}
+
+/// A GraphQL-shaped error response for requests that never reach the schema.
+pub fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+) -> axum::response::Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A request's `Origin`, when it has one and it is not allowed.
+fn foreign_origin<'h>(headers: &'h HeaderMap, state: &ServiceState) -> Option<&'h str> {
+    let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("?");
+    (!state.web.origin_allowed(origin)).then_some(origin)
+}
+
+/// The session of a request: a Bearer token, or the cookie if the request comes from
+/// an allowed origin (the browser attaches cookies to any request, so a cookie without
+/// an allowed `Origin` proves nothing).
+async fn session_from_headers(
+    state: &ServiceState,
+    headers: &HeaderMap,
+) -> Result<Session, ApiError> {
+    let credential = match Credential::from_headers(headers) {
+        Some(Credential::Cookie(token)) => {
+            let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+            match origin {
+                Some(origin) if state.web.origin_allowed(origin) => Some(token),
+                _ => None,
+            }
+        }
+        Some(Credential::Bearer(token)) => Some(token),
+        None => None,
+    };
+    match credential {
+        None => Ok(Session::Anonymous),
+        Some(token) => Ok(Session::User(state.auth.authenticate(&token).await?)),
+    }
+}
+
+async fn post_graphql<E: Executor>(
+    State(app): State<GraphqlApp<E>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    if let Some(origin) = foreign_origin(&headers, &app.state) {
+        tracing::info!(%origin, "request from a foreign origin refused");
+        return error_response(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "origin not allowed",
+        );
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadUserInput,
+            "send the request as application/json",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                &format!("invalid GraphQL request: {e}"),
+            );
+        }
+    };
+    let session = match session_from_headers(&app.state, &headers).await {
+        Ok(session) => session,
+        Err(e) => {
+            let mut response = Response::from_errors(vec![ServerError::new(e.to_string(), None)]);
+            e.annotate(&mut response.errors[0]);
+            app.state.metrics.count_error(e.code());
+            return GraphQLResponse::from(response).into_response();
+        }
+    };
+    let kind = if request.query.trim_start().starts_with("mutation") {
+        OperationKind::Mutation
+    } else {
+        OperationKind::Query
+    };
+    app.state.metrics.count_operation(kind);
+    let response = app.executor.execute(request.data(session)).await;
+    GraphQLResponse::from(response).into_response()
+}
+
+async fn get_graphql<E: Executor>(
+    State(app): State<GraphqlApp<E>>,
+    request: Request,
+) -> axum::response::Response {
+    let (mut parts, _body) = request.into_parts();
+    if !parts.headers.contains_key(header::UPGRADE) {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
+    }
+    if let Some(origin) = foreign_origin(&parts.headers, &app.state) {
+        tracing::info!(%origin, "WebSocket from a foreign origin refused");
+        return error_response(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "origin not allowed",
+        );
+    }
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(status) => return status.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    // A browser on an allowed origin may rely on its session cookie.
+    let cookie = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|_| session_cookie(&parts.headers));
+    let state = app.state.clone();
+    let executor = app.executor.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES)
+        .on_upgrade(move |socket| async move {
+            let metrics = state.metrics.clone();
+            metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+            let init_state = state.clone();
+            GraphQLWebSocket::new(socket, executor, protocol)
+                .on_connection_init(move |payload| connection_init(init_state, payload, cookie))
+                .serve()
+                .await;
+            metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+        })
+}
+
+/// Authenticates a WebSocket from its `connection_init` payload
+/// (`{"authorization": "Bearer …"}`) or the session cookie of the upgrade request.
+async fn connection_init(
+    state: ServiceState,
+    payload: serde_json::Value,
+    cookie: Option<String>,
+) -> async_graphql::Result<Data> {
+    let from_payload = ["authorization", "Authorization"]
+        .iter()
+        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
+        .and_then(bearer_token)
+        .map(str::to_string);
+    let Some(token) = from_payload.or(cookie) else {
+        return Err(async_graphql::Error::new("UNAUTHENTICATED: no session"));
+    };
+    let user = state.auth.authenticate(&token).await.map_err(|e| {
+        async_graphql::Error::new(format!(
+            "{}: {}",
+            ApiError::from(e).code(),
+            "invalid or expired session"
+        ))
+    })?;
+    let mut data = Data::default();
+    data.insert(Session::User(user));
+    Ok(data)
+}

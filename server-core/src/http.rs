@@ -1,0 +1,186 @@
+//! HTTP plumbing every service shares: CORS, the body limit, health and metrics
+//! endpoints, request ids, tracing, panics turned into plain 500s, and serving with
+//! graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chat_types::{ErrorCode, MAX_BODY_BYTES};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::graphql::error_response;
+use crate::state::ServiceState;
+
+/// The header that carries a request's id from the web tier through the services.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long shutdown waits for open requests before it gives up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Wraps a service's routes with everything services share.
+pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) -> Router {
+    let origins: Vec<HeaderValue> = state
+        .web
+        .allowed_origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
+        .expose_headers([REQUEST_ID])
+        .max_age(Duration::from_secs(600));
+    let ops = Router::new()
+        .route("/healthz", get(move || healthz(name)))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state.clone());
+    routes
+        .merge(ops)
+        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::InternalServerError,
+                "internal server error",
+            )
+        }))
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn healthz(service: &'static str) -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok", "service": service }))
+}
+
+async fn readyz(State(state): State<ServiceState>) -> Response {
+    let database = state.store.ping().await.is_ok();
+    let bus = state.bus.ping().await.is_ok();
+    let status = if database && bus {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({ "database": database, "bus": bus });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<ServiceState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn count_responses(
+    State(state): State<ServiceState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    state.metrics.count_response(response.status().as_u16());
+    response
+}
+
+/// Binds `addr`, with an error that names the port when it is taken.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            std::io::Error::new(e.kind(), format!("port {} is already in use", addr.port()))
+        } else {
+            std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+        }
+    })
+}
+
+/// Serves `router` until `shutdown` resolves, then lets open requests finish for a
+/// few seconds.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopped_tx.send(());
+    });
+    let server = tokio::spawn(async move { server.await });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.map_err(std::io::Error::other)?,
+        _ = stopped_rx => {}
+    }
+    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        Ok(result) => result.map_err(std::io::Error::other)?,
+        Err(_) => {
+            tracing::warn!("open requests did not finish in time; stopping anyway");
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Sets up logging: `RUST_LOG` (default `info`), as text or JSON lines.
+pub fn init_tracing(format: crate::config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        crate::config::LogFormat::Text => builder.try_init(),
+        crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,22 @@
+//! What all chat services share.
+//!
+//! - [`config`]: flags and environment variables common to every service.
+//! - [`store`]: every database query, over PostgreSQL or SQLite, with migrations.
+//! - [`bus`]: the event bus (Redis PubSub or in-process).
+//! - [`auth`]: password hashing, session tokens and where requests carry them.
+//! - [`state`]: what a service instance holds, built from the configuration.
+//! - [`graphql`]: the resolver error type, error codes, sessions, `/graphql` routes.
+//! - [`http`]: CORS, limits, health, metrics, request ids, serving and shutdown.
+//! - [`metrics`]: the Prometheus figures.
+
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod state;
+pub mod store;
+
+pub use graphql::{ApiError, Session};
+pub use state::ServiceState;

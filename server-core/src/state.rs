@@ -1,0 +1,146 @@
+//! What every service instance holds: the store, the bus, the token keys and the web
+//! policy, built once from the configuration.
+
+use std::sync::Arc;
+
+use crate::auth::{Authenticator, TokenKeys};
+use crate::bus::{Bus, BusError};
+use crate::config::CommonConfig;
+use crate::metrics::{Metrics, MetricsSource, counter, gauge};
+use crate::store::{PoolSize, Store, StoreError};
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("redis: {0}")]
+    Bus(#[from] BusError),
+    #[error("secret: {0}")]
+    Secret(#[from] std::io::Error),
+}
+
+/// Which browser origins may call the services, and how cookies are set.
+#[derive(Clone, Debug)]
+pub struct WebPolicy {
+    pub allowed_origins: Arc<[String]>,
+    pub cookie_secure: bool,
+}
+
+impl WebPolicy {
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+/// The shared parts of a service instance; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ServiceState {
+    pub store: Store,
+    pub bus: Bus,
+    pub auth: Authenticator,
+    pub web: WebPolicy,
+    pub metrics: Arc<Metrics>,
+}
+
+impl ServiceState {
+    /// Connects to the database (migrating it) and the bus named in the configuration.
+    pub async fn connect(config: &CommonConfig) -> Result<Self, StartError> {
+        let store = Store::connect(&config.database_url, PoolSize::default()).await?;
+        let bus = match &config.redis_url {
+            Some(url) => Bus::redis(url, &config.bus_prefix).await?,
+            None => Bus::memory(&config.bus_prefix),
+        };
+        let keys = TokenKeys::new(&config.secret()?);
+        let web = WebPolicy {
+            allowed_origins: config.allowed_origins.clone().into(),
+            cookie_secure: config.cookie_secure,
+        };
+        Ok(Self::new(store, bus, keys, web))
+    }
+
+    pub fn new(store: Store, bus: Bus, keys: TokenKeys, web: WebPolicy) -> Self {
+        let auth = Authenticator::new(keys, store.clone());
+        let state = Self {
+            store,
+            bus,
+            auth,
+            web,
+            metrics: Arc::default(),
+        };
+        state.register_core_metrics();
+        state
+    }
+
+    /// Another instance over the same store and bus, with its own metrics.
+    pub fn instance(&self) -> Self {
+        let state = Self {
+            metrics: Arc::default(),
+            ..self.clone()
+        };
+        state.register_core_metrics();
+        state
+    }
+
+    fn register_core_metrics(&self) {
+        self.metrics.add_source(Arc::new(CoreMetrics {
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+        }));
+    }
+}
+
+struct CoreMetrics {
+    store: Store,
+    bus: Bus,
+}
+
+impl MetricsSource for CoreMetrics {
+    fn render(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let bus = self.bus.metrics();
+        counter(
+            out,
+            "chat_bus_published_total",
+            "Events published to the bus.",
+            bus.published.load(Relaxed),
+        );
+        counter(
+            out,
+            "chat_bus_publish_failures_total",
+            "Event publications that failed (and were retried).",
+            bus.publish_failures.load(Relaxed),
+        );
+        counter(
+            out,
+            "chat_bus_dropped_total",
+            "Events dropped: queue full or unpublished for too long.",
+            bus.dropped.load(Relaxed),
+        );
+        counter(
+            out,
+            "chat_bus_received_total",
+            "Events received from the bus.",
+            bus.received.load(Relaxed),
+        );
+        counter(
+            out,
+            "chat_bus_reconnects_total",
+            "Bus connections restored after a loss.",
+            bus.reconnects.load(Relaxed),
+        );
+        let pool = self.store.pool_stats();
+        gauge(
+            out,
+            "chat_db_pool_connections",
+            "Open database connections.",
+            pool.size,
+        );
+        gauge(
+            out,
+            "chat_db_pool_idle",
+            "Idle database connections.",
+            pool.idle,
+        );
+    }
+}

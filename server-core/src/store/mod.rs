@@ -1,0 +1,252 @@
+//! The store: every query the services run, over PostgreSQL or SQLite.
+//!
+//! Each query is written once and compiled for both backends by the [`on_read!`] and
+//! [`on_write!`] macros; the few places where the dialects differ branch on `PG`.
+//! SQLite gets one writer connection (writes are serialised in-process, so they never
+//! fight over the file lock) and a pool of readers; PostgreSQL uses one pool for both.
+
+mod chats;
+mod messages;
+mod rows;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use chats::NewChat;
+pub use messages::{EditError, NewMessage, StoredMessage, WrittenBatch};
+pub use users::{NewUser, UserRecord};
+
+/// How long a request waits for a database connection before it fails as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the string names the constraint's column.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The database could not be reached in time; the operation may succeed later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid database url: {0}")]
+    Url(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                StoreError::Conflict(unique_column(db.message(), db.constraint()))
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+/// Names the column behind a unique violation, from the constraint name (PostgreSQL)
+/// or the message (SQLite: "UNIQUE constraint failed: users.email").
+fn unique_column(message: &str, constraint: Option<&str>) -> &'static str {
+    let text = constraint.unwrap_or(message);
+    if text.contains("username") {
+        "username"
+    } else if text.contains("email") {
+        "email"
+    } else if text.contains("direct_key") {
+        "direct chat"
+    } else if text.contains("client_id") {
+        "clientId"
+    } else {
+        "record"
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone, Debug)]
+enum Db {
+    Postgres(PgPool),
+    Sqlite { read: SqlitePool, write: SqlitePool },
+}
+
+/// The handle every service holds; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+/// Runs `$body` with `$pool` bound to a pool that may read; `PG` tells the dialect.
+macro_rules! on_read {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Postgres($pool) => {
+                #[allow(dead_code)]
+                const PG: bool = true;
+                $body
+            }
+            $crate::store::Db::Sqlite { read: $pool, .. } => {
+                #[allow(dead_code)]
+                const PG: bool = false;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the pool that writes; `PG` tells the dialect.
+macro_rules! on_write {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Postgres($pool) => {
+                #[allow(dead_code)]
+                const PG: bool = true;
+                $body
+            }
+            $crate::store::Db::Sqlite { write: $pool, .. } => {
+                #[allow(dead_code)]
+                const PG: bool = false;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use {on_read, on_write};
+
+/// Pool sizes for one service instance.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolSize {
+    pub max_connections: u32,
+}
+
+impl Default for PoolSize {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+        }
+    }
+}
+
+impl Store {
+    /// Connects to `postgres://…` or `sqlite://…` and brings the schema up to date.
+    /// Safe when several instances start at once: PostgreSQL migrations run under an
+    /// advisory lock.
+    pub async fn connect(url: &str, size: PoolSize) -> StoreResult<Self> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(size.max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            Store {
+                db: Db::Postgres(pool),
+            }
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Url(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            if let Some(dir) = Path::new(options.get_filename()).parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Url(format!("{}: {e}", dir.display())))?;
+            }
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(size.max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Store {
+                db: Db::Sqlite { read, write },
+            }
+        } else {
+            return Err(StoreError::Url(
+                "expected postgres://… or sqlite://…".to_string(),
+            ));
+        };
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Postgres(_) => Backend::Postgres,
+            Db::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_read!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Connections in use and idle, for `/metrics`.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle) = match &self.db {
+            Db::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Db::Sqlite { read, write } => (
+                read.size() + write.size(),
+                read.num_idle() + write.num_idle(),
+            ),
+        };
+        PoolStats {
+            size,
+            idle: idle as u32,
+        }
+    }
+
+    /// Closes every connection (at shutdown).
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Postgres(pool) => pool.close().await,
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+        }
+    }
+}
+
+/// Connection pool figures.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}

@@ -1,0 +1,159 @@
+//! Rows as the database returns them, and their conversion to domain types.
+
+use chat_types::{Chat, ChatKind, Message, Participant, Role, UnreadCount, UserSummary};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MessageRow {
+    pub id: Uuid,
+    pub chat_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Uuid,
+    pub content: String,
+    pub client_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<MessageRow> for Message {
+    fn from(r: MessageRow) -> Self {
+        Message {
+            id: r.id.into(),
+            chat_id: r.chat_id.into(),
+            seq: r.seq,
+            sender_id: r.sender_id.into(),
+            content: r.content,
+            client_id: r.client_id,
+            created_at: r.created_at,
+            edited_at: r.edited_at,
+            deleted_at: r.deleted_at,
+        }
+    }
+}
+
+/// The columns of [`MessageRow`], for `SELECT`s (a macro, so `concat!` can use it).
+macro_rules! message_columns {
+    () => {
+        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at"
+    };
+}
+pub(super) use message_columns;
+
+/// A chat with the caller's unread count and the latest message, from one joined query.
+#[derive(sqlx::FromRow)]
+pub(super) struct ChatRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub last_seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub unread_count: Option<i64>,
+    pub m_id: Option<Uuid>,
+    pub m_sender_id: Option<Uuid>,
+    pub m_content: Option<String>,
+    pub m_client_id: Option<String>,
+    pub m_created_at: Option<DateTime<Utc>>,
+    pub m_edited_at: Option<DateTime<Utc>>,
+    pub m_deleted_at: Option<DateTime<Utc>>,
+}
+
+impl ChatRow {
+    pub(super) fn into_chat(self, participants: Vec<Participant>) -> Chat {
+        let last_message = match (self.m_id, self.m_sender_id, self.m_created_at) {
+            (Some(id), Some(sender_id), Some(created_at)) => Some(Message {
+                id: id.into(),
+                chat_id: self.id.into(),
+                seq: self.last_seq,
+                sender_id: sender_id.into(),
+                content: self.m_content.unwrap_or_default(),
+                client_id: self.m_client_id,
+                created_at,
+                edited_at: self.m_edited_at,
+                deleted_at: self.m_deleted_at,
+            }),
+            _ => None,
+        };
+        Chat {
+            id: self.id.into(),
+            kind: ChatKind::from_db(&self.kind).unwrap_or(ChatKind::Group),
+            name: self.name,
+            description: self.description,
+            participants,
+            last_seq: self.last_seq,
+            last_message,
+            unread_count: self.unread_count.unwrap_or(0),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Selects a [`ChatRow`] for participant `$1`; append conditions and an `ORDER BY`.
+macro_rules! chat_select {
+    () => {
+        "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.created_at, c.updated_at, \
+       u.unread_count, \
+       m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
+       m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at \
+     FROM chat_participants p \
+     JOIN chats c ON c.id = p.chat_id \
+     LEFT JOIN unread_counts u ON u.chat_id = c.id AND u.user_id = p.user_id \
+     LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq \
+     WHERE p.user_id = $1"
+    };
+}
+pub(super) use chat_select;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ParticipantRow {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+}
+
+impl From<ParticipantRow> for Participant {
+    fn from(r: ParticipantRow) -> Self {
+        Participant {
+            user: UserSummary {
+                id: r.user_id.into(),
+                username: r.username,
+                display_name: r.display_name,
+            },
+            role: Role::from_db(&r.role).unwrap_or(Role::Member),
+        }
+    }
+}
+
+/// Selects a [`ParticipantRow`]; append a `WHERE` on `p.chat_id`.
+macro_rules! participant_select {
+    () => {
+        "SELECT p.chat_id, p.user_id, u.username, u.display_name, p.role \
+         FROM chat_participants p JOIN users u ON u.id = p.user_id"
+    };
+}
+pub(super) use participant_select;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UnreadRow {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub unread_count: i64,
+    pub last_read_seq: i64,
+}
+
+impl From<UnreadRow> for UnreadCount {
+    fn from(r: UnreadRow) -> Self {
+        UnreadCount {
+            chat_id: r.chat_id.into(),
+            user_id: r.user_id.into(),
+            unread_count: r.unread_count,
+            last_read_seq: r.last_read_seq,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! What senders publish and receivers deliver, and the topics it travels on.
+//!
+//! Events are JSON with a version field, published after the write's transaction commits.
+//! Chat topics carry what the chat's open views need; user topics carry what one
+//! person's chat list needs.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChatId, UserId};
+use crate::model::{Chat, Message, ReadUpdate, TypingEvent, UnreadCount};
+
+/// The version of the event encoding; receivers skip events of a version they don't know.
+pub const EVENT_VERSION: u16 = 1;
+
+/// One event on the bus.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusEvent {
+    pub v: u16,
+    pub event: Event,
+}
+
+impl BusEvent {
+    pub fn new(event: Event) -> Self {
+        Self {
+            v: EVENT_VERSION,
+            event,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("bus events always serialize")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    // On chat topics.
+    MessageAdded(Arc<Message>),
+    MessageUpdated(Arc<Message>),
+    MessageDeleted(Arc<Message>),
+    ReadUpdated(ReadUpdate),
+    Typing(TypingEvent),
+    /// Someone left or was removed; their live views of the chat end at once.
+    ParticipantRemoved {
+        chat_id: ChatId,
+        user_id: UserId,
+    },
+
+    // On user topics.
+    ChatAdded(Arc<Chat>),
+    ChatUpdated(Arc<Chat>),
+    UnreadCountUpdated(UnreadCount),
+    /// A new message in one of the user's chats, for the chat list.
+    ChatMessageNotification(Arc<Message>),
+}
+
+/// Where an event is published. The prefix separates deployments (and test runs)
+/// sharing one Redis.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    Chat(ChatId),
+    User(UserId),
+}
+
+impl Topic {
+    /// The channel name on the bus: `{prefix}:chat:{id}` or `{prefix}:user:{id}`.
+    pub fn channel(&self, prefix: &str) -> String {
+        format!("{prefix}:{self}")
+    }
+
+    /// Reads a channel name back; `None` if it is not one of ours.
+    pub fn from_channel(prefix: &str, channel: &str) -> Option<Self> {
+        let rest = channel.strip_prefix(prefix)?.strip_prefix(':')?;
+        let (kind, id) = rest.split_once(':')?;
+        match kind {
+            "chat" => id.parse().ok().map(Topic::Chat),
+            "user" => id.parse().ok().map(Topic::User),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topic::Chat(id) => write!(f, "chat:{id}"),
+            Topic::User(id) => write!(f, "user:{id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    #[test]
+    fn topics_round_trip_through_channel_names() {
+        let chat = Topic::Chat(ChatId(Uuid::from_u128(7)));
+        let channel = chat.channel("chat-test");
+        assert_eq!(
+            channel,
+            "chat-test:chat:00000000-0000-0000-0000-000000000007"
+        );
+        assert_eq!(Topic::from_channel("chat-test", &channel), Some(chat));
+        assert_eq!(Topic::from_channel("other", &channel), None);
+        assert_eq!(Topic::from_channel("chat-test", "chat-test:chat:x"), None);
+    }
+
+    #[test]
+    fn events_round_trip_with_their_version() {
+        let message = Message {
+            id: Uuid::from_u128(1).into(),
+            chat_id: Uuid::from_u128(2).into(),
+            seq: 3,
+            sender_id: Uuid::from_u128(4).into(),
+            content: "hello <b>".into(),
+            client_id: Some("c-1".into()),
+            created_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            edited_at: None,
+            deleted_at: None,
+        };
+        let event = BusEvent::new(Event::MessageAdded(Arc::new(message)));
+        let bytes = event.encode();
+        assert!(
+            std::str::from_utf8(&bytes)
+                .unwrap()
+                .starts_with("{\"v\":1,")
+        );
+        assert_eq!(BusEvent::decode(&bytes).unwrap(), event);
+    }
+}

@@ -1,0 +1,31 @@
+//! Types shared by the browser app and the services.
+//!
+//! - [`ids`]: typed identifiers ([`UserId`], [`ChatId`], [`MessageId`]).
+//! - [`model`]: what the GraphQL API returns (users, chats, messages, unread counts…).
+//! - [`validate`]: the input rules of the system, as parsers that return field-level errors.
+//! - [`error`]: the error codes every GraphQL error carries in `extensions.code`.
+//! - [`event`]: what travels on the bus between senders and receivers, and the topic names.
+//! - [`ops`]: the GraphQL operation documents the web app sends (and the tests reuse).
+//!
+//! This crate compiles for `wasm32-unknown-unknown`; server-only derives sit behind
+//! the `graphql` feature.
+
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod model;
+pub mod ops;
+pub mod validate;
+
+pub use error::ErrorCode;
+pub use event::{BusEvent, Event, Topic};
+pub use ids::{ChatId, MessageId, UserId};
+pub use model::*;
+pub use validate::FieldError;
+
+/// The largest request body any service accepts, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The most messages one `messages` query returns.
+pub const MAX_PAGE_SIZE: i64 = 200;
+/// The page size when the client does not ask for one.
+pub const DEFAULT_PAGE_SIZE: i64 = 50;

@@ -1,0 +1,253 @@
+//! What the GraphQL API returns, as the browser reads it.
+//!
+//! Field names follow GraphQL (camelCase on the wire). Types whose fields the services
+//! expose one-to-one derive their GraphQL object under the `graphql` feature; `User` and
+//! `Chat` need per-caller resolvers, so the services define those objects themselves.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChatId, MessageId, UserId};
+
+/// A user as other people see it (`email` only when it is yourself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `register` and `login` return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthPayload {
+    pub token: String,
+    pub user: User,
+}
+
+/// Direct chats have exactly two participants; groups have names and owners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum ChatKind {
+    Direct,
+    Group,
+}
+
+impl ChatKind {
+    /// The value stored in the database.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            ChatKind::Direct => "direct",
+            ChatKind::Group => "group",
+        }
+    }
+
+    /// Reads the value stored in the database.
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "direct" => Some(ChatKind::Direct),
+            "group" => Some(ChatKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A participant's role: the owner renames the group and removes others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum Role {
+    Owner,
+    Member,
+}
+
+impl Role {
+    /// The value stored in the database.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+        }
+    }
+
+    /// Reads the value stored in the database.
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+/// The public part of a user, as shown next to their messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+#[cfg_attr(feature = "graphql", graphql(name = "ParticipantUser"))]
+pub struct UserSummary {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+}
+
+/// A chat member and their role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct Participant {
+    pub user: UserSummary,
+    pub role: Role,
+}
+
+/// A chat as its participants see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chat {
+    pub id: ChatId,
+    pub kind: ChatKind,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub participants: Vec<Participant>,
+    pub last_seq: i64,
+    #[serde(default)]
+    pub last_message: Option<Message>,
+    #[serde(default)]
+    pub unread_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Chat {
+    /// Whether the user takes part in this chat.
+    pub fn has_participant(&self, user: UserId) -> bool {
+        self.participants.iter().any(|p| p.user.id == user)
+    }
+
+    /// The name to show: the group's name, or the other person's for a direct chat.
+    pub fn title_for(&self, viewer: UserId) -> String {
+        if let Some(name) = self.name.as_deref().filter(|n| !n.is_empty()) {
+            return name.to_string();
+        }
+        self.participants
+            .iter()
+            .filter(|p| p.user.id != viewer)
+            .map(|p| p.user.display_name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A message. A deleted message stays as a tombstone: same id and seq, no content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+#[cfg_attr(feature = "graphql", graphql(complex))]
+pub struct Message {
+    pub id: MessageId,
+    pub chat_id: ChatId,
+    /// The message's place in its chat: 1, 2, 3… with no gaps.
+    pub seq: i64,
+    pub sender_id: UserId,
+    pub content: String,
+    pub client_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Message {
+    /// Whether the content was changed after sending.
+    pub fn is_edited(&self) -> bool {
+        self.edited_at.is_some()
+    }
+
+    /// Whether the message was deleted (its content is gone).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+#[cfg(feature = "graphql")]
+#[async_graphql::ComplexObject]
+impl Message {
+    #[graphql(name = "isEdited")]
+    async fn graphql_is_edited(&self) -> bool {
+        self.is_edited()
+    }
+
+    #[graphql(name = "isDeleted")]
+    async fn graphql_is_deleted(&self) -> bool {
+        self.is_deleted()
+    }
+}
+
+/// A page of messages in ascending seq order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    /// More messages exist beyond this page in the direction asked for.
+    pub has_more: bool,
+}
+
+/// How many messages in a chat a user has not read yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct UnreadCount {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub unread_count: i64,
+    pub last_read_seq: i64,
+}
+
+/// A participant's read watermark moved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct ReadUpdate {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub last_read_seq: i64,
+    pub read_at: DateTime<Utc>,
+}
+
+/// Someone is typing in a chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct TypingEvent {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub display_name: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Who has read one message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct MessageReadStatus {
+    pub message_id: MessageId,
+    pub total_participants: i64,
+    pub read_by_count: i64,
+    pub is_fully_read: bool,
+    pub read_by: Vec<ReadBy>,
+}
+
+/// One reader of a message and when they read up to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct ReadBy {
+    pub user_id: UserId,
+    pub read_at: DateTime<Utc>,
+}

@@ -1,0 +1,200 @@
+//! The GraphQL operations the web app sends, shared with the services' tests so both
+//! sides agree on them. Each document carries the fragments it uses.
+
+/// The fragments, as literals so that `concat!` can append them to operations.
+macro_rules! fragment_text {
+    (USER_FIELDS) => {
+        "fragment UserFields on User { id username displayName email isActive createdAt }"
+    };
+    (MESSAGE_FIELDS) => {
+        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted }"
+    };
+    (CHAT_FIELDS) => {
+        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role } lastSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
+    };
+}
+
+/// A user's fields; `email` is null unless it is the caller.
+pub const USER_FIELDS: &str = fragment_text!(USER_FIELDS);
+/// A message's fields.
+pub const MESSAGE_FIELDS: &str = fragment_text!(MESSAGE_FIELDS);
+/// A chat with its participants; its last message needs `MESSAGE_FIELDS` too.
+pub const CHAT_FIELDS: &str = fragment_text!(CHAT_FIELDS);
+
+macro_rules! operation {
+    ($(#[$doc:meta])* $name:ident = $text:expr $(, $fragment:ident)*) => {
+        $(#[$doc])*
+        pub const $name: &str = concat!($text $(, "\n", fragment_text!($fragment))*);
+    };
+}
+
+// User service.
+operation!(
+    REGISTER = "mutation Register($input: RegisterInput!) { register(input: $input) { token user { ...UserFields } } }",
+    USER_FIELDS
+);
+operation!(
+    /// Logs in without asking for the token: the browser keeps only the HttpOnly cookie.
+    LOGIN_COOKIE = "mutation Login($username: String!, $password: String!) { login(username: $username, password: $password) { user { ...UserFields } } }", USER_FIELDS);
+operation!(
+    LOGIN = "mutation Login($username: String!, $password: String!) { login(username: $username, password: $password) { token user { ...UserFields } } }",
+    USER_FIELDS
+);
+operation!(
+    REGISTER_COOKIE = "mutation Register($input: RegisterInput!) { register(input: $input) { user { ...UserFields } } }",
+    USER_FIELDS
+);
+operation!(LOGOUT = "mutation Logout { logout }");
+operation!(ME = "query Me { me { ...UserFields } }", USER_FIELDS);
+operation!(
+    USER = "query User($id: ID!) { user(id: $id) { ...UserFields } }",
+    USER_FIELDS
+);
+operation!(
+    USER_BY_USERNAME = "query UserByUsername($username: String!) { userByUsername(username: $username) { ...UserFields } }",
+    USER_FIELDS
+);
+operation!(
+    USERS = "query Users($search: String, $first: Int, $after: ID) { users(search: $search, first: $first, after: $after) { ...UserFields } }",
+    USER_FIELDS
+);
+operation!(
+    UPDATE_PROFILE = "mutation UpdateProfile($displayName: String, $email: String) { updateProfile(displayName: $displayName, email: $email) { ...UserFields } }",
+    USER_FIELDS
+);
+operation!(
+    CHANGE_PASSWORD = "mutation ChangePassword($currentPassword: String!, $newPassword: String!) { changePassword(currentPassword: $currentPassword, newPassword: $newPassword) }"
+);
+operation!(
+    DEACTIVATE_ACCOUNT =
+        "mutation DeactivateAccount($password: String!) { deactivateAccount(password: $password) }"
+);
+
+// Sender service.
+operation!(
+    CREATE_CHAT = "mutation CreateChat($input: CreateChatInput!) { createChat(input: $input) { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    UPDATE_CHAT = "mutation UpdateChat($chatId: ID!, $name: String, $description: String) { updateChat(chatId: $chatId, name: $name, description: $description) { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    ADD_PARTICIPANTS = "mutation AddParticipants($chatId: ID!, $userIds: [ID!]!) { addParticipants(chatId: $chatId, userIds: $userIds) { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    ADD_PARTICIPANT = "mutation AddParticipant($chatId: ID!, $userId: ID!) { addParticipant(chatId: $chatId, userId: $userId) { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    REMOVE_PARTICIPANT = "mutation RemoveParticipant($chatId: ID!, $userId: ID!) { removeParticipant(chatId: $chatId, userId: $userId) { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    CREATE_MESSAGE = "mutation CreateMessage($input: CreateMessageInput!) { createMessage(input: $input) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    UPDATE_MESSAGE = "mutation UpdateMessage($id: ID!, $content: String!) { updateMessage(id: $id, content: $content) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    REMOVE_MESSAGE =
+        "mutation RemoveMessage($id: ID!) { removeMessage(id: $id) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    MARK_AS_READ = "mutation MarkAsRead($chatId: ID!, $upToSeq: Int) { markAsRead(chatId: $chatId, upToSeq: $upToSeq) { chatId userId unreadCount lastReadSeq } }"
+);
+operation!(SEND_TYPING = "mutation SendTyping($chatId: ID!) { sendTyping(chatId: $chatId) }");
+
+// Receiver service: queries.
+operation!(
+    CHATS = "query Chats { chats { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    CHAT = "query Chat($id: ID!) { chat(id: $id) { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    MESSAGES = "query Messages($chatId: ID!, $beforeSeq: Int, $afterSeq: Int, $limit: Int) { messages(chatId: $chatId, beforeSeq: $beforeSeq, afterSeq: $afterSeq, limit: $limit) { messages { ...MessageFields } hasMore } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    MESSAGE = "query Message($id: ID!) { message(id: $id) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    UNREAD_COUNTS = "query UnreadCounts { unreadCounts { chatId userId unreadCount lastReadSeq } }"
+);
+operation!(UNREAD_COUNT = "query UnreadCount($chatId: ID!) { unreadCount(chatId: $chatId) }");
+operation!(
+    MESSAGE_READ_STATUS = "query MessageReadStatus($messageId: ID!) { messageReadStatus(messageId: $messageId) { messageId totalParticipants readByCount isFullyRead readBy { userId readAt } } }"
+);
+
+// Receiver service: subscriptions.
+operation!(
+    MESSAGE_ADDED = "subscription MessageAdded($chatId: ID!, $afterSeq: Int) { messageAdded(chatId: $chatId, afterSeq: $afterSeq) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    MESSAGE_UPDATED = "subscription MessageUpdated($chatId: ID!) { messageUpdated(chatId: $chatId) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    MESSAGE_DELETED = "subscription MessageDeleted($chatId: ID!) { messageDeleted(chatId: $chatId) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    MESSAGE_READ_UPDATED = "subscription MessageReadUpdated($chatId: ID!) { messageReadUpdated(chatId: $chatId) { chatId userId lastReadSeq readAt } }"
+);
+operation!(
+    TYPING = "subscription Typing($chatId: ID!) { typing(chatId: $chatId) { chatId userId displayName at } }"
+);
+operation!(
+    CHAT_ADDED = "subscription ChatAdded { chatAdded { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    CHAT_UPDATED = "subscription ChatUpdated { chatUpdated { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    UNREAD_COUNT_UPDATED = "subscription UnreadCountUpdated { unreadCountUpdated { chatId userId unreadCount lastReadSeq } }"
+);
+operation!(
+    CHAT_MESSAGE_NOTIFICATION =
+        "subscription ChatMessageNotification { chatMessageNotification { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_carry_the_fragments_they_spread() {
+        for doc in [CREATE_CHAT, CHATS, MESSAGES, REGISTER, ME, MESSAGE_ADDED] {
+            for (spread, fragment) in [
+                ("...UserFields", USER_FIELDS),
+                ("...ChatFields", CHAT_FIELDS),
+                ("...MessageFields", MESSAGE_FIELDS),
+            ] {
+                if doc.contains(spread) {
+                    assert!(doc.contains(fragment), "{doc} lacks {fragment}");
+                }
+            }
+        }
+    }
+}
