@@ -83,6 +83,10 @@ pub enum LogFormat {
 /// What every service needs besides its port.
 #[derive(Args, Clone, Debug)]
 pub struct CommonConfig {
+    /// The address to listen on; `0.0.0.0` to accept connections from other machines.
+    #[arg(long, env = "CHAT_HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+
     /// The database: `postgres://user@host/db`, or `sqlite://path/to/file.db` (created
     /// if missing). Migrations run at start-up.
     #[arg(

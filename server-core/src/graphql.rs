@@ -9,7 +9,9 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
 };
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{Context, Data, Executor, Response, ServerError};
+use async_graphql::{
+    Context, Data, Executor, ObjectType, Response, Schema, ServerError, SubscriptionType,
+};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
@@ -387,4 +389,30 @@ async fn connection_init(
     let mut data = Data::default();
     data.insert(Session::User(user));
     Ok(data)
+}
+
+/// The most nested selection a request may make.
+pub const MAX_DEPTH: usize = 10;
+/// The most fields (weighted) a request may select.
+pub const MAX_COMPLEXITY: usize = 1000;
+
+/// A service's schema with the limits, the error codes and the state every service
+/// uses.
+pub fn build_schema<Q, M, S>(
+    query: Q,
+    mutation: M,
+    subscription: S,
+    state: &ServiceState,
+) -> Schema<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    Schema::build(query, mutation, subscription)
+        .data(state.clone())
+        .extension(ErrorCodes)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
 }

@@ -184,3 +184,21 @@ pub fn init_tracing(format: crate::config::LogFormat) {
         crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// Runs one service alone: logging, state from the configuration, serving on `port`
+/// until Ctrl-C or SIGTERM. What each service binary's `main` does.
+pub async fn run_service(
+    name: &'static str,
+    port: u16,
+    config: &crate::config::CommonConfig,
+    build_router: fn(ServiceState) -> Router,
+) -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing(config.log_format);
+    let state = ServiceState::connect(config).await?;
+    let listener = bind(SocketAddr::new(config.host, port)).await?;
+    tracing::info!(service = name, port, backend = ?state.store.backend(), "listening");
+    serve(listener, build_router(state.clone()), shutdown_signal()).await?;
+    state.store.close().await;
+    tracing::info!(service = name, "stopped");
+    Ok(())
+}

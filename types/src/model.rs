@@ -1,8 +1,8 @@
 //! What the GraphQL API returns, as the browser reads it.
 //!
 //! Field names follow GraphQL (camelCase on the wire). Types whose fields the services
-//! expose one-to-one derive their GraphQL object under the `graphql` feature; `User` and
-//! `Chat` need per-caller resolvers, so the services define those objects themselves.
+//! expose one-to-one derive their GraphQL object under the `graphql` feature; `Chat`
+//! needs resolvers, so the receiver and sender define its object themselves.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use crate::ids::{ChatId, MessageId, UserId};
 /// A user as other people see it (`email` only when it is yourself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -22,10 +23,13 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// What `register` and `login` return.
+/// What `register` and `login` return. The web app never asks for `token`: it relies
+/// on the HttpOnly cookie set alongside.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct AuthPayload {
+    #[serde(default)]
     pub token: String,
     pub user: User,
 }

@@ -146,10 +146,8 @@ async fn run_publisher(
     let mut batch: Vec<Outgoing> = Vec::with_capacity(PIPELINE_MAX);
     let mut backoff = Backoff::default();
     loop {
-        if batch.is_empty() {
-            if queue.recv_many(&mut batch, PIPELINE_MAX).await == 0 {
-                return;
-            }
+        if batch.is_empty() && queue.recv_many(&mut batch, PIPELINE_MAX).await == 0 {
+            return;
         }
         let before = batch.len();
         batch.retain(|e| e.queued_at.elapsed() < MAX_EVENT_AGE);

@@ -1,0 +1,198 @@
+//! Both buses: delivery, topic isolation, late joiners; Redis after losing its
+//! connections.
+
+use std::time::Duration;
+
+use chat_types::{BusEvent, ChatId, Event, Topic, TypingEvent, UserId};
+use server_core::bus::{Bus, BusMessage};
+use testkit::env::require_redis;
+use testkit::redis_server::RedisServer;
+use testkit::unique;
+use tokio::sync::mpsc::UnboundedReceiver;
+use uuid::Uuid;
+
+fn typing(chat: ChatId, n: u8) -> BusEvent {
+    BusEvent::new(Event::Typing(TypingEvent {
+        chat_id: chat,
+        user_id: UserId(Uuid::from_u128(n as u128)),
+        display_name: format!("user {n}"),
+        at: chrono::Utc::now(),
+    }))
+}
+
+fn chat_topic() -> (ChatId, Topic) {
+    let chat = ChatId(Uuid::now_v7());
+    (chat, Topic::Chat(chat))
+}
+
+async fn next_event(rx: &mut UnboundedReceiver<BusMessage>) -> (Topic, BusEvent) {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("subscription open");
+        if let BusMessage::Event { topic, payload } = message {
+            return (topic, BusEvent::decode(&payload).expect("decodes"));
+        }
+    }
+}
+
+async fn expect_quiet(rx: &mut UnboundedReceiver<BusMessage>) {
+    if let Ok(Some(BusMessage::Event { topic, .. })) =
+        tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+    {
+        panic!("unexpected event on {topic}");
+    }
+}
+
+async fn buses() -> Vec<Bus> {
+    let mut buses = vec![Bus::memory(&unique("test-"))];
+    if let Some(url) = require_redis().await {
+        buses.push(Bus::redis(&url, &unique("test-")).await.expect("redis bus"));
+    }
+    buses
+}
+
+#[tokio::test]
+async fn subscribers_get_what_is_published_on_their_topics_only() {
+    for bus in buses().await {
+        let (subscription, mut rx) = bus.subscribe();
+        let (chat, mine) = chat_topic();
+        let (other_chat, other) = chat_topic();
+        subscription.add(&mine).await.unwrap();
+
+        bus.publish(&other, &typing(other_chat, 1));
+        bus.publish(&mine, &typing(chat, 2));
+        let (topic, event) = next_event(&mut rx).await;
+        assert_eq!(topic, mine);
+        assert_eq!(event, typing_like(&event, chat, 2));
+        expect_quiet(&mut rx).await;
+
+        subscription.remove(&mine).await.unwrap();
+        bus.publish(&mine, &typing(chat, 3));
+        expect_quiet(&mut rx).await;
+    }
+}
+
+/// The event itself, checked to be the typing event of user `n` in `chat`.
+fn typing_like(event: &BusEvent, chat: ChatId, n: u8) -> BusEvent {
+    match &event.event {
+        Event::Typing(t) => {
+            assert_eq!(t.chat_id, chat);
+            assert_eq!(t.display_name, format!("user {n}"));
+        }
+        other => panic!("expected typing, got {other:?}"),
+    }
+    event.clone()
+}
+
+#[tokio::test]
+async fn a_late_subscriber_gets_only_later_events() {
+    for bus in buses().await {
+        let (chat, topic) = chat_topic();
+        let (early, mut early_rx) = bus.subscribe();
+        early.add(&topic).await.unwrap();
+        bus.publish(&topic, &typing(chat, 1));
+        typing_like(&next_event(&mut early_rx).await.1, chat, 1);
+
+        let (late, mut late_rx) = bus.subscribe();
+        late.add(&topic).await.unwrap();
+        bus.publish(&topic, &typing(chat, 2));
+        typing_like(&next_event(&mut late_rx).await.1, chat, 2);
+        typing_like(&next_event(&mut early_rx).await.1, chat, 2);
+        expect_quiet(&mut late_rx).await;
+    }
+}
+
+#[tokio::test]
+async fn events_keep_their_order() {
+    for bus in buses().await {
+        let (chat, topic) = chat_topic();
+        let (subscription, mut rx) = bus.subscribe();
+        subscription.add(&topic).await.unwrap();
+        for n in 0..200u8 {
+            bus.publish(&topic, &typing(chat, n));
+        }
+        for n in 0..200u8 {
+            typing_like(&next_event(&mut rx).await.1, chat, n);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_redis_bus_recovers_after_its_connections_are_killed() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let bus = Bus::redis(&server.url(), &unique("test-")).await.unwrap();
+    let (subscription, mut rx) = bus.subscribe();
+    let (chat, topic) = chat_topic();
+    subscription.add(&topic).await.unwrap();
+    bus.publish(&topic, &typing(chat, 1));
+    typing_like(&next_event(&mut rx).await.1, chat, 1);
+
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    for kind in ["pubsub", "normal"] {
+        let _: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg(kind)
+            .arg("SKIPME")
+            .arg("yes")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+    }
+    // The subscription announces its return, with the topic still on it.
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(message, BusMessage::Reconnected) {
+            break;
+        }
+    }
+    bus.publish(&topic, &typing(chat, 2));
+    typing_like(&next_event(&mut rx).await.1, chat, 2);
+    assert!(
+        bus.metrics()
+            .reconnects
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn the_redis_bus_survives_a_restart_and_resends_what_failed() {
+    let Some(mut server) = RedisServer::start().await else {
+        return;
+    };
+    let bus = Bus::redis(&server.url(), &unique("test-")).await.unwrap();
+    let (subscription, mut rx) = bus.subscribe();
+    let (chat, topic) = chat_topic();
+    subscription.add(&topic).await.unwrap();
+
+    server.kill();
+    // Published while Redis is down: the write path does not wait or fail.
+    bus.publish(&topic, &typing(chat, 1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart().await;
+
+    let mut got_reconnect = false;
+    let mut got_event = false;
+    while !(got_reconnect && got_event) {
+        let message = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match message {
+            BusMessage::Reconnected => got_reconnect = true,
+            BusMessage::Event { payload, .. } => {
+                typing_like(&BusEvent::decode(&payload).unwrap(), chat, 1);
+                got_event = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The store on both databases: migrations under concurrency, message batches with
+//! their seqs, idempotency and unread counts, read watermarks.
+
+use chat_types::{ChatId, ChatKind, UserId};
+use server_core::store::{NewChat, NewMessage, NewUser, PoolSize, Store, StoredMessage};
+use testkit::env::{Backend, TestDatabase};
+use testkit::unique;
+
+async fn each_database() -> Vec<TestDatabase> {
+    let mut databases = vec![TestDatabase::new(Backend::Embedded).await.unwrap()];
+    databases.extend(TestDatabase::new(Backend::Real).await);
+    databases
+}
+
+async fn user(store: &Store) -> UserId {
+    let name = unique("u");
+    store
+        .create_user(NewUser {
+            username: &name,
+            email: &format!("{name}@example.com"),
+            display_name: &name,
+            password_hash: "not-a-real-hash",
+        })
+        .await
+        .unwrap()
+        .user_id()
+}
+
+async fn group(store: &Store, owner: UserId, others: &[UserId]) -> ChatId {
+    store
+        .create_chat(NewChat {
+            kind: ChatKind::Group,
+            name: Some("team"),
+            description: None,
+            created_by: owner,
+            others,
+        })
+        .await
+        .unwrap()
+        .0
+}
+
+fn message(chat: ChatId, sender: UserId, text: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        chat_id: chat,
+        sender_id: sender,
+        content: text.to_string(),
+        client_id: client_id.map(str::to_string),
+    }
+}
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once_without_error() {
+    for database in each_database().await {
+        let starts = (0..4).map(|_| Store::connect(&database.url, PoolSize { max_connections: 2 }));
+        for result in futures::future::join_all(starts).await {
+            result.expect("every instance starts");
+        }
+        // And once more, when everything is already there.
+        Store::connect(&database.url, PoolSize::default())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn batches_take_consecutive_seqs_and_count_unread_for_everyone_else() {
+    for database in each_database().await {
+        let store = Store::connect(&database.url, PoolSize::default())
+            .await
+            .unwrap();
+        let (a, b, c) = (user(&store).await, user(&store).await, user(&store).await);
+        let chat = group(&store, a, &[b, c]).await;
+        let batch = [
+            message(chat, a, "one", Some("a-1")),
+            message(chat, b, "two", None),
+            message(chat, a, "three", Some("a-2")),
+            message(chat, a, "one again", Some("a-1")),
+        ];
+        let written = store.write_messages(&batch).await.unwrap();
+        let seqs: Vec<i64> = written
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                StoredMessage::Created(m) | StoredMessage::Existing(m) => m.seq,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            seqs,
+            [1, 2, 3, 1],
+            "the retry in the same batch gets the first's seq"
+        );
+        assert!(matches!(written.outcomes[3], StoredMessage::Existing(_)));
+
+        let unread = |user: UserId| {
+            let store = store.clone();
+            async move { store.unread_count(chat, user).await.unwrap().unwrap() }
+        };
+        // a wrote last (seq 3): nothing unread; b wrote seq 2, a wrote 3 after it.
+        assert_eq!(unread(a).await.unread_count, 0);
+        assert_eq!(unread(a).await.last_read_seq, 3);
+        assert_eq!(unread(b).await.unread_count, 1);
+        assert_eq!(unread(c).await.unread_count, 3);
+
+        let retried = store
+            .write_messages(&[message(chat, a, "three", Some("a-2"))])
+            .await
+            .unwrap();
+        assert!(matches!(&retried.outcomes[0], StoredMessage::Existing(m) if m.seq == 3));
+        assert_eq!(store.last_seq(chat).await.unwrap(), Some(3));
+        assert_eq!(unread(c).await.unread_count, 3, "a retry counts nothing");
+
+        let (count, moved) = store.mark_read(chat, c, Some(2)).await.unwrap().unwrap();
+        assert_eq!((count.unread_count, count.last_read_seq), (1, 2));
+        assert!(moved.is_some());
+        let (count, moved) = store.mark_read(chat, c, Some(1)).await.unwrap().unwrap();
+        assert_eq!(
+            (count.unread_count, count.last_read_seq),
+            (1, 2),
+            "never backwards"
+        );
+        assert!(moved.is_none());
+        let (count, _) = store.mark_read(chat, c, None).await.unwrap().unwrap();
+        assert_eq!((count.unread_count, count.last_read_seq), (0, 3));
+    }
+}
+
+#[tokio::test]
+async fn outsiders_and_unknown_chats_write_nothing() {
+    for database in each_database().await {
+        let store = Store::connect(&database.url, PoolSize::default())
+            .await
+            .unwrap();
+        let (a, b, outsider) = (user(&store).await, user(&store).await, user(&store).await);
+        let chat = group(&store, a, &[b]).await;
+        let written = store
+            .write_messages(&[
+                message(chat, outsider, "let me in", None),
+                message(ChatId(uuid::Uuid::now_v7()), a, "nowhere", None),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            written.outcomes,
+            [StoredMessage::NotParticipant, StoredMessage::ChatNotFound]
+        );
+        assert_eq!(store.last_seq(chat).await.unwrap(), Some(0));
+        assert_eq!(
+            store
+                .unread_count(chat, b)
+                .await
+                .unwrap()
+                .unwrap()
+                .unread_count,
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_leave_no_gaps() {
+    for database in each_database().await {
+        let store = Store::connect(&database.url, PoolSize::default())
+            .await
+            .unwrap();
+        let (a, b) = (user(&store).await, user(&store).await);
+        let chat = group(&store, a, &[b]).await;
+        let writers = (0..4).map(|w| {
+            let store = store.clone();
+            async move {
+                for i in 0..25 {
+                    let sender = if w % 2 == 0 { a } else { b };
+                    let id = format!("w{w}-{i}");
+                    store
+                        .write_messages(&[message(chat, sender, &id, Some(&id))])
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        futures::future::join_all(writers).await;
+        let all = store.messages_between(chat, 0, i64::MAX).await.unwrap();
+        let seqs: Vec<i64> = all.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn a_direct_chat_is_created_once_per_pair() {
+    for database in each_database().await {
+        let store = Store::connect(&database.url, PoolSize::default())
+            .await
+            .unwrap();
+        let (a, b) = (user(&store).await, user(&store).await);
+        let direct = |from: UserId, to: UserId| {
+            let store = store.clone();
+            async move {
+                store
+                    .create_chat(NewChat {
+                        kind: ChatKind::Direct,
+                        name: None,
+                        description: None,
+                        created_by: from,
+                        others: &[to],
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let (first, created) = direct(a, b).await;
+        assert!(created);
+        assert_eq!(direct(b, a).await, (first, false));
+        assert_eq!(store.chats_for(a).await.unwrap().len(), 1);
+    }
+}

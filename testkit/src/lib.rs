@@ -1,0 +1,69 @@
+//! Test support shared by the services' tests.
+//!
+//! - [`env`]: a fresh database (SQLite, or PostgreSQL when reachable) and a unique bus
+//!   prefix per test, and service instances over them.
+//! - [`gql`]: a GraphQL-over-HTTP client that reads error codes.
+//! - [`ws`]: a GraphQL WebSocket client for both subscription protocols.
+//!
+//! PostgreSQL and Redis are optional on a developer's machine (their tests are skipped
+//! with a note) and required when `CI=true`.
+
+pub mod env;
+pub mod gql;
+pub mod redis_server;
+pub mod ws;
+
+pub use env::{Backend, TestEnv};
+pub use gql::{Gql, GqlError};
+pub use ws::{Protocol, WsClient};
+
+use std::net::SocketAddr;
+
+/// Whether this run is CI, where every backend must be present.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Serves `router` on 127.0.0.1 at a free port for the rest of the test; returns
+/// `http://127.0.0.1:<port>`.
+pub async fn spawn(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr: SocketAddr = listener.local_addr().expect("local addr");
+    tokio::spawn(server_core::http::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    format!("http://{addr}")
+}
+
+/// A name no other test uses (for usernames, prefixes, databases).
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}{}", &id[..12])
+}
+
+/// Runs each named `async fn(TestEnv)` on both backends: `<name>::embedded` on SQLite
+/// with the in-process bus, `<name>::postgres` on PostgreSQL with Redis.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                if let Some(env) = $crate::TestEnv::new($crate::Backend::Embedded).await {
+                    super::$name(env).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = $crate::TestEnv::new($crate::Backend::Real).await {
+                    super::$name(env).await;
+                }
+            }
+        }
+    )*};
+}
