@@ -10,7 +10,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::{
-    Context, Data, Executor, ObjectType, Response, Schema, ServerError, SubscriptionType,
+    Context, Data, Executor, ObjectType, Response, SchemaBuilder, ServerError, SubscriptionType,
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
@@ -29,7 +29,7 @@ use crate::store::StoreError;
 
 /// What a resolver can fail with. Its message is what the client sees, so the
 /// internal variants say nothing about the cause (which is logged instead).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("authentication required")]
     Unauthenticated,
@@ -396,23 +396,19 @@ pub const MAX_DEPTH: usize = 10;
 /// The most fields (weighted) a request may select.
 pub const MAX_COMPLEXITY: usize = 1000;
 
-/// A service's schema with the limits, the error codes and the state every service
-/// uses.
-pub fn build_schema<Q, M, S>(
-    query: Q,
-    mutation: M,
-    subscription: S,
+/// Applies what every service's schema has: the limits, the error codes, the state.
+pub fn configure<Q, M, S>(
+    builder: SchemaBuilder<Q, M, S>,
     state: &ServiceState,
-) -> Schema<Q, M, S>
+) -> SchemaBuilder<Q, M, S>
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    Schema::build(query, mutation, subscription)
+    builder
         .data(state.clone())
         .extension(ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .finish()
 }

@@ -9,6 +9,7 @@
 //! - [`http`]: CORS, limits, health, metrics, request ids, serving and shutdown.
 //! - [`metrics`]: the Prometheus figures.
 
+pub mod access;
 pub mod auth;
 pub mod bus;
 pub mod config;

@@ -30,12 +30,8 @@ pub struct Config {
 
 /// The service's routes over `state`.
 pub fn build_router(state: ServiceState) -> Router {
-    let schema = server_core::graphql::build_schema(
-        Query,
-        Mutation,
-        async_graphql::EmptySubscription,
-        &state,
-    );
+    let schema = async_graphql::Schema::build(Query, Mutation, async_graphql::EmptySubscription);
+    let schema = server_core::graphql::configure(schema, &state).finish();
     server_core::http::service_router(
         "user",
         server_core::graphql::graphql_routes(schema, state.clone()),

@@ -1,1 +1,75 @@
-fn main() {}
+//! `chat`: runs the whole chat system, or one service instance.
+
+use clap::{Parser, Subcommand};
+use server_core::config::CommonConfig;
+
+use chat_stack::{ServiceKind, Topology};
+
+#[derive(Parser)]
+#[command(name = "chat", version, about = "Runs the multi-instance chat system.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts everything: two instances of each service (user 4001/4003, sender
+    /// 4002/4004, receiver 4005/4006). With no configuration it runs in this process on
+    /// SQLite and an in-process bus; give --database-url postgres://… and --redis-url
+    /// redis://… for the real topology.
+    Up {
+        /// Run each instance as its own OS process (needs PostgreSQL and Redis);
+        /// crashed instances are restarted.
+        #[arg(long)]
+        processes: bool,
+
+        #[command(flatten)]
+        common: CommonConfig,
+    },
+    /// Runs one service instance (what `chat up --processes` starts for each).
+    Serve {
+        /// Which service.
+        #[arg(value_enum)]
+        service: ServiceKind,
+
+        /// The port to listen on.
+        #[arg(long, env = "PORT")]
+        port: u16,
+
+        #[command(flatten)]
+        common: CommonConfig,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up { processes, common } => {
+            server_core::http::init_tracing(common.log_format);
+            let topology = if processes {
+                Topology::Processes
+            } else {
+                Topology::InProcess
+            };
+            chat_stack::up(topology, common).await
+        }
+        Command::Serve {
+            service,
+            port,
+            common,
+        } => {
+            server_core::http::run_service(service.name(), port, &common, service.router_builder())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

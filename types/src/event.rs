@@ -59,8 +59,13 @@ pub enum Event {
     ChatAdded(Arc<Chat>),
     ChatUpdated(Arc<Chat>),
     UnreadCountUpdated(UnreadCount),
-    /// A new message in one of the user's chats, for the chat list.
-    ChatMessageNotification(Arc<Message>),
+    /// New messages in one of the user's chats, for the chat list: the newest of them,
+    /// with the user's unread count after them. One event serves both
+    /// `chatMessageNotification` and `unreadCountUpdated`.
+    ChatMessageNotification {
+        message: Arc<Message>,
+        unread: UnreadCount,
+    },
 }
 
 /// Where an event is published. The prefix separates deployments (and test runs)

@@ -1,8 +1,7 @@
 //! What the GraphQL API returns, as the browser reads it.
 //!
-//! Field names follow GraphQL (camelCase on the wire). Types whose fields the services
-//! expose one-to-one derive their GraphQL object under the `graphql` feature; `Chat`
-//! needs resolvers, so the receiver and sender define its object themselves.
+//! Field names follow GraphQL (camelCase on the wire). Under the `graphql` feature the
+//! types derive their GraphQL objects, so the services expose exactly these shapes.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -110,9 +109,11 @@ pub struct Participant {
     pub role: Role,
 }
 
-/// A chat as its participants see it.
+/// A chat as one participant sees it (`unreadCount` is theirs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+#[cfg_attr(feature = "graphql", graphql(complex))]
 pub struct Chat {
     pub id: ChatId,
     pub kind: ChatKind,
@@ -145,6 +146,15 @@ impl Chat {
             .map(|p| p.user.display_name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+#[cfg(feature = "graphql")]
+#[async_graphql::ComplexObject]
+impl Chat {
+    /// The participants' ids, for clients that need only those.
+    async fn participant_ids(&self) -> Vec<UserId> {
+        self.participants.iter().map(|p| p.user.id).collect()
     }
 }
 

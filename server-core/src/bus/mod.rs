@@ -124,25 +124,30 @@ pub enum Subscription {
     Memory(memory::MemorySubscription),
 }
 
+/// The confirmation of a subscription change.
+pub type Confirmation = futures::future::BoxFuture<'static, Result<(), BusError>>;
+
 impl Subscription {
-    /// Subscribes to `topic`. `Ok` means events published from now on will arrive.
-    /// On `Err(NotConnected)` the topic is still kept and subscribed on reconnect.
-    pub async fn add(&self, topic: &Topic) -> Result<(), BusError> {
+    /// Subscribes to `topic`. The request is queued at once, in call order; the returned
+    /// future resolves when it is confirmed: from then on, published events arrive.
+    /// On `Err(NotConnected)` the topic is kept and subscribed on reconnect.
+    pub fn add(&self, topic: &Topic) -> Confirmation {
         match self {
-            Subscription::Redis(s) => s.add(topic).await,
+            Subscription::Redis(s) => s.add(topic),
             Subscription::Memory(s) => {
                 s.add(topic);
-                Ok(())
+                Box::pin(std::future::ready(Ok(())))
             }
         }
     }
 
-    pub async fn remove(&self, topic: &Topic) -> Result<(), BusError> {
+    /// Unsubscribes from `topic`; queued at once, like [`Subscription::add`].
+    pub fn remove(&self, topic: &Topic) -> Confirmation {
         match self {
-            Subscription::Redis(s) => s.remove(topic).await,
+            Subscription::Redis(s) => s.remove(topic),
             Subscription::Memory(s) => {
                 s.remove(topic);
-                Ok(())
+                Box::pin(std::future::ready(Ok(())))
             }
         }
     }

@@ -12,7 +12,7 @@ use redis::aio::{MultiplexedConnection, PubSubSink};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{BusError, BusMessage, BusMetrics, Subscription};
+use super::{BusError, BusMessage, BusMetrics, Confirmation, Subscription};
 
 /// How long to wait for Redis to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -217,24 +217,25 @@ impl Drop for RedisSubscription {
 }
 
 impl RedisSubscription {
-    pub(super) async fn add(&self, topic: &Topic) -> Result<(), BusError> {
-        self.send(|reply| Command::Add(topic.clone(), reply)).await
+    pub(super) fn add(&self, topic: &Topic) -> Confirmation {
+        self.send(|reply| Command::Add(topic.clone(), reply))
     }
 
-    pub(super) async fn remove(&self, topic: &Topic) -> Result<(), BusError> {
+    pub(super) fn remove(&self, topic: &Topic) -> Confirmation {
         self.send(|reply| Command::Remove(topic.clone(), reply))
-            .await
     }
 
-    async fn send(
+    /// Queues the command now; the future waits for its confirmation.
+    fn send(
         &self,
         command: impl FnOnce(oneshot::Sender<Result<(), BusError>>) -> Command,
-    ) -> Result<(), BusError> {
+    ) -> Confirmation {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(command(reply))
-            .map_err(|_| BusError::Closed)?;
-        answer.await.map_err(|_| BusError::Closed)?
+        let sent = self.commands.send(command(reply));
+        Box::pin(async move {
+            sent.map_err(|_| BusError::Closed)?;
+            answer.await.map_err(|_| BusError::Closed)?
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use chat_types::{Chat, ChatId, ChatKind, Participant, Role, UserId};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::rows::{ChatRow, ParticipantRow, chat_select, participant_select};
+use super::rows::{ChatRow, ParticipantRow, chat_columns, participant_select};
 use super::{Store, StoreError, StoreResult, on_read, on_write};
 
 /// Inserts a participant with a zero unread count and a read watermark at the chat's
@@ -110,14 +110,21 @@ impl Store {
         })
     }
 
-    /// The chat as `viewer` sees it (their unread count), if they take part in it.
-    pub async fn chat_for(&self, chat_id: ChatId, viewer: UserId) -> StoreResult<Option<Chat>> {
+    /// The chat, with `viewer`'s unread count (0 without a viewer). Does not check
+    /// that the viewer takes part in it: see [`crate::access::participant`].
+    pub async fn chat(&self, chat_id: ChatId, viewer: Option<UserId>) -> StoreResult<Option<Chat>> {
         let row = on_read!(self, |pool| {
-            sqlx::query_as::<_, ChatRow>(concat!(chat_select!(), " AND c.id = $2"))
-                .bind(viewer.as_uuid())
-                .bind(chat_id.as_uuid())
-                .fetch_optional(pool)
-                .await?
+            sqlx::query_as::<_, ChatRow>(concat!(
+                chat_columns!(),
+                "FROM chats c \
+                 LEFT JOIN unread_counts u ON u.chat_id = c.id AND u.user_id = $2 \
+                 LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq \
+                 WHERE c.id = $1"
+            ))
+            .bind(chat_id.as_uuid())
+            .bind(viewer.map(|v| v.as_uuid()))
+            .fetch_optional(pool)
+            .await?
         });
         match row {
             Some(row) => Ok(Some(row.into_chat(self.participants(chat_id).await?))),
@@ -130,8 +137,13 @@ impl Store {
     pub async fn chats_for(&self, viewer: UserId) -> StoreResult<Vec<Chat>> {
         let (rows, participant_rows) = on_read!(self, |pool| {
             let rows = sqlx::query_as::<_, ChatRow>(concat!(
-                chat_select!(),
-                " ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id"
+                chat_columns!(),
+                "FROM chat_participants p \
+                 JOIN chats c ON c.id = p.chat_id \
+                 LEFT JOIN unread_counts u ON u.chat_id = c.id AND u.user_id = p.user_id \
+                 LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq \
+                 WHERE p.user_id = $1 \
+                 ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id"
             ))
             .bind(viewer.as_uuid())
             .fetch_all(pool)
@@ -290,6 +302,16 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            // A group keeps an owner: when the owner leaves, the longest-standing member
+            // takes over.
+            sqlx::query(
+                "UPDATE chat_participants SET role = 'owner' WHERE chat_id = $1 AND user_id = \
+                 (SELECT user_id FROM chat_participants WHERE chat_id = $1 ORDER BY joined_at, user_id LIMIT 1) \
+                 AND NOT EXISTS (SELECT 1 FROM chat_participants WHERE chat_id = $1 AND role = 'owner')",
+            )
+            .bind(chat_id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("UPDATE chats SET updated_at = $2 WHERE id = $1")
                 .bind(chat_id.as_uuid())
                 .bind(Utc::now())

@@ -92,21 +92,16 @@ impl ChatRow {
     }
 }
 
-/// Selects a [`ChatRow`] for participant `$1`; append conditions and an `ORDER BY`.
-macro_rules! chat_select {
+/// The columns of a [`ChatRow`]: chat `c`, the viewer's unread row `u`, last message `m`.
+macro_rules! chat_columns {
     () => {
         "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.created_at, c.updated_at, \
-       u.unread_count, \
-       m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
-       m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at \
-     FROM chat_participants p \
-     JOIN chats c ON c.id = p.chat_id \
-     LEFT JOIN unread_counts u ON u.chat_id = c.id AND u.user_id = p.user_id \
-     LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq \
-     WHERE p.user_id = $1"
+           u.unread_count, \
+           m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
+           m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at "
     };
 }
-pub(super) use chat_select;
+pub(super) use chat_columns;
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ParticipantRow {

@@ -1,0 +1,658 @@
+//! The hub: the receiver's one subscription to the bus, shared by all its subscribers.
+//!
+//! A single task owns all topic state, so the delivery path takes no locks. A topic is
+//! subscribed on the bus while at least one local subscriber needs it, and dropped
+//! after the last one leaves. Each event is decoded once and handed, as one shared
+//! value, to every local subscriber whose filter accepts it.
+//!
+//! For chat topics the hub keeps a watermark: the last seq it delivered. A message
+//! that jumps past it is held while the missing ones are read from the database; a
+//! message at or below it is a duplicate and dropped. After the bus reconnects, every
+//! chat topic is caught up from the database the same way. So what leaves the hub for
+//! a chat is gap-free and in seq order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
+use server_core::ApiError;
+use server_core::bus::{Bus, BusMessage, Subscription};
+use server_core::metrics::{MetricsSource, counter, gauge};
+use server_core::store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+/// Events waiting for one subscriber; beyond this it has fallen behind and is cut off.
+const SUBSCRIBER_BUFFER: usize = 1024;
+/// Typing events pass at most this often per user and chat.
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+/// Pause before a failed database catch-up is tried again.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Which events of a topic a subscriber wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Filter {
+    MessageAdded,
+    MessageUpdated,
+    MessageDeleted,
+    ReadUpdated,
+    Typing,
+    ChatAdded,
+    ChatUpdated,
+    UnreadCount,
+    Notification,
+}
+
+impl Filter {
+    fn accepts(self, event: &Event, subscriber: UserId) -> bool {
+        match (self, event) {
+            (Filter::MessageAdded, Event::MessageAdded(_))
+            | (Filter::MessageUpdated, Event::MessageUpdated(_))
+            | (Filter::MessageDeleted, Event::MessageDeleted(_))
+            | (Filter::ReadUpdated, Event::ReadUpdated(_))
+            | (Filter::ChatAdded, Event::ChatAdded(_))
+            | (Filter::ChatUpdated, Event::ChatUpdated(_))
+            | (
+                Filter::UnreadCount,
+                Event::UnreadCountUpdated(_) | Event::ChatMessageNotification { .. },
+            )
+            | (Filter::Notification, Event::ChatMessageNotification { .. }) => true,
+            (Filter::Typing, Event::Typing(t)) => t.user_id != subscriber,
+            _ => false,
+        }
+    }
+}
+
+/// Why a subscriber's events stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The receiver is shutting down or the subscriber left.
+    Closed = 0,
+    /// It did not keep up: its buffer filled.
+    Lagged = 1,
+    /// It left the chat or was removed from it.
+    Removed = 2,
+}
+
+/// A subscriber's end of the hub.
+pub(crate) struct Registration {
+    /// For chat topics, the last seq the hub had delivered when this subscriber joined:
+    /// everything after it will arrive here.
+    pub(crate) watermark: i64,
+    pub(crate) events: mpsc::Receiver<Arc<Event>>,
+    end: Arc<AtomicU8>,
+    _guard: Unregister,
+}
+
+impl Registration {
+    /// Why the events stopped (once `events` has ended).
+    pub(crate) fn end(&self) -> End {
+        match self.end.load(Ordering::Acquire) {
+            1 => End::Lagged,
+            2 => End::Removed,
+            _ => End::Closed,
+        }
+    }
+}
+
+/// Tells the hub when a subscriber goes away.
+struct Unregister {
+    topic: Topic,
+    id: u64,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Unregister {
+            topic: self.topic.clone(),
+            id: self.id,
+        });
+    }
+}
+
+enum Command {
+    Register {
+        topic: Topic,
+        user: UserId,
+        filter: Filter,
+        reply: oneshot::Sender<Result<Registration, ApiError>>,
+    },
+    Unregister {
+        topic: Topic,
+        id: u64,
+    },
+}
+
+/// What the hub's own helper tasks report back.
+enum Report {
+    /// The bus confirmed the topic; for a chat, `watermark` is its newest seq.
+    Ready {
+        topic: Topic,
+        watermark: Result<i64, ApiError>,
+    },
+    /// Messages read from the database to fill a gap (or catch up after a reconnect).
+    Backfilled {
+        chat: ChatId,
+        messages: Result<Vec<Message>, ()>,
+    },
+}
+
+/// The handle resolvers use.
+pub(crate) struct Hub {
+    commands: mpsc::UnboundedSender<Command>,
+    metrics: Arc<HubMetrics>,
+}
+
+#[derive(Default)]
+struct HubMetrics {
+    topics: AtomicI64,
+    subscribers: AtomicI64,
+    events: AtomicU64,
+    deliveries: AtomicU64,
+    duplicates: AtomicU64,
+    backfills: AtomicU64,
+    lagged: AtomicU64,
+}
+
+impl MetricsSource for HubMetrics {
+    fn render(&self, out: &mut String) {
+        gauge(
+            out,
+            "chat_hub_topics",
+            "Bus topics this receiver holds.",
+            self.topics.load(Ordering::Relaxed),
+        );
+        gauge(
+            out,
+            "chat_hub_subscribers",
+            "Local subscribers of those topics.",
+            self.subscribers.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_hub_events_total",
+            "Events received from the bus (decoded once each).",
+            self.events.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_hub_deliveries_total",
+            "Events handed to local subscribers.",
+            self.deliveries.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_hub_duplicates_total",
+            "Messages dropped as already delivered.",
+            self.duplicates.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_hub_backfills_total",
+            "Catch-ups read from the database (gaps, reconnects).",
+            self.backfills.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_hub_lagged_total",
+            "Subscribers cut off for not keeping up.",
+            self.lagged.load(Ordering::Relaxed),
+        );
+    }
+}
+
+impl Hub {
+    /// Starts the hub's task on a subscription of its own to `bus`.
+    pub(crate) fn start(store: Store, bus: &Bus) -> Self {
+        let (subscription, bus_events) = bus.subscribe();
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (reports, report_rx) = mpsc::unbounded_channel();
+        let metrics = Arc::new(HubMetrics::default());
+        let actor = Actor {
+            store,
+            subscription,
+            topics: HashMap::new(),
+            next_id: 0,
+            commands: commands.clone(),
+            reports,
+            metrics: metrics.clone(),
+        };
+        tokio::spawn(actor.run(command_rx, bus_events, report_rx));
+        Self { commands, metrics }
+    }
+
+    pub(crate) fn metrics(&self) -> Arc<dyn MetricsSource> {
+        self.metrics.clone()
+    }
+
+    /// Joins `topic` with `filter`. Resolves once the bus has confirmed the topic, so
+    /// every event published from then on reaches the registration.
+    pub(crate) async fn register(
+        &self,
+        topic: Topic,
+        user: UserId,
+        filter: Filter,
+    ) -> Result<Registration, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Register {
+                topic,
+                user,
+                filter,
+                reply,
+            })
+            .map_err(|_| ApiError::Unavailable)?;
+        answer.await.map_err(|_| ApiError::Unavailable)?
+    }
+}
+
+struct Subscriber {
+    id: u64,
+    user: UserId,
+    filter: Filter,
+    tx: mpsc::Sender<Arc<Event>>,
+    end: Arc<AtomicU8>,
+}
+
+struct Waiting {
+    user: UserId,
+    filter: Filter,
+    reply: oneshot::Sender<Result<Registration, ApiError>>,
+}
+
+#[derive(Default)]
+struct TopicState {
+    subscribers: Vec<Subscriber>,
+    /// Registrations waiting for the bus to confirm the topic.
+    waiting: Vec<Waiting>,
+    ready: bool,
+    /// Chat topics: the last seq delivered.
+    watermark: i64,
+    /// Chat topics: a database catch-up is running; events wait in `held`.
+    backfilling: bool,
+    /// A reconnect happened during a catch-up: catch up again to the end after it.
+    resync: bool,
+    held: Vec<Arc<Event>>,
+    typing: HashMap<UserId, Instant>,
+}
+
+struct Actor {
+    store: Store,
+    subscription: Subscription,
+    topics: HashMap<Topic, TopicState>,
+    next_id: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    reports: mpsc::UnboundedSender<Report>,
+    metrics: Arc<HubMetrics>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut bus_events: mpsc::UnboundedReceiver<BusMessage>,
+        mut reports: mpsc::UnboundedReceiver<Report>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                report = reports.recv() => match report {
+                    Some(report) => self.on_report(report),
+                    None => return,
+                },
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                message = bus_events.recv() => match message {
+                    Some(BusMessage::Event { topic, payload }) => {
+                        self.metrics.events.fetch_add(1, Ordering::Relaxed);
+                        match BusEvent::decode(&payload) {
+                            Ok(event) if event.v == chat_types::event::EVENT_VERSION => {
+                                self.on_event(&topic, Arc::new(event.event));
+                            }
+                            Ok(event) => tracing::warn!(version = event.v, "skipping an event of unknown version"),
+                            Err(e) => tracing::warn!(error = %e, %topic, "skipping an undecodable event"),
+                        }
+                    }
+                    Some(BusMessage::Reconnected) => self.on_reconnect(),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Register {
+                topic,
+                user,
+                filter,
+                reply,
+            } => {
+                if !self.topics.contains_key(&topic) {
+                    self.metrics.topics.fetch_add(1, Ordering::Relaxed);
+                    self.open(topic.clone());
+                    self.topics.insert(topic.clone(), TopicState::default());
+                }
+                let state = self.topics.get_mut(&topic).expect("just inserted");
+                let waiting = Waiting {
+                    user,
+                    filter,
+                    reply,
+                };
+                if state.ready {
+                    let registration =
+                        admit(&topic, state, waiting, &mut self.next_id, &self.commands);
+                    self.metrics
+                        .subscribers
+                        .fetch_add(i64::from(registration), Ordering::Relaxed);
+                } else {
+                    state.waiting.push(waiting);
+                }
+            }
+            Command::Unregister { topic, id } => {
+                let Some(state) = self.topics.get_mut(&topic) else {
+                    return;
+                };
+                let before = state.subscribers.len();
+                state.subscribers.retain(|s| s.id != id);
+                self.metrics
+                    .subscribers
+                    .fetch_sub((before - state.subscribers.len()) as i64, Ordering::Relaxed);
+                self.close_if_unused(&topic);
+            }
+        }
+    }
+
+    /// Subscribes to the topic on the bus; reports back when it is confirmed.
+    fn open(&self, topic: Topic) {
+        let confirmation = self.subscription.add(&topic);
+        let store = self.store.clone();
+        let reports = self.reports.clone();
+        tokio::spawn(async move {
+            if let Err(e) = confirmation.await {
+                // The topic stays wanted and is subscribed again on reconnect, which
+                // triggers a catch-up; meanwhile, go on from the database's state.
+                tracing::warn!(error = %e, %topic, "bus subscription not confirmed");
+            }
+            let watermark = match &topic {
+                Topic::Chat(chat) => match store.last_seq(*chat).await {
+                    Ok(seq) => Ok(seq.unwrap_or(0)),
+                    Err(e) => Err(ApiError::from(e)),
+                },
+                Topic::User(_) => Ok(0),
+            };
+            let _ = reports.send(Report::Ready { topic, watermark });
+        });
+    }
+
+    fn close_if_unused(&mut self, topic: &Topic) {
+        let unused = self
+            .topics
+            .get(topic)
+            .is_some_and(|s| s.subscribers.is_empty() && s.waiting.is_empty());
+        if unused {
+            self.topics.remove(topic);
+            self.metrics.topics.fetch_sub(1, Ordering::Relaxed);
+            let confirmation = self.subscription.remove(topic);
+            tokio::spawn(async move {
+                let _ = confirmation.await;
+            });
+        }
+    }
+
+    fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Ready { topic, watermark } => {
+                let Some(state) = self.topics.get_mut(&topic) else {
+                    return;
+                };
+                match watermark {
+                    Ok(watermark) => {
+                        state.ready = true;
+                        state.watermark = watermark;
+                        for waiting in std::mem::take(&mut state.waiting) {
+                            let admitted =
+                                admit(&topic, state, waiting, &mut self.next_id, &self.commands);
+                            self.metrics
+                                .subscribers
+                                .fetch_add(i64::from(admitted), Ordering::Relaxed);
+                        }
+                        let held = std::mem::take(&mut state.held);
+                        for event in held {
+                            self.on_event(&topic, event);
+                        }
+                    }
+                    Err(error) => {
+                        for waiting in std::mem::take(&mut state.waiting) {
+                            let _ = waiting.reply.send(Err(error.clone()));
+                        }
+                        self.close_if_unused(&topic);
+                    }
+                }
+            }
+            Report::Backfilled { chat, messages } => self.on_backfilled(chat, messages),
+        }
+    }
+
+    fn on_event(&mut self, topic: &Topic, event: Arc<Event>) {
+        let Some(state) = self.topics.get_mut(topic) else {
+            return;
+        };
+        if !state.ready || state.backfilling {
+            state.held.push(event);
+            return;
+        }
+        match &*event {
+            Event::MessageAdded(message) => {
+                let seq = message.seq;
+                if seq <= state.watermark {
+                    self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                if seq > state.watermark + 1 {
+                    let Topic::Chat(chat) = topic else { return };
+                    state.held.push(event);
+                    let (chat, after, up_to) = (*chat, state.watermark, seq - 1);
+                    state.backfilling = true;
+                    self.backfill(chat, after, up_to, Duration::ZERO);
+                    return;
+                }
+                state.watermark = seq;
+            }
+            Event::ParticipantRemoved { user_id, .. } => {
+                let user = *user_id;
+                let before = state.subscribers.len();
+                state.subscribers.retain(|s| {
+                    if s.user == user {
+                        s.end.store(End::Removed as u8, Ordering::Release);
+                        false
+                    } else {
+                        true
+                    }
+                });
+                self.metrics
+                    .subscribers
+                    .fetch_sub((before - state.subscribers.len()) as i64, Ordering::Relaxed);
+                self.close_if_unused(topic);
+                return;
+            }
+            Event::Typing(typing) => {
+                let now = Instant::now();
+                if let Some(at) = state.typing.get(&typing.user_id)
+                    && now.duration_since(*at) < TYPING_INTERVAL
+                {
+                    return;
+                }
+                state.typing.insert(typing.user_id, now);
+            }
+            _ => {}
+        }
+        self.deliver(topic, &event);
+    }
+
+    /// Hands the event to every subscriber of the topic that wants it. One that cannot
+    /// take it is cut off: it has fallen behind.
+    fn deliver(&mut self, topic: &Topic, event: &Arc<Event>) {
+        let Some(state) = self.topics.get_mut(topic) else {
+            return;
+        };
+        let mut delivered = 0;
+        let mut lagged = 0;
+        state.subscribers.retain(|s| {
+            if !s.filter.accepts(event, s.user) {
+                return true;
+            }
+            match s.tx.try_send(event.clone()) {
+                Ok(()) => {
+                    delivered += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    s.end.store(End::Lagged as u8, Ordering::Release);
+                    lagged += 1;
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        self.metrics
+            .deliveries
+            .fetch_add(delivered, Ordering::Relaxed);
+        if lagged > 0 {
+            self.metrics.lagged.fetch_add(lagged, Ordering::Relaxed);
+            self.metrics
+                .subscribers
+                .fetch_sub(lagged as i64, Ordering::Relaxed);
+            self.close_if_unused(topic);
+        }
+    }
+
+    /// Reads the chat's messages after `after` (up to `up_to`) from the database, in
+    /// the background, and reports them back.
+    fn backfill(&self, chat: ChatId, after: i64, up_to: i64, pause: Duration) {
+        self.metrics.backfills.fetch_add(1, Ordering::Relaxed);
+        let store = self.store.clone();
+        let reports = self.reports.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(pause).await;
+            let messages = store.messages_between(chat, after, up_to).await.map_err(|e| {
+                tracing::warn!(error = %e, %chat, "catch-up from the database failed; will retry");
+            });
+            let _ = reports.send(Report::Backfilled { chat, messages });
+        });
+    }
+
+    fn on_backfilled(&mut self, chat: ChatId, messages: Result<Vec<Message>, ()>) {
+        let topic = Topic::Chat(chat);
+        let Some(state) = self.topics.get_mut(&topic) else {
+            return;
+        };
+        let Ok(messages) = messages else {
+            let (after, up_to) = (state.watermark, held_up_to(state));
+            self.backfill(chat, after, up_to, RETRY_PAUSE);
+            return;
+        };
+        let mut missing = Vec::with_capacity(messages.len());
+        for message in messages {
+            if message.seq == state.watermark + 1 {
+                state.watermark = message.seq;
+                missing.push(Arc::new(Event::MessageAdded(Arc::new(message))));
+            }
+        }
+        for event in &missing {
+            self.deliver(&topic, event);
+        }
+        let Some(state) = self.topics.get_mut(&topic) else {
+            return;
+        };
+        if std::mem::take(&mut state.resync) {
+            let after = state.watermark;
+            self.backfill(chat, after, i64::MAX, Duration::ZERO);
+            return;
+        }
+        state.backfilling = false;
+        // A message the database did not have in the gap cannot be waited for forever.
+        if let Some(first) = first_held_seq(state)
+            && first > state.watermark + 1
+        {
+            tracing::error!(%chat, watermark = state.watermark, next = first, "seq gap the database cannot fill; skipping it");
+            state.watermark = first - 1;
+        }
+        for event in std::mem::take(&mut state.held) {
+            self.on_event(&topic, event);
+        }
+    }
+
+    /// After a lost bus connection, catch every chat topic up from the database.
+    fn on_reconnect(&mut self) {
+        let mut catch_up = Vec::new();
+        for (topic, state) in &mut self.topics {
+            let Topic::Chat(chat) = topic else { continue };
+            if !state.ready {
+                continue;
+            }
+            if state.backfilling {
+                state.resync = true;
+            } else {
+                state.backfilling = true;
+                catch_up.push((*chat, state.watermark));
+            }
+        }
+        for (chat, after) in catch_up {
+            self.backfill(chat, after, i64::MAX, Duration::ZERO);
+        }
+    }
+}
+
+/// The seq just before the first held message (the end of the gap being filled).
+fn held_up_to(state: &TopicState) -> i64 {
+    first_held_seq(state).map_or(i64::MAX, |seq| seq - 1)
+}
+
+fn first_held_seq(state: &TopicState) -> Option<i64> {
+    state.held.iter().find_map(|e| match &**e {
+        Event::MessageAdded(m) => Some(m.seq),
+        _ => None,
+    })
+}
+
+/// Adds a waiting subscriber to a ready topic and answers it; `true` if it was still
+/// there to answer.
+fn admit(
+    topic: &Topic,
+    state: &mut TopicState,
+    waiting: Waiting,
+    next_id: &mut u64,
+    commands: &mpsc::UnboundedSender<Command>,
+) -> bool {
+    *next_id += 1;
+    let id = *next_id;
+    let (tx, events) = mpsc::channel(SUBSCRIBER_BUFFER);
+    let end = Arc::new(AtomicU8::new(End::Closed as u8));
+    let registration = Registration {
+        watermark: state.watermark,
+        events,
+        end: end.clone(),
+        _guard: Unregister {
+            topic: topic.clone(),
+            id,
+            commands: commands.clone(),
+        },
+    };
+    if waiting.reply.send(Ok(registration)).is_err() {
+        // The subscriber gave up waiting; dropping its registration unregisters it.
+        return false;
+    }
+    state.subscribers.push(Subscriber {
+        id,
+        user: waiting.user,
+        filter: waiting.filter,
+        tx,
+        end,
+    });
+    true
+}

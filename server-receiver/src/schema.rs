@@ -1,0 +1,327 @@
+//! The receiver's GraphQL schema: reads, and the live subscriptions.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, Subscription as SubscriptionObject};
+use chat_types::{
+    Chat, ChatId, Event, MAX_PAGE_SIZE, Message, MessageId, MessagePage, MessageReadStatus,
+    ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
+};
+use futures::Stream;
+use server_core::access::participant;
+use server_core::graphql::{state, viewer};
+use server_core::{ApiError, ServiceState};
+
+use crate::hub::{End, Filter, Hub, Registration};
+
+/// How many messages a replay reads from the database at a time.
+const REPLAY_PAGE: i64 = 500;
+
+fn hub<'a>(ctx: &Context<'a>) -> &'a Arc<Hub> {
+    ctx.data_unchecked::<Arc<Hub>>()
+}
+
+/// The message, if it exists and the viewer takes part in its chat.
+async fn visible_message(
+    state: &ServiceState,
+    id: MessageId,
+    me: UserId,
+) -> Result<Message, ApiError> {
+    let message = state
+        .store
+        .message(id)
+        .await?
+        .ok_or(ApiError::NotFound("message"))?;
+    participant(&state.store, message.chat_id, me).await?;
+    Ok(message)
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Your chats, latest activity first, each with its last message and your unread count.
+    async fn chats(&self, ctx: &Context<'_>) -> Result<Vec<Chat>, ApiError> {
+        let me = viewer(ctx)?;
+        Ok(state(ctx).store.chats_for(me).await?)
+    }
+
+    async fn chat(&self, ctx: &Context<'_>, id: ChatId) -> Result<Option<Chat>, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        participant(&state.store, id, me).await?;
+        Ok(state.store.chat(id, Some(me)).await?)
+    }
+
+    /// A page of a chat's messages, in ascending seq: the newest `limit` (before
+    /// `beforeSeq` if given), or the oldest `limit` after `afterSeq`.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        before_seq: Option<i64>,
+        after_seq: Option<i64>,
+        #[graphql(default_with = "Some(chat_types::DEFAULT_PAGE_SIZE)")] limit: Option<i64>,
+    ) -> Result<MessagePage, ApiError> {
+        let me = viewer(ctx)?;
+        let limit = limit.unwrap_or(chat_types::DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::bad_input(
+                "limit",
+                format!("must be 1–{MAX_PAGE_SIZE}"),
+            ));
+        }
+        let state = state(ctx);
+        participant(&state.store, chat_id, me).await?;
+        Ok(state
+            .store
+            .messages_page(chat_id, before_seq, after_seq, limit)
+            .await?)
+    }
+
+    async fn message(&self, ctx: &Context<'_>, id: MessageId) -> Result<Option<Message>, ApiError> {
+        let me = viewer(ctx)?;
+        Ok(Some(visible_message(state(ctx), id, me).await?))
+    }
+
+    /// Your unread count in each of your chats.
+    async fn unread_counts(&self, ctx: &Context<'_>) -> Result<Vec<UnreadCount>, ApiError> {
+        let me = viewer(ctx)?;
+        Ok(state(ctx).store.unread_counts(me).await?)
+    }
+
+    async fn unread_count(&self, ctx: &Context<'_>, chat_id: ChatId) -> Result<i64, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        participant(&state.store, chat_id, me).await?;
+        let unread = state.store.unread_count(chat_id, me).await?;
+        Ok(unread.map_or(0, |u| u.unread_count))
+    }
+
+    /// Who has read a message: every participant (its author included) whose read
+    /// watermark has reached it.
+    async fn message_read_status(
+        &self,
+        ctx: &Context<'_>,
+        message_id: MessageId,
+    ) -> Result<MessageReadStatus, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        let message = visible_message(state, message_id, me).await?;
+        Ok(state.store.read_status(&message).await?)
+    }
+}
+
+/// Joins a chat topic for a participant. Participation is checked after joining, so a
+/// removal cannot slip in between the check and the first event.
+async fn join_chat(
+    ctx: &Context<'_>,
+    chat: ChatId,
+    filter: Filter,
+) -> Result<(Registration, UserId), ApiError> {
+    let me = viewer(ctx)?;
+    let registration = hub(ctx).register(Topic::Chat(chat), me, filter).await?;
+    participant(&state(ctx).store, chat, me).await?;
+    Ok((registration, me))
+}
+
+/// The error a stream ends with when its events stop for a reason the client should
+/// know.
+fn ending(end: End) -> Option<ApiError> {
+    match end {
+        End::Closed => None,
+        End::Removed => Some(ApiError::Forbidden(
+            "you are no longer a participant of this chat",
+        )),
+        End::Lagged => Some(ApiError::Unavailable),
+    }
+}
+
+/// A stream of what `pick` takes from the registration's events.
+fn events<T: Send + 'static>(
+    mut registration: Registration,
+    pick: impl Fn(&Event) -> Option<T> + Send + 'static,
+) -> impl Stream<Item = Result<T, ApiError>> {
+    async_stream::stream! {
+        while let Some(event) = registration.events.recv().await {
+            if let Some(item) = pick(&event) {
+                yield Ok(item);
+            }
+        }
+        if let Some(error) = ending(registration.end()) {
+            yield Err(error);
+        }
+    }
+}
+
+pub struct Subscription;
+
+#[SubscriptionObject]
+impl Subscription {
+    /// The chat's messages in seq order, each once. With `afterSeq`, the ones after it
+    /// come first (from the database), then the live ones, with nothing lost between.
+    async fn message_added(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        after_seq: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
+        let (mut registration, me) = join_chat(ctx, chat_id, Filter::MessageAdded).await?;
+        let state = state(ctx).clone();
+        let hub = hub(ctx).clone();
+        Ok(async_stream::stream! {
+            let mut last = after_seq.unwrap_or(registration.watermark);
+            loop {
+                // What the client has not seen yet and the hub will not send: from the
+                // database. The hub sends everything after its watermark.
+                while last < registration.watermark {
+                    match state.store.messages_page(chat_id, None, Some(last), REPLAY_PAGE).await {
+                        Ok(page) => {
+                            for message in page.messages {
+                                last = message.seq;
+                                yield Ok(Arc::new(message));
+                            }
+                            if !page.has_more {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            yield Err(ApiError::from(e));
+                            return;
+                        }
+                    }
+                }
+                while let Some(event) = registration.events.recv().await {
+                    let Event::MessageAdded(message) = &*event else { continue };
+                    if message.seq <= last {
+                        continue;
+                    }
+                    last = message.seq;
+                    yield Ok(message.clone());
+                }
+                match registration.end() {
+                    // Fell behind: join again and catch up from the database.
+                    End::Lagged => match hub.register(Topic::Chat(chat_id), me, Filter::MessageAdded).await {
+                        Ok(again) => registration = again,
+                        Err(e) => {
+                            yield Err(e);
+                            return;
+                        }
+                    },
+                    end => {
+                        if let Some(error) = ending(end) {
+                            yield Err(error);
+                        }
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
+    async fn message_updated(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+    ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
+        let (registration, _) = join_chat(ctx, chat_id, Filter::MessageUpdated).await?;
+        Ok(events(registration, |event| match event {
+            Event::MessageUpdated(m) => Some(m.clone()),
+            _ => None,
+        }))
+    }
+
+    async fn message_deleted(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+    ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
+        let (registration, _) = join_chat(ctx, chat_id, Filter::MessageDeleted).await?;
+        Ok(events(registration, |event| match event {
+            Event::MessageDeleted(m) => Some(m.clone()),
+            _ => None,
+        }))
+    }
+
+    /// Read watermarks moving in the chat (read receipts).
+    async fn message_read_updated(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+    ) -> Result<impl Stream<Item = Result<ReadUpdate, ApiError>>, ApiError> {
+        let (registration, _) = join_chat(ctx, chat_id, Filter::ReadUpdated).await?;
+        Ok(events(registration, |event| match event {
+            Event::ReadUpdated(r) => Some(r.clone()),
+            _ => None,
+        }))
+    }
+
+    /// Others typing in the chat (at most one event per person every two seconds).
+    async fn typing(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+    ) -> Result<impl Stream<Item = Result<TypingEvent, ApiError>>, ApiError> {
+        let (registration, _) = join_chat(ctx, chat_id, Filter::Typing).await?;
+        Ok(events(registration, |event| match event {
+            Event::Typing(t) => Some(t.clone()),
+            _ => None,
+        }))
+    }
+
+    /// Chats you are added to.
+    async fn chat_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Arc<Chat>, ApiError>>, ApiError> {
+        let registration = join_user(ctx, Filter::ChatAdded).await?;
+        Ok(events(registration, |event| match event {
+            Event::ChatAdded(c) => Some(c.clone()),
+            _ => None,
+        }))
+    }
+
+    /// Changes to your chats: names, participants (a chat you left arrives once more,
+    /// without you in it).
+    async fn chat_updated(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Arc<Chat>, ApiError>>, ApiError> {
+        let registration = join_user(ctx, Filter::ChatUpdated).await?;
+        Ok(events(registration, |event| match event {
+            Event::ChatUpdated(c) => Some(c.clone()),
+            _ => None,
+        }))
+    }
+
+    /// Your unread count of a chat, whenever it changes.
+    async fn unread_count_updated(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<UnreadCount, ApiError>>, ApiError> {
+        let registration = join_user(ctx, Filter::UnreadCount).await?;
+        Ok(events(registration, |event| match event {
+            Event::UnreadCountUpdated(u) => Some(u.clone()),
+            Event::ChatMessageNotification { unread, .. } => Some(unread.clone()),
+            _ => None,
+        }))
+    }
+
+    /// New messages in any of your chats, for the chat list. Under load, a burst in one
+    /// chat may arrive as its newest message only.
+    async fn chat_message_notification(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
+        let registration = join_user(ctx, Filter::Notification).await?;
+        Ok(events(registration, |event| match event {
+            Event::ChatMessageNotification { message, .. } => Some(message.clone()),
+            _ => None,
+        }))
+    }
+}
+
+async fn join_user(ctx: &Context<'_>, filter: Filter) -> Result<Registration, ApiError> {
+    let me = viewer(ctx)?;
+    hub(ctx).register(Topic::User(me), me, filter).await
+}

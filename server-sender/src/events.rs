@@ -1,0 +1,130 @@
+//! The events of each write, published after its transaction commits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chat_types::{BusEvent, Chat, ChatId, Event, Message, Topic, UserId};
+use server_core::ApiError;
+use server_core::bus::Bus;
+use server_core::store::{Store, StoredMessage, WrittenBatch};
+
+fn publish(bus: &Bus, topic: Topic, event: Event) {
+    bus.publish(&topic, &BusEvent::new(event));
+}
+
+/// A batch of sends: each new message on its chat; per participant, the newest message
+/// of each chat with their unread count after it; the senders' moved watermarks. A
+/// retry publishes its message again (receivers drop what they have seen), in case the
+/// first attempt's events were lost with the instance that wrote it.
+pub(crate) fn messages_written(bus: &Bus, written: &WrittenBatch) {
+    let mut newest: HashMap<ChatId, &Arc<Message>> = HashMap::new();
+    for outcome in &written.outcomes {
+        match outcome {
+            StoredMessage::Created(message) => {
+                publish(
+                    bus,
+                    Topic::Chat(message.chat_id),
+                    Event::MessageAdded(message.clone()),
+                );
+                newest
+                    .entry(message.chat_id)
+                    .and_modify(|m| {
+                        if message.seq > m.seq {
+                            *m = message;
+                        }
+                    })
+                    .or_insert(message);
+            }
+            StoredMessage::Existing(message) => {
+                publish(
+                    bus,
+                    Topic::Chat(message.chat_id),
+                    Event::MessageAdded(message.clone()),
+                );
+            }
+            StoredMessage::NotParticipant | StoredMessage::ChatNotFound => {}
+        }
+    }
+    for read in &written.reads {
+        publish(
+            bus,
+            Topic::Chat(read.chat_id),
+            Event::ReadUpdated(read.clone()),
+        );
+    }
+    for unread in &written.unread {
+        if let Some(message) = newest.get(&unread.chat_id) {
+            publish(
+                bus,
+                Topic::User(unread.user_id),
+                Event::ChatMessageNotification {
+                    message: Arc::clone(message),
+                    unread: unread.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// How a chat changed for the people it is sent to.
+#[derive(Clone, Copy)]
+pub(crate) enum ChatChange {
+    Added,
+    Updated,
+}
+
+/// Sends the chat, as each of `to` sees it, to their user topics.
+pub(crate) async fn chat_to_users(
+    bus: &Bus,
+    store: &Store,
+    chat: &Chat,
+    to: &[UserId],
+    change: ChatChange,
+) -> Result<(), ApiError> {
+    let unread = store.unread_by_user(chat.id).await?;
+    for user in to {
+        let view = Arc::new(Chat {
+            unread_count: unread.get(user).copied().unwrap_or(0),
+            ..chat.clone()
+        });
+        let event = match change {
+            ChatChange::Added => Event::ChatAdded(view),
+            ChatChange::Updated => Event::ChatUpdated(view),
+        };
+        publish(bus, Topic::User(*user), event);
+    }
+    Ok(())
+}
+
+/// Someone left or was removed: their live views of the chat end.
+pub(crate) fn participant_removed(bus: &Bus, chat: ChatId, user: UserId) {
+    publish(
+        bus,
+        Topic::Chat(chat),
+        Event::ParticipantRemoved {
+            chat_id: chat,
+            user_id: user,
+        },
+    );
+}
+
+/// A message was edited or deleted.
+pub(crate) fn message_changed(bus: &Bus, message: Message, deleted: bool) {
+    let message = Arc::new(message);
+    let event = if deleted {
+        Event::MessageDeleted(message.clone())
+    } else {
+        Event::MessageUpdated(message.clone())
+    };
+    publish(bus, Topic::Chat(message.chat_id), event);
+}
+
+/// Publishes on a chat's topic.
+pub(crate) fn on_chat(bus: &Bus, chat: ChatId, event: Event) {
+    publish(bus, Topic::Chat(chat), event);
+}
+
+/// Publishes on a user's topic.
+pub(crate) fn on_user(bus: &Bus, user: UserId, event: Event) {
+    publish(bus, Topic::User(user), event);
+}

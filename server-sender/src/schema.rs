@@ -1,0 +1,426 @@
+//! The sender's GraphQL schema: every mutation of chats and messages.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, InputObject, Object};
+use chat_types::validate::{ChatName, ClientId, Description, MessageContent, check_group_size};
+use chat_types::{
+    Chat, ChatId, ChatKind, Event, Message, MessageId, Role, TypingEvent, UnreadCount, UserId,
+};
+use server_core::access::participant;
+use server_core::graphql::{state, viewer};
+use server_core::store::{EditError, NewChat, NewMessage, StoredMessage};
+use server_core::{ApiError, ServiceState};
+
+use crate::Sender;
+use crate::events::{self, ChatChange};
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Always true. The sender serves mutations; reads go to the receiver.
+    async fn health(&self) -> bool {
+        true
+    }
+}
+
+#[derive(InputObject)]
+pub(crate) struct CreateChatInput {
+    /// The group's name (required for groups; direct chats have none).
+    name: Option<String>,
+    description: Option<String>,
+    kind: ChatKind,
+    /// Everyone else in the chat; you join as its owner.
+    participant_ids: Vec<UserId>,
+}
+
+#[derive(InputObject)]
+pub(crate) struct CreateMessageInput {
+    chat_id: ChatId,
+    content: String,
+    /// Your key for this message: sending again with the same key returns the same
+    /// message instead of writing a second one.
+    client_id: Option<String>,
+}
+
+pub struct Mutation;
+
+fn sender<'a>(ctx: &Context<'a>) -> &'a Arc<Sender> {
+    ctx.data_unchecked::<Arc<Sender>>()
+}
+
+/// The chat as `viewer` sees it, after a write that succeeded.
+async fn chat_view(
+    state: &ServiceState,
+    chat: ChatId,
+    viewer: Option<UserId>,
+) -> Result<Chat, ApiError> {
+    state
+        .store
+        .chat(chat, viewer)
+        .await?
+        .ok_or(ApiError::NotFound("chat"))
+}
+
+/// `ids` without duplicates and without `me`, in their order.
+fn others(ids: &[UserId], me: UserId) -> Vec<UserId> {
+    let mut seen = Vec::with_capacity(ids.len());
+    for id in ids {
+        if *id != me && !seen.contains(id) {
+            seen.push(*id);
+        }
+    }
+    seen
+}
+
+/// Refuses users who do not exist or are deactivated.
+async fn require_active(
+    state: &ServiceState,
+    users: &[UserId],
+    field: &str,
+) -> Result<(), ApiError> {
+    let active = state.store.active_users_among(users).await?;
+    if active.len() != users.len() {
+        return Err(ApiError::bad_input(
+            field,
+            "includes an unknown or deactivated user",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses changes to the membership or name of a direct chat.
+async fn require_group(state: &ServiceState, chat: ChatId) -> Result<(), ApiError> {
+    match state.store.chat_kind(chat).await? {
+        Some(ChatKind::Group) => Ok(()),
+        Some(ChatKind::Direct) => Err(ApiError::bad_input(
+            "chatId",
+            "a direct chat always has exactly its two participants and no name",
+        )),
+        None => Err(ApiError::NotFound("chat")),
+    }
+}
+
+fn edit_error(e: EditError) -> ApiError {
+    match e {
+        EditError::NotFound => ApiError::NotFound("message"),
+        EditError::NotAuthor => ApiError::Forbidden("only the author may change a message"),
+        EditError::Deleted => ApiError::bad_input("id", "the message was deleted"),
+        EditError::Store(e) => e.into(),
+    }
+}
+
+#[Object]
+impl Mutation {
+    /// Starts a chat. A direct chat with the same person is created once: asking again
+    /// returns the existing one.
+    async fn create_chat(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateChatInput,
+    ) -> Result<Chat, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        let others = others(&input.participant_ids, me);
+        let (name, description) = match input.kind {
+            ChatKind::Direct => {
+                if others.len() != 1 {
+                    return Err(ApiError::bad_input(
+                        "participantIds",
+                        "a direct chat has exactly one other participant",
+                    ));
+                }
+                (None, None)
+            }
+            ChatKind::Group => {
+                let name = ChatName::parse(input.name.as_deref().unwrap_or(""))?;
+                let description = input
+                    .description
+                    .as_deref()
+                    .map(Description::parse)
+                    .transpose()?;
+                check_group_size(others.len() + 1)?;
+                (Some(name), description)
+            }
+        };
+        require_active(state, &others, "participantIds").await?;
+        let (chat_id, created) = state
+            .store
+            .create_chat(NewChat {
+                kind: input.kind,
+                name: name.as_ref().map(ChatName::as_str),
+                description: description.as_ref().map(Description::as_str),
+                created_by: me,
+                others: &others,
+            })
+            .await?;
+        let chat = chat_view(state, chat_id, Some(me)).await?;
+        if !chat.has_participant(me) {
+            return Err(ApiError::Forbidden(
+                "you are not a participant of this chat",
+            ));
+        }
+        if created {
+            let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
+            events::chat_to_users(
+                &state.bus,
+                &state.store,
+                &chat,
+                &everyone,
+                ChatChange::Added,
+            )
+            .await?;
+        }
+        Ok(chat)
+    }
+
+    /// Renames a group or changes its description; the owner only.
+    async fn update_chat(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<Chat, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        let role = participant(&state.store, chat_id, me).await?;
+        require_group(state, chat_id).await?;
+        if role != Role::Owner {
+            return Err(ApiError::Forbidden("only the owner may rename the group"));
+        }
+        let name = name.as_deref().map(ChatName::parse).transpose()?;
+        let description = description.as_deref().map(Description::parse).transpose()?;
+        state
+            .store
+            .update_chat(
+                chat_id,
+                name.as_ref().map(ChatName::as_str),
+                description.as_ref().map(Description::as_str),
+            )
+            .await?;
+        let chat = chat_view(state, chat_id, Some(me)).await?;
+        let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
+        events::chat_to_users(
+            &state.bus,
+            &state.store,
+            &chat,
+            &everyone,
+            ChatChange::Updated,
+        )
+        .await?;
+        Ok(chat)
+    }
+
+    /// Adds people to a group; any participant may.
+    async fn add_participants(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        user_ids: Vec<UserId>,
+    ) -> Result<Chat, ApiError> {
+        let me = viewer(ctx)?;
+        add(ctx, me, chat_id, &user_ids).await
+    }
+
+    /// Adds one person to a group.
+    async fn add_participant(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        user_id: UserId,
+    ) -> Result<Chat, ApiError> {
+        let me = viewer(ctx)?;
+        add(ctx, me, chat_id, &[user_id]).await
+    }
+
+    /// Removes someone from a group (the owner only), or yourself: leaving. Their live
+    /// views of the chat end at once.
+    async fn remove_participant(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        user_id: UserId,
+    ) -> Result<Chat, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        let role = participant(&state.store, chat_id, me).await?;
+        require_group(state, chat_id).await?;
+        if user_id != me && role != Role::Owner {
+            return Err(ApiError::Forbidden("only the owner may remove others"));
+        }
+        if !state.store.remove_participant(chat_id, user_id).await? {
+            return Err(ApiError::NotFound("participant"));
+        }
+        events::participant_removed(&state.bus, chat_id, user_id);
+        let chat = chat_view(state, chat_id, Some(me).filter(|m| *m != user_id)).await?;
+        let mut told: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
+        told.push(user_id);
+        events::chat_to_users(&state.bus, &state.store, &chat, &told, ChatChange::Updated).await?;
+        Ok(chat)
+    }
+
+    /// Sends a message. With a `clientId`, sending again returns the first message.
+    async fn create_message(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMessageInput,
+    ) -> Result<Message, ApiError> {
+        let me = viewer(ctx)?;
+        let content = MessageContent::parse(&input.content)?;
+        let client_id = input
+            .client_id
+            .as_deref()
+            .map(ClientId::parse)
+            .transpose()?;
+        let outcome = sender(ctx)
+            .writer
+            .write(NewMessage {
+                chat_id: input.chat_id,
+                sender_id: me,
+                content: content.into_inner(),
+                client_id: client_id.map(ClientId::into_inner),
+            })
+            .await?;
+        match outcome {
+            StoredMessage::Created(message) | StoredMessage::Existing(message) => {
+                Ok((*message).clone())
+            }
+            StoredMessage::NotParticipant => Err(ApiError::Forbidden(
+                "you are not a participant of this chat",
+            )),
+            StoredMessage::ChatNotFound => Err(ApiError::NotFound("chat")),
+        }
+    }
+
+    /// Changes your message's content.
+    async fn update_message(
+        &self,
+        ctx: &Context<'_>,
+        id: MessageId,
+        content: String,
+    ) -> Result<Message, ApiError> {
+        let me = viewer(ctx)?;
+        let content = MessageContent::parse(&content)?;
+        let state = state(ctx);
+        let message = state
+            .store
+            .message(id)
+            .await?
+            .ok_or(ApiError::NotFound("message"))?;
+        participant(&state.store, message.chat_id, me).await?;
+        let message = state
+            .store
+            .edit_message(id, me, content.as_str())
+            .await
+            .map_err(edit_error)?;
+        events::message_changed(&state.bus, message.clone(), false);
+        Ok(message)
+    }
+
+    /// Deletes your message. It stays as a tombstone: same id and seq, no content.
+    async fn remove_message(&self, ctx: &Context<'_>, id: MessageId) -> Result<Message, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        let message = state
+            .store
+            .message(id)
+            .await?
+            .ok_or(ApiError::NotFound("message"))?;
+        participant(&state.store, message.chat_id, me).await?;
+        let (message, changed) = state
+            .store
+            .delete_message(id, me)
+            .await
+            .map_err(edit_error)?;
+        if changed {
+            events::message_changed(&state.bus, message.clone(), true);
+        }
+        Ok(message)
+    }
+
+    /// Marks the chat read up to `upToSeq` (default: everything). Never moves back.
+    async fn mark_as_read(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        up_to_seq: Option<i64>,
+    ) -> Result<UnreadCount, ApiError> {
+        let me = viewer(ctx)?;
+        if up_to_seq.is_some_and(|seq| seq < 0) {
+            return Err(ApiError::bad_input("upToSeq", "must not be negative"));
+        }
+        let state = state(ctx);
+        participant(&state.store, chat_id, me).await?;
+        let (unread, moved) =
+            state
+                .store
+                .mark_read(chat_id, me, up_to_seq)
+                .await?
+                .ok_or(ApiError::Forbidden(
+                    "you are not a participant of this chat",
+                ))?;
+        events::on_user(&state.bus, me, Event::UnreadCountUpdated(unread.clone()));
+        if let Some(read) = moved {
+            events::on_chat(&state.bus, chat_id, Event::ReadUpdated(read));
+        }
+        Ok(unread)
+    }
+
+    /// Tells the chat you are typing; at most one event per two seconds goes out.
+    async fn send_typing(&self, ctx: &Context<'_>, chat_id: ChatId) -> Result<bool, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        participant(&state.store, chat_id, me).await?;
+        if sender(ctx).typing.allow(chat_id, me) {
+            let user = state
+                .store
+                .user_by_id(me)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            let typing = TypingEvent {
+                chat_id,
+                user_id: me,
+                display_name: user.display_name,
+                at: chrono::Utc::now(),
+            };
+            events::on_chat(&state.bus, chat_id, Event::Typing(typing));
+        }
+        Ok(true)
+    }
+}
+
+async fn add(
+    ctx: &Context<'_>,
+    me: UserId,
+    chat_id: ChatId,
+    user_ids: &[UserId],
+) -> Result<Chat, ApiError> {
+    let state = state(ctx);
+    participant(&state.store, chat_id, me).await?;
+    require_group(state, chat_id).await?;
+    let wanted = others(user_ids, me);
+    require_active(state, &wanted, "userIds").await?;
+    let current = state.store.participants(chat_id).await?;
+    let newcomers = wanted
+        .iter()
+        .filter(|u| !current.iter().any(|p| p.user.id == **u))
+        .count();
+    check_group_size(current.len() + newcomers).map_err(|e| e.for_field("userIds"))?;
+    let added = state.store.add_participants(chat_id, &wanted).await?;
+    let chat = chat_view(state, chat_id, Some(me)).await?;
+    if !added.is_empty() {
+        let existing: Vec<UserId> = current.iter().map(|p| p.user.id).collect();
+        events::chat_to_users(&state.bus, &state.store, &chat, &added, ChatChange::Added).await?;
+        events::chat_to_users(
+            &state.bus,
+            &state.store,
+            &chat,
+            &existing,
+            ChatChange::Updated,
+        )
+        .await?;
+    }
+    Ok(chat)
+}

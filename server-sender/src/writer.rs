@@ -1,0 +1,131 @@
+//! The message writer: concurrent sends are grouped into one transaction.
+//!
+//! Sends queue up while a transaction is in flight and are written together in the
+//! next one, so the database commits once per burst instead of once per message. The
+//! store keeps each chat's seqs in arrival order and each clientId written once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use server_core::ApiError;
+use server_core::ServiceState;
+use server_core::metrics::{MetricsSource, counter};
+use server_core::store::{Backend, NewMessage, StoredMessage};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::events;
+
+/// The most messages written in one transaction.
+const MAX_BATCH: usize = 256;
+/// Sends waiting for a transaction; beyond this, senders wait.
+const QUEUE_CAPACITY: usize = 16_384;
+
+struct Job {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<StoredMessage, ApiError>>,
+}
+
+/// Hands messages to the writing tasks.
+pub(crate) struct MessageWriter {
+    queue: mpsc::Sender<Job>,
+    metrics: Arc<WriterMetrics>,
+}
+
+#[derive(Default)]
+struct WriterMetrics {
+    messages: AtomicU64,
+    batches: AtomicU64,
+    failed_batches: AtomicU64,
+}
+
+impl MetricsSource for WriterMetrics {
+    fn render(&self, out: &mut String) {
+        counter(
+            out,
+            "chat_sender_messages_written_total",
+            "Messages handed to the writer.",
+            self.messages.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_sender_batches_total",
+            "Write transactions (each holds one or more messages).",
+            self.batches.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_sender_failed_batches_total",
+            "Write transactions that failed.",
+            self.failed_batches.load(Ordering::Relaxed),
+        );
+    }
+}
+
+impl MessageWriter {
+    /// Starts the writing tasks: several on PostgreSQL (transactions on different
+    /// chats run side by side), one on SQLite (it has one writer connection).
+    pub(crate) fn start(state: ServiceState) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let rx = Arc::new(Mutex::new(rx));
+        let metrics = Arc::new(WriterMetrics::default());
+        let workers = match state.store.backend() {
+            Backend::Postgres => 4,
+            Backend::Sqlite => 1,
+        };
+        for _ in 0..workers {
+            tokio::spawn(run(rx.clone(), state.clone(), metrics.clone()));
+        }
+        Self { queue, metrics }
+    }
+
+    pub(crate) fn metrics(&self) -> Arc<dyn MetricsSource> {
+        self.metrics.clone()
+    }
+
+    /// Writes one message (with whatever else is waiting) and returns what became of it.
+    pub(crate) async fn write(&self, message: NewMessage) -> Result<StoredMessage, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { message, reply })
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        answer.await.map_err(|_| ApiError::Internal)?
+    }
+}
+
+async fn run(
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    state: ServiceState,
+    metrics: Arc<WriterMetrics>,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut queue = queue.lock().await;
+            if queue.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        let (messages, replies): (Vec<NewMessage>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
+        metrics
+            .messages
+            .fetch_add(messages.len() as u64, Ordering::Relaxed);
+        metrics.batches.fetch_add(1, Ordering::Relaxed);
+        match state.store.write_messages(&messages).await {
+            Ok(written) => {
+                events::messages_written(&state.bus, &written);
+                for (reply, outcome) in replies.into_iter().zip(written.outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                metrics.failed_batches.fetch_add(1, Ordering::Relaxed);
+                let error = ApiError::from(e);
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `chat up --processes`: each instance its own OS process, restarted if it crashes.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use server_core::ServiceState;
+use server_core::config::CommonConfig;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::{INSTANCES, ServiceKind, bind_all, print_table};
+
+/// How long a crashed instance waits before it is started again (doubling to a minute).
+const FIRST_RESTART_DELAY: Duration = Duration::from_millis(500);
+/// How long instances get to stop after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub(crate) async fn run(common: CommonConfig) -> anyhow::Result<()> {
+    if !(common.database_url.starts_with("postgres://")
+        || common.database_url.starts_with("postgresql://"))
+    {
+        bail!(
+            "--processes needs PostgreSQL: pass --database-url postgres://… (or set DATABASE_URL)"
+        );
+    }
+    if common.redis_url.is_none() {
+        bail!("--processes needs Redis: pass --redis-url redis://… (or set REDIS_URL)");
+    }
+    // Connecting here checks that both answer and migrates the database once, before
+    // any instance starts.
+    let state = ServiceState::connect(&common)
+        .await
+        .context("PostgreSQL and Redis must be reachable for --processes")?;
+    state.store.close().await;
+    drop(bind_all(&common).await?);
+    let secret = common.secret()?;
+    let exe = std::env::current_exe().context("finding the chat binary")?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut supervisors = Vec::new();
+    for (kind, port) in INSTANCES {
+        let mut command = Command::new(&exe);
+        command
+            .arg("serve")
+            .arg(kind.name())
+            .arg("--port")
+            .arg(port.to_string())
+            .env("DATABASE_URL", &common.database_url)
+            .env("REDIS_URL", common.redis_url.as_deref().unwrap_or_default())
+            .env("CHAT_JWT_SECRET", secret.expose())
+            .env("CHAT_BUS_PREFIX", &common.bus_prefix)
+            .env("CHAT_ALLOWED_ORIGINS", common.allowed_origins.join(","))
+            .env("CHAT_HOST", common.host.to_string())
+            .env("CHAT_DATA_DIR", &common.data_dir)
+            .kill_on_drop(true);
+        if common.cookie_secure {
+            command.env("CHAT_COOKIE_SECURE", "true");
+        }
+        supervisors.push(tokio::spawn(supervise(
+            kind,
+            port,
+            command,
+            stop_rx.clone(),
+        )));
+    }
+    print_table(&common, "one OS process each");
+    server_core::http::shutdown_signal().await;
+    eprintln!("\nstopping…");
+    let _ = stop_tx.send(true);
+    for supervisor in supervisors {
+        let _ = supervisor.await;
+    }
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Keeps one instance running until told to stop.
+async fn supervise(
+    kind: ServiceKind,
+    port: u16,
+    mut command: Command,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut delay = FIRST_RESTART_DELAY;
+    loop {
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                tracing::error!(service = kind.name(), port, error = %e, "cannot start instance");
+                return;
+            }
+        };
+        let started = std::time::Instant::now();
+        let status = tokio::select! {
+            status = child.wait() => Some(status),
+            _ = stop.wait_for(|stop| *stop) => None,
+        };
+        let Some(status) = status else {
+            terminate(&mut child).await;
+            return;
+        };
+        if *stop.borrow() {
+            return;
+        }
+        tracing::warn!(
+            service = kind.name(),
+            port,
+            ?status,
+            "instance exited; restarting in {delay:?}"
+        );
+        if started.elapsed() > Duration::from_secs(60) {
+            delay = FIRST_RESTART_DELAY;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// SIGTERM, then SIGKILL if it does not stop in time.
+async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}

@@ -1,0 +1,10 @@
+//! The messaging backend end to end: two instances of each service over one database
+//! and bus, real HTTP and WebSocket clients, on both backends.
+
+mod support;
+
+mod authorization;
+mod bad_input;
+mod delivery;
+mod flow;
+mod outage;
