@@ -98,11 +98,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("record"),
             StoreError::Conflict(field) => ApiError::Conflict { field },
             StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable");
+                tracing::warn!(error = %crate::describe(&cause), "database unavailable");
                 ApiError::Unavailable
             }
             other => {
-                tracing::error!(error = %other, "store failure");
+                tracing::error!(error = %crate::describe(&other), "store failure");
                 ApiError::Internal
             }
         }

@@ -177,7 +177,8 @@ pub async fn shutdown_signal() {
 /// Sets up logging: `RUST_LOG` (default `info`), as text or JSON lines.
 pub fn init_tracing(format: crate::config::LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match format {
         crate::config::LogFormat::Text => builder.try_init(),
@@ -192,7 +193,7 @@ pub async fn run_service(
     port: u16,
     config: &crate::config::CommonConfig,
     build_router: fn(ServiceState) -> Router,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(), Box<dyn std::error::Error + 'static>> {
     init_tracing(config.log_format);
     let state = ServiceState::connect(config).await?;
     let listener = bind(SocketAddr::new(config.host, port)).await?;

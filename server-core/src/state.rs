@@ -12,11 +12,11 @@ use crate::store::{PoolSize, Store, StoreError};
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("database: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("redis: {0}")]
+    #[error(transparent)]
     Bus(#[from] BusError),
-    #[error("secret: {0}")]
+    #[error("cannot read or create the token secret")]
     Secret(#[from] std::io::Error),
 }
 

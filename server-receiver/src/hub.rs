@@ -376,7 +376,7 @@ impl Actor {
             if let Err(e) = confirmation.await {
                 // The topic stays wanted and is subscribed again on reconnect, which
                 // triggers a catch-up; meanwhile, go on from the database's state.
-                tracing::warn!(error = %e, %topic, "bus subscription not confirmed");
+                tracing::warn!(error = %server_core::describe(&e), %topic, "bus subscription not confirmed");
             }
             let watermark = match &topic {
                 Topic::Chat(chat) => match store.last_seq(*chat).await {
@@ -540,7 +540,7 @@ impl Actor {
         tokio::spawn(async move {
             tokio::time::sleep(pause).await;
             let messages = store.messages_between(chat, after, up_to).await.map_err(|e| {
-                tracing::warn!(error = %e, %chat, "catch-up from the database failed; will retry");
+                tracing::warn!(error = %server_core::describe(&e), %chat, "catch-up from the database failed; will retry");
             });
             let _ = reports.send(Report::Backfilled { chat, messages });
         });

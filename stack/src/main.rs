@@ -62,7 +62,7 @@ async fn main() -> std::process::ExitCode {
         } => {
             server_core::http::run_service(service.name(), port, &common, service.router_builder())
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
+                .map_err(|e| anyhow::anyhow!(server_core::describe(e.as_ref())))
         }
     };
     match result {

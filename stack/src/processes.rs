@@ -52,7 +52,10 @@ pub(crate) async fn run(common: CommonConfig) -> anyhow::Result<()> {
             .env("CHAT_ALLOWED_ORIGINS", common.allowed_origins.join(","))
             .env("CHAT_HOST", common.host.to_string())
             .env("CHAT_DATA_DIR", &common.data_dir)
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group: Ctrl-C in the terminal reaches only this
+            // supervisor, which then stops the instances in order.
+            .process_group(0);
         if common.cookie_secure {
             command.env("CHAT_COOKIE_SECURE", "true");
         }

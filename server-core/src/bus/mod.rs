@@ -27,7 +27,7 @@ pub enum BusError {
     NotConnected,
     #[error("bus closed")]
     Closed,
-    #[error("redis: {0}")]
+    #[error("redis error")]
     Redis(#[from] ::redis::RedisError),
 }
 

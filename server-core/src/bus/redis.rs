@@ -164,7 +164,7 @@ async fn run_publisher(
                     connection.insert(conn)
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "bus publisher cannot connect");
+                    tracing::warn!(error = %crate::describe(&e), "bus publisher cannot connect");
                     tokio::time::sleep(backoff.next()).await;
                     continue;
                 }
@@ -266,7 +266,7 @@ async fn run_subscriber(
         let (mut sink, mut stream) = match connected {
             Ok(pair) => pair,
             Err(e) => {
-                tracing::warn!(error = %e, "bus subscriber cannot connect");
+                tracing::warn!(error = %crate::describe(&e), "bus subscriber cannot connect");
                 let pause = tokio::time::sleep(backoff.next());
                 tokio::pin!(pause);
                 loop {

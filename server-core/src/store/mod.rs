@@ -35,11 +35,11 @@ pub enum StoreError {
     #[error("{0} already exists")]
     Conflict(&'static str),
     /// The database could not be reached in time; the operation may succeed later.
-    #[error("database unavailable: {0}")]
+    #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[source] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("invalid database url: {0}")]
     Url(String),
@@ -176,10 +176,15 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
-            if let Some(dir) = Path::new(options.get_filename()).parent() {
+            let file = Path::new(options.get_filename()).to_path_buf();
+            if let Some(dir) = file.parent() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StoreError::Url(format!("{}: {e}", dir.display())))?;
             }
+            // Neither switching a new file to WAL nor SQLite migrations take a lock of
+            // their own: a lock file keeps instances that start together on one
+            // database from tripping over each other.
+            let lock = startup_lock(&file).await?;
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -191,6 +196,7 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
+            drop(lock);
             Store {
                 db: Db::Sqlite { read, write },
             }
@@ -242,6 +248,24 @@ impl Store {
             }
         }
     }
+}
+
+/// Holds an exclusive lock on `<database>.lock` until dropped.
+async fn startup_lock(database: &Path) -> StoreResult<std::fs::File> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| StoreError::Url(e.to_string()))?
+    .map_err(|e: std::io::Error| StoreError::Url(format!("cannot lock the database to start: {e}")))
 }
 
 /// Connection pool figures.
