@@ -1,1 +1,95 @@
-//! The web app.
+//! The chat web app: server-rendered by the web tier, then hydrated in the browser.
+//!
+//! - [`config`]: the instances and the browser's choice among them.
+//! - [`api`]: GraphQL calls routed to the chosen instance (HTTP on both sides).
+//! - [`live`]: the browser's graphql-ws connection to the chosen receiver.
+//! - [`pages`]: login, registration, and the chats screen.
+//! - [`components`]: the instance picker, the chat list, the open chat, dialogs.
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod browser;
+pub mod components;
+pub mod config;
+pub mod live;
+pub mod pages;
+pub mod state;
+pub mod time;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use crate::config::Instances;
+
+/// Where the web tier reaches the services (server side only).
+#[derive(Clone, Debug)]
+pub struct ServiceHost(pub String);
+
+/// The name of the meta tag that hands [`Instances`] to the browser.
+const INSTANCES_META: &str = "chat-instances";
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let instances = use_context::<Instances>().unwrap_or_default();
+    let instances = serde_json::to_string(&instances).unwrap_or_default();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <meta name=INSTANCES_META content=instances/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The instances, from context on the server and from the page's meta tag in the
+/// browser.
+fn instances() -> Instances {
+    #[cfg(browser)]
+    {
+        let content = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| {
+                d.query_selector(&format!("meta[name={INSTANCES_META}]"))
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|meta| meta.get_attribute("content"));
+        if let Some(instances) = content.and_then(|c| serde_json::from_str(&c).ok()) {
+            return instances;
+        }
+    }
+    use_context::<Instances>().unwrap_or_default()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    api::provide_client(instances());
+    live::provide_live();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/chat.css"/>
+        <Title text="Chat"/>
+        <Router>
+            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                <Route path=path!("/login") view=pages::auth::LoginPage/>
+                <Route path=path!("/register") view=pages::auth::RegisterPage/>
+                <Route path=path!("/") view=pages::chats::ChatsPage ssr=SsrMode::Async/>
+                <Route path=path!("/chats/:id") view=pages::chats::ChatsPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

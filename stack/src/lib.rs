@@ -1,7 +1,9 @@
-//! The launcher: the six service instances (and, later, the web tier), either all in
-//! this process or each as its own OS process.
+#![recursion_limit = "256"]
+//! The launcher: the web tier and the six service instances, either all in this
+//! process or each instance as its own OS process.
 
 mod processes;
+pub mod web;
 
 use std::net::SocketAddr;
 
@@ -38,7 +40,7 @@ impl ServiceKind {
     }
 }
 
-/// Every instance `chat up` runs, with its default port.
+/// Every instance `chat up` runs, with its port.
 pub const INSTANCES: [(ServiceKind, u16); 6] = [
     (ServiceKind::User, 4001),
     (ServiceKind::Sender, 4002),
@@ -47,6 +49,22 @@ pub const INSTANCES: [(ServiceKind, u16); 6] = [
     (ServiceKind::Receiver, 4005),
     (ServiceKind::Receiver, 4006),
 ];
+
+/// The web tier's options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct WebArgs {
+    /// The web app's port.
+    #[arg(long, env = "CHAT_WEB_PORT", default_value_t = 3000)]
+    pub web_port: u16,
+
+    /// The folder with the built web bundle (`cargo leptos build` writes it).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+
+    /// Run the services only, without the web app.
+    #[arg(long)]
+    pub no_web: bool,
+}
 
 /// How the instances run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,33 +75,74 @@ pub enum Topology {
     Processes,
 }
 
-/// Runs every instance until Ctrl-C or SIGTERM.
-pub async fn up(topology: Topology, common: CommonConfig) -> anyhow::Result<()> {
-    match topology {
-        Topology::InProcess => in_process(common).await,
-        Topology::Processes => processes::run(common).await,
+/// Runs the web tier and every instance until Ctrl-C or SIGTERM.
+pub async fn up(topology: Topology, web: WebArgs, common: CommonConfig) -> anyhow::Result<()> {
+    let web = if web.no_web {
+        None
+    } else {
+        web::check_site(&web.site_root)?;
+        let config = web::WebConfig {
+            addr: SocketAddr::new(common.host, web.web_port),
+            site_root: web.site_root,
+            service_host: service_host(&common),
+        };
+        let listener = server_core::http::bind(config.addr).await?;
+        Some((config, listener))
+    };
+    let web_port = web.as_ref().map(|(config, _)| config.addr.port());
+    let (stop_web, web_stop) = watch::channel(false);
+    let web_server = web.map(|(config, listener)| {
+        tokio::spawn(server_core::http::serve(
+            listener,
+            web::router(&config),
+            stopped(web_stop),
+        ))
+    });
+    let result = match topology {
+        Topology::InProcess => in_process(&common, web_port).await,
+        Topology::Processes => processes::run(&common, web_port).await,
+    };
+    let _ = stop_web.send(true);
+    if let Some(server) = web_server {
+        let _ = server.await;
+    }
+    if result.is_ok() {
+        eprintln!("stopped");
+    }
+    result
+}
+
+/// Resolves once `stop` turns true.
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Where the web tier (and the table) reach the services: their own address, or
+/// loopback when they listen on every interface.
+fn service_host(common: &CommonConfig) -> String {
+    if common.host.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        common.host.to_string()
     }
 }
 
-async fn in_process(common: CommonConfig) -> anyhow::Result<()> {
-    let listeners = bind_all(&common).await?;
-    let state = ServiceState::connect(&common)
+async fn in_process(common: &CommonConfig, web_port: Option<u16>) -> anyhow::Result<()> {
+    let listeners = bind_all(common).await?;
+    let state = ServiceState::connect(common)
         .await
         .context("starting the services")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
     for ((kind, _), listener) in INSTANCES.iter().zip(listeners) {
         let router = kind.router_builder()(state.instance());
-        let mut stop = stop_rx.clone();
         servers.push(tokio::spawn(server_core::http::serve(
             listener,
             router,
-            async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            },
+            stopped(stop_rx.clone()),
         )));
     }
-    print_table(&common, "in this process");
+    print_table(common, "in this process", web_port);
     server_core::http::shutdown_signal().await;
     eprintln!("\nstopping…");
     let _ = stop_tx.send(true);
@@ -91,7 +150,6 @@ async fn in_process(common: CommonConfig) -> anyhow::Result<()> {
         let _ = server.await;
     }
     state.store.close().await;
-    eprintln!("stopped");
     Ok(())
 }
 
@@ -105,25 +163,27 @@ pub(crate) async fn bind_all(common: &CommonConfig) -> anyhow::Result<Vec<TcpLis
 }
 
 /// What runs where.
-pub(crate) fn print_table(common: &CommonConfig, how: &str) {
-    let host = match common.host.to_string().as_str() {
-        "0.0.0.0" | "::" => "127.0.0.1".to_string(),
-        other => other.to_string(),
-    };
+pub(crate) fn print_table(common: &CommonConfig, how: &str, web_port: Option<u16>) {
+    let host = service_host(common);
     let database = redact_password(&common.database_url);
     let bus = match &common.redis_url {
         Some(url) => format!("Redis {}", redact_password(url)),
         None => "in-process".to_string(),
     };
-    let mut table = String::new();
-    table.push_str("\n  service    url\n  ---------  -------------------------\n");
+    let mut table =
+        String::from("\n  service    url\n  ---------  -------------------------------\n");
+    if let Some(port) = web_port {
+        table.push_str(&format!("  web        http://localhost:{port}/\n"));
+    }
     for (kind, port) in INSTANCES {
         table.push_str(&format!(
             "  {:<9}  http://{host}:{port}/graphql\n",
             kind.name()
         ));
     }
-    table.push_str(&format!("\n  database   {database}\n  bus        {bus}\n  instances  {how}\n\n  Ctrl-C stops everything.\n"));
+    table.push_str(&format!(
+        "\n  database   {database}\n  bus        {bus}\n  instances  {how}\n\n  Ctrl-C stops everything.\n"
+    ));
     println!("{table}");
 }
 

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use server_core::config::CommonConfig;
 
-use chat_stack::{ServiceKind, Topology};
+use chat_stack::{ServiceKind, Topology, WebArgs};
 
 #[derive(Parser)]
 #[command(name = "chat", version, about = "Runs the multi-instance chat system.")]
@@ -23,6 +23,9 @@ enum Command {
         /// crashed instances are restarted.
         #[arg(long)]
         processes: bool,
+
+        #[command(flatten)]
+        web: WebArgs,
 
         #[command(flatten)]
         common: CommonConfig,
@@ -46,14 +49,18 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up { processes, common } => {
+        Command::Up {
+            processes,
+            web,
+            common,
+        } => {
             server_core::http::init_tracing(common.log_format);
             let topology = if processes {
                 Topology::Processes
             } else {
                 Topology::InProcess
             };
-            chat_stack::up(topology, common).await
+            chat_stack::up(topology, web, common).await
         }
         Command::Serve {
             service,

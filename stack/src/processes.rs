@@ -15,7 +15,7 @@ const FIRST_RESTART_DELAY: Duration = Duration::from_millis(500);
 /// How long instances get to stop after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-pub(crate) async fn run(common: CommonConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow::Result<()> {
     if !(common.database_url.starts_with("postgres://")
         || common.database_url.starts_with("postgresql://"))
     {
@@ -28,11 +28,11 @@ pub(crate) async fn run(common: CommonConfig) -> anyhow::Result<()> {
     }
     // Connecting here checks that both answer and migrates the database once, before
     // any instance starts.
-    let state = ServiceState::connect(&common)
+    let state = ServiceState::connect(common)
         .await
         .context("PostgreSQL and Redis must be reachable for --processes")?;
     state.store.close().await;
-    drop(bind_all(&common).await?);
+    drop(bind_all(common).await?);
     let secret = common.secret()?;
     let exe = std::env::current_exe().context("finding the chat binary")?;
 
@@ -66,14 +66,13 @@ pub(crate) async fn run(common: CommonConfig) -> anyhow::Result<()> {
             stop_rx.clone(),
         )));
     }
-    print_table(&common, "one OS process each");
+    print_table(common, "one OS process each", web_port);
     server_core::http::shutdown_signal().await;
     eprintln!("\nstopping…");
     let _ = stop_tx.send(true);
     for supervisor in supervisors {
         let _ = supervisor.await;
     }
-    eprintln!("stopped");
     Ok(())
 }
 

@@ -100,13 +100,19 @@ pub struct UserSummary {
     pub display_name: String,
 }
 
-/// A chat member and their role.
+/// A chat member, their role, and how far they have read (for read receipts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Participant {
     pub user: UserSummary,
     pub role: Role,
+    /// Their read watermark: they have read every message up to this seq.
+    #[serde(default)]
+    pub last_read_seq: i64,
+    /// When the watermark last moved.
+    #[serde(default)]
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// A chat as one participant sees it (`unreadCount` is theirs).

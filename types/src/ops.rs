@@ -10,7 +10,7 @@ macro_rules! fragment_text {
         "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted }"
     };
     (CHAT_FIELDS) => {
-        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role } lastSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
+        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
     };
 }
 

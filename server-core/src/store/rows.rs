@@ -110,6 +110,8 @@ pub(super) struct ParticipantRow {
     pub username: String,
     pub display_name: String,
     pub role: String,
+    pub last_read_seq: Option<i64>,
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 impl From<ParticipantRow> for Participant {
@@ -121,6 +123,8 @@ impl From<ParticipantRow> for Participant {
                 display_name: r.display_name,
             },
             role: Role::from_db(&r.role).unwrap_or(Role::Member),
+            last_read_seq: r.last_read_seq.unwrap_or(0),
+            read_at: r.read_at,
         }
     }
 }
@@ -128,8 +132,9 @@ impl From<ParticipantRow> for Participant {
 /// Selects a [`ParticipantRow`]; append a `WHERE` on `p.chat_id`.
 macro_rules! participant_select {
     () => {
-        "SELECT p.chat_id, p.user_id, u.username, u.display_name, p.role \
-         FROM chat_participants p JOIN users u ON u.id = p.user_id"
+        "SELECT p.chat_id, p.user_id, u.username, u.display_name, p.role, r.last_read_seq, r.read_at \
+         FROM chat_participants p JOIN users u ON u.id = p.user_id \
+         LEFT JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id"
     };
 }
 pub(super) use participant_select;

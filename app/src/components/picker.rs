@@ -1,0 +1,138 @@
+//! The instance picker: which user, sender and receiver instance this page talks to,
+//! whether each is up, and which receiver the live connection is on.
+
+use leptos::prelude::*;
+
+use crate::api::use_client;
+use crate::config::Service;
+use crate::live::{LiveStatus, use_live};
+
+/// How often the instances' `/healthz` is checked.
+#[cfg(browser)]
+const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Up or down, per port; unknown until first checked (in the browser).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(browser), allow(dead_code))]
+enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+#[component]
+pub fn InstancePicker() -> impl IntoView {
+    let client = use_client();
+    let health = RwSignal::new(std::collections::HashMap::<u16, Health>::new());
+    #[cfg(browser)]
+    {
+        let ports: Vec<u16> = Service::ALL
+            .iter()
+            .flat_map(|s| client.instances().ports(*s).to_vec())
+            .collect();
+        let client = client.clone();
+        let check = move || {
+            for port in ports.clone() {
+                let url = format!("{}/healthz", client.base_url(port));
+                leptos::task::spawn_local(async move {
+                    let up =
+                        matches!(gloo_net::http::Request::get(&url).send().await, Ok(r) if r.ok());
+                    health.update(|h| {
+                        h.insert(port, if up { Health::Up } else { Health::Down });
+                    });
+                });
+            }
+        };
+        Effect::new({
+            let check = check.clone();
+            move |_| check()
+        });
+        let handle = set_interval_with_handle(check, HEALTH_EVERY).ok();
+        on_cleanup(move || {
+            if let Some(handle) = handle {
+                handle.clear();
+            }
+        });
+    }
+    let selects = Service::ALL
+        .into_iter()
+        .map(|service| {
+            let client = client.clone();
+            let ports = client.instances().ports(service).to_vec();
+            let id = format!("instance-{}", service.label().to_lowercase());
+            let choose = {
+                let client = client.clone();
+                move |ev: leptos::ev::Event| {
+                    let index: usize = event_target_value(&ev).parse().unwrap_or(0);
+                    let choice = client.choice.get_untracked().with(service, index);
+                    client.choice.set(choice);
+                    crate::browser::save_choice(choice);
+                }
+            };
+            let selected_port = {
+                let client = client.clone();
+                move || {
+                    let ports = client.instances().ports(service);
+                    ports[client.choice.get().get(service).min(ports.len() - 1)]
+                }
+            };
+            let dot = move || {
+                let state = health.with(|h| h.get(&selected_port()).copied().unwrap_or(Health::Unknown));
+                match state {
+                    Health::Up => ("dot up", "up"),
+                    Health::Down => ("dot down", "down"),
+                    Health::Unknown => ("dot", "checking"),
+                }
+            };
+            let options = ports
+                .iter()
+                .enumerate()
+                .map(|(index, port)| {
+                    let port = *port;
+                    let client = client.clone();
+                    let label = move || {
+                        let state = health.with(|h| h.get(&port).copied().unwrap_or(Health::Unknown));
+                        match state {
+                            Health::Down => format!(":{port} (down)"),
+                            _ => format!(":{port}"),
+                        }
+                    };
+                    view! {
+                        <option value=index.to_string() selected=move || client.choice.get().get(service) == index>
+                            {label}
+                        </option>
+                    }
+                })
+                .collect_view();
+            let dot_label = dot.clone();
+            view! {
+                <div class="pick">
+                    <label for=id.clone()>{service.label()}</label>
+                    <select id=id on:change=choose data-service=service.label().to_lowercase()>{options}</select>
+                    <span class=move || dot().0 role="img" aria-label=move || format!("{} instance {}", service.label(), dot_label().1)></span>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <nav class="picker" aria-label="Instances">{selects}</nav>
+    }
+}
+
+/// Which receiver the live connection is on, or that it is reconnecting.
+#[component]
+pub fn StatusLine() -> impl IntoView {
+    let live = use_live();
+    let text = move || match live.status.get() {
+        LiveStatus::Offline => "Offline".to_string(),
+        LiveStatus::Connecting(port) => format!("Connecting to receiver :{port}…"),
+        LiveStatus::Connected(port) => format!("Live via receiver :{port}"),
+        LiveStatus::Reconnecting(port) => format!("Reconnecting to receiver :{port}…"),
+    };
+    let class = move || match live.status.get() {
+        LiveStatus::Connected(_) => "status live",
+        LiveStatus::Reconnecting(_) => "status warn",
+        _ => "status",
+    };
+    view! { <p class=class role="status" aria-live="polite" data-test="live-status">{text}</p> }
+}

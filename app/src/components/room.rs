@@ -1,0 +1,448 @@
+//! The open chat: its messages (older ones on scrolling up), who is typing, the
+//! composer, and the details panel.
+
+use std::collections::HashMap;
+
+use chat_types::{
+    Chat, ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UserId, ops,
+};
+use leptos::html;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, Client, use_client};
+use crate::components::composer::Composer;
+use crate::components::message::MessageItem;
+use crate::components::settings::Details;
+use crate::config::Service;
+use crate::live::subscribe_while_mounted;
+use crate::state::{ChatLog, ChatsStore, me};
+use crate::{browser, time};
+
+/// Messages per page.
+const PAGE: i64 = 50;
+/// How long a typing notice stays up after its last event.
+const TYPING_SHOWN_MS: f64 = 4000.0;
+/// Within this many pixels of an edge counts as "at" it.
+const EDGE_PX: i32 = 80;
+
+#[component]
+pub fn Room(id: ChatId) -> impl IntoView {
+    let client = use_client();
+    let store = expect_context::<ChatsStore>();
+    let log = Resource::new(|| (), {
+        let client = client.clone();
+        move |_| {
+            let call = client.call::<MessagePage>(
+                Service::Receiver,
+                ops::MESSAGES,
+                json!({ "chatId": id, "limit": PAGE }),
+                "messages",
+            );
+            async move {
+                call.await
+                    .map(|page| ChatLog::new(page.messages, page.has_more))
+            }
+        }
+    });
+    let chat = Memo::new(move |_| store.find(id));
+    view! {
+        <section class="room" aria-label="Chat">
+            <Suspense fallback=|| view! { <p class="loading">"Loading messages…"</p> }>
+                {move || Suspend::new(async move {
+                    match log.await {
+                        Ok(_) => view! { <RoomBody id=id log=log chat=chat/> }.into_any(),
+                        Err(error) => view! { <RoomError error=error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn RoomError(error: ApiError) -> impl IntoView {
+    let text = match error.code {
+        Some(chat_types::ErrorCode::Forbidden) => "You are not in this chat.".to_string(),
+        Some(chat_types::ErrorCode::NotFound) => "This chat does not exist.".to_string(),
+        _ => format!(
+            "The receiver did not answer ({}). Pick another receiver above.",
+            error.message
+        ),
+    };
+    view! {
+        <div class="empty">
+            <p role="alert">{text}</p>
+            <A href="/">"Back to your chats"</A>
+        </div>
+    }
+}
+
+/// The messages, once loaded; live from here on.
+#[component]
+fn RoomBody(
+    id: ChatId,
+    log: Resource<Result<ChatLog, ApiError>>,
+    chat: Memo<Option<Chat>>,
+) -> impl IntoView {
+    let client = use_client();
+    let store = expect_context::<ChatsStore>();
+    let me = me();
+    let offset = time::offset_minutes();
+    let scroller = NodeRef::<html::Div>::new();
+    let typing = RwSignal::new(Vec::<(TypingEvent, f64)>::new());
+    let show_details = RwSignal::new(false);
+    let loading_older = RwSignal::new(false);
+    // Where "new messages" starts: the first message after my watermark when opened.
+    let marker_after = chat
+        .get_untracked()
+        .and_then(|c| {
+            c.participants
+                .iter()
+                .find(|p| p.user.id == me.id)
+                .map(|p| p.last_read_seq)
+        })
+        .unwrap_or(i64::MAX);
+
+    let edit_log = move |f: &mut dyn FnMut(&mut ChatLog)| {
+        log.update(|l| {
+            if let Some(Ok(log)) = l {
+                f(log);
+            }
+        })
+    };
+    let mark_read = {
+        let client = client.clone();
+        move || mark_read(&client, store, id)
+    };
+
+    // Live: what came after the last message shown, then everything new.
+    subscribe_while_mounted(
+        ops::MESSAGE_ADDED,
+        move || {
+            let after = log.with_untracked(|l| {
+                l.as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .map(ChatLog::last_seq)
+            });
+            json!({ "chatId": id, "afterSeq": after })
+        },
+        {
+            let mark_read = mark_read.clone();
+            move |data: Value| {
+                let Ok(message) = serde_json::from_value::<Message>(data["messageAdded"].clone())
+                else {
+                    return;
+                };
+                let near_bottom = at_bottom(scroller);
+                let mut added = false;
+                edit_log(&mut |log| added = log.add_stored(message.clone()));
+                store.message_arrived(&message);
+                if added && message.sender_id != me.id {
+                    typing.update(|t| t.retain(|(e, _)| e.user_id != message.sender_id));
+                    if browser::page_visible() {
+                        mark_read();
+                    }
+                }
+                if near_bottom || message.sender_id == me.id {
+                    scroll_to_bottom(scroller);
+                }
+            }
+        },
+    );
+    for (document, field) in [
+        (ops::MESSAGE_UPDATED, "messageUpdated"),
+        (ops::MESSAGE_DELETED, "messageDeleted"),
+    ] {
+        subscribe_while_mounted(
+            document,
+            move || json!({ "chatId": id }),
+            move |data: Value| {
+                if let Ok(message) = serde_json::from_value::<Message>(data[field].clone()) {
+                    edit_log(&mut |log| log.replace(message.clone()));
+                    store.message_changed(&message);
+                }
+            },
+        );
+    }
+    subscribe_while_mounted(
+        ops::MESSAGE_READ_UPDATED,
+        move || json!({ "chatId": id }),
+        move |data: Value| {
+            if let Ok(read) =
+                serde_json::from_value::<ReadUpdate>(data["messageReadUpdated"].clone())
+            {
+                store.read_moved(&read);
+            }
+        },
+    );
+    subscribe_while_mounted(
+        ops::TYPING,
+        move || json!({ "chatId": id }),
+        move |data: Value| {
+            if let Ok(event) = serde_json::from_value::<TypingEvent>(data["typing"].clone()) {
+                show_typing(typing, event);
+            }
+        },
+    );
+
+    // Opening the chat reads it.
+    Effect::new({
+        let mark_read = mark_read.clone();
+        move |_| {
+            scroll_to_bottom(scroller);
+            if store.find(id).is_some_and(|c| c.unread_count > 0) {
+                mark_read();
+            }
+        }
+    });
+
+    let load_older = {
+        let client = client.clone();
+        move || {
+            let Some(Ok((first, more))) = log.with_untracked(|l| {
+                l.as_ref().map(|r| {
+                    r.as_ref()
+                        .map(|log| (log.first_seq(), log.has_more))
+                        .map_err(|_| ())
+                })
+            }) else {
+                return;
+            };
+            if !more || loading_older.get_untracked() {
+                return;
+            }
+            loading_older.set(true);
+            let call = client.call::<MessagePage>(
+                Service::Receiver,
+                ops::MESSAGES,
+                json!({ "chatId": id, "beforeSeq": first, "limit": PAGE }),
+                "messages",
+            );
+            leptos::task::spawn_local(async move {
+                let before = scroll_height(scroller);
+                if let Ok(page) = call.await {
+                    edit_log(&mut |log| log.prepend(page.messages.clone(), page.has_more));
+                    browser::after_layout(move || keep_position(scroller, before));
+                }
+                loading_older.set(false);
+            });
+        }
+    };
+    let on_scroll = {
+        let load_older = load_older.clone();
+        move |_| {
+            if at_top(scroller) {
+                load_older();
+            }
+        }
+    };
+
+    let title = move || chat.with(|c| c.as_ref().map(|c| c.title_for(me.id)).unwrap_or_default());
+    let subtitle = move || {
+        chat.with(|c| match c {
+            Some(c) if c.kind == ChatKind::Group => format!("{} members", c.participants.len()),
+            Some(c) => c
+                .participants
+                .iter()
+                .find(|p| p.user.id != me.id)
+                .map(|p| format!("@{}", p.user.username))
+                .unwrap_or_default(),
+            None => "You are no longer in this chat".to_string(),
+        })
+    };
+    let typing_text = move || typing_line(&typing.get());
+    let entries = move || {
+        log.with(|l| {
+            l.as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(|l| l.entries.clone())
+                .unwrap_or_default()
+        })
+    };
+    let has_more = move || {
+        log.with(|l| {
+            l.as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .is_some_and(|l| l.has_more)
+        })
+    };
+    let names = move || -> HashMap<UserId, String> {
+        chat.with(|c| {
+            c.iter()
+                .flat_map(|c| c.participants.iter())
+                .map(|p| (p.user.id, p.user.display_name.clone()))
+                .collect()
+        })
+    };
+
+    view! {
+        <header class="room-head">
+            <A href="/" attr:class="back" attr:aria-label="Back to chats">"‹"</A>
+            <div class="room-title">
+                <h2 data-test="room-title">{title}</h2>
+                <p class="room-sub">{subtitle}</p>
+            </div>
+            <button
+                class="ghost"
+                aria-expanded=move || show_details.get().to_string()
+                on:click=move |_| show_details.update(|s| *s = !*s)
+            >
+                "Details"
+            </button>
+        </header>
+        <Show when=move || show_details.get()>
+            <Details id=id chat=chat on_close=move || show_details.set(false)/>
+        </Show>
+        <div class="messages" node_ref=scroller on:scroll=on_scroll tabindex="0" aria-label="Messages" role="log">
+            <Show when=has_more>
+                <button class="ghost older" on:click={
+                    let load_older = load_older.clone();
+                    move |_| load_older()
+                } disabled=loading_older>
+                    {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                </button>
+            </Show>
+            <ol class="message-list" data-test="messages">
+                {move || {
+                    let names = names();
+                    let mut marked = false;
+                    entries()
+                        .into_iter()
+                        .map(|entry| {
+                            let starts_new = !marked
+                                && entry.message.seq > marker_after
+                                && entry.message.sender_id != me.id
+                                && entry.delivery == crate::state::Delivery::Sent;
+                            marked |= starts_new;
+                            let author = names.get(&entry.message.sender_id).cloned().unwrap_or_default();
+                            view! {
+                                {starts_new.then(|| view! { <li class="new-marker" role="separator">"New messages"</li> })}
+                                <MessageItem entry=entry author=author chat=chat log=log offset=offset/>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ol>
+        </div>
+        <p class="typing" aria-live="polite">{typing_text}</p>
+        <Composer id=id log=log scroller=scroller/>
+    }
+}
+
+/// Tells the sender this chat is read up to its end, and clears the badge now.
+fn mark_read(client: &Client, store: ChatsStore, id: ChatId) {
+    let call = client.call::<Value>(
+        Service::Sender,
+        ops::MARK_AS_READ,
+        json!({ "chatId": id }),
+        "markAsRead",
+    );
+    leptos::task::spawn_local(async move {
+        if let Ok(unread) = call.await
+            && let Ok(unread) = serde_json::from_value(unread)
+        {
+            store.unread_changed(&unread);
+        }
+    });
+}
+
+fn show_typing(typing: RwSignal<Vec<(TypingEvent, f64)>>, event: TypingEvent) {
+    let until = js_now() + TYPING_SHOWN_MS;
+    typing.update(|list| {
+        list.retain(|(e, _)| e.user_id != event.user_id);
+        list.push((event, until));
+    });
+    set_timeout(
+        move || typing.update(|list| list.retain(|(_, until)| *until > js_now())),
+        std::time::Duration::from_millis(TYPING_SHOWN_MS as u64 + 50),
+    );
+}
+
+fn typing_line(typing: &[(TypingEvent, f64)]) -> String {
+    let names: Vec<&str> = typing
+        .iter()
+        .map(|(e, _)| e.display_name.as_str())
+        .collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [one, two] => format!("{one} and {two} are typing…"),
+        _ => "Several people are typing…".to_string(),
+    }
+}
+
+/// Milliseconds since the epoch (0 outside the browser).
+fn js_now() -> f64 {
+    #[cfg(browser)]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(browser))]
+    {
+        0.0
+    }
+}
+
+fn at_bottom(scroller: NodeRef<html::Div>) -> bool {
+    scroller
+        .get_untracked()
+        .is_none_or(|el| el.scroll_height() - el.scroll_top() - el.client_height() < EDGE_PX)
+}
+
+fn at_top(scroller: NodeRef<html::Div>) -> bool {
+    scroller
+        .get_untracked()
+        .is_some_and(|el| el.scroll_top() < EDGE_PX)
+}
+
+fn scroll_height(scroller: NodeRef<html::Div>) -> i32 {
+    scroller.get_untracked().map_or(0, |el| el.scroll_height())
+}
+
+pub(crate) fn scroll_to_bottom(scroller: NodeRef<html::Div>) {
+    browser::after_layout(move || {
+        if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+}
+
+/// After older messages went in above, keeps the same messages in view.
+fn keep_position(scroller: NodeRef<html::Div>, height_before: i32) {
+    if let Some(el) = scroller.get_untracked() {
+        el.set_scroll_top(el.scroll_top() + el.scroll_height() - height_before);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typing(name: &str) -> (TypingEvent, f64) {
+        (
+            TypingEvent {
+                chat_id: uuid::Uuid::nil().into(),
+                user_id: uuid::Uuid::new_v4().into(),
+                display_name: name.into(),
+                at: chrono::Utc::now(),
+            },
+            0.0,
+        )
+    }
+
+    #[test]
+    fn the_typing_line_names_who_is_typing() {
+        assert_eq!(typing_line(&[]), "");
+        assert_eq!(typing_line(&[typing("Ann")]), "Ann is typing…");
+        assert_eq!(
+            typing_line(&[typing("Ann"), typing("Bo")]),
+            "Ann and Bo are typing…"
+        );
+        assert_eq!(
+            typing_line(&[typing("A"), typing("B"), typing("C")]),
+            "Several people are typing…"
+        );
+    }
+}

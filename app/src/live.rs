@@ -1,0 +1,354 @@
+//! The browser's live connection: graphql-transport-ws to the chosen receiver.
+//!
+//! One WebSocket carries every subscription of the page. When it drops, it reconnects
+//! with backoff; when the receiver choice changes, it moves. Either way each
+//! subscription is sent again with variables computed afresh — `messageAdded` asks
+//! for what came after the last message shown, so nothing is missed or doubled.
+//! On the server this is inert: subscriptions start after hydration.
+
+use leptos::prelude::*;
+use serde_json::Value;
+
+/// What the status line shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveStatus {
+    /// Not signed in, or not started yet.
+    Offline,
+    Connecting(u16),
+    Connected(u16),
+    Reconnecting(u16),
+}
+
+/// The page's live connection; in context.
+#[derive(Clone)]
+pub struct Live {
+    pub status: RwSignal<LiveStatus>,
+    #[cfg(browser)]
+    inner: send_wrapper::SendWrapper<std::rc::Rc<std::cell::RefCell<socket::Inner>>>,
+}
+
+/// A subscription; dropping it ends it.
+pub struct LiveSubscription {
+    #[cfg(browser)]
+    _cancel: send_wrapper::SendWrapper<socket::Cancel>,
+}
+
+pub fn provide_live() -> Live {
+    let status = RwSignal::new(LiveStatus::Offline);
+    let live = Live {
+        status,
+        #[cfg(browser)]
+        inner: send_wrapper::SendWrapper::new(socket::Inner::new(status)),
+    };
+    provide_context(live.clone());
+    live
+}
+
+pub fn use_live() -> Live {
+    expect_context::<Live>()
+}
+
+impl Live {
+    /// Connects to the receiver on `port`, or moves there from another one.
+    pub fn connect(&self, port: u16) {
+        #[cfg(browser)]
+        socket::connect(&self.inner, port);
+        let _ = port;
+    }
+
+    /// Starts a subscription. `variables` is called each time it is (re)sent;
+    /// `on_data` gets each result's `data`.
+    pub fn subscribe(
+        &self,
+        document: &'static str,
+        variables: impl Fn() -> Value + 'static,
+        on_data: impl Fn(Value) + 'static,
+    ) -> LiveSubscription {
+        #[cfg(browser)]
+        {
+            let cancel = socket::subscribe(
+                &self.inner,
+                document,
+                Box::new(variables),
+                Box::new(on_data),
+            );
+            LiveSubscription {
+                _cancel: send_wrapper::SendWrapper::new(cancel),
+            }
+        }
+        #[cfg(not(browser))]
+        {
+            let _ = (document, variables, on_data);
+            LiveSubscription {}
+        }
+    }
+}
+
+/// Keeps a subscription for as long as the calling component lives.
+pub fn subscribe_while_mounted(
+    document: &'static str,
+    variables: impl Fn() -> Value + 'static,
+    on_data: impl Fn(Value) + 'static,
+) {
+    let subscription = use_live().subscribe(document, variables, on_data);
+    let subscription = send_wrapper::SendWrapper::new(subscription);
+    on_cleanup(move || drop(subscription));
+}
+
+#[cfg(browser)]
+mod socket {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::rc::{Rc, Weak};
+
+    use leptos::prelude::*;
+    use serde_json::{Value, json};
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+    use super::LiveStatus;
+
+    type Variables = Box<dyn Fn() -> Value>;
+    type OnData = Rc<dyn Fn(Value)>;
+
+    struct Sub {
+        document: &'static str,
+        variables: Variables,
+        on_data: OnData,
+    }
+
+    pub(super) struct Inner {
+        status: RwSignal<LiveStatus>,
+        port: Option<u16>,
+        socket: Option<WebSocket>,
+        /// Tells current socket events from a replaced socket's.
+        generation: u64,
+        acked: bool,
+        attempts: u32,
+        subs: BTreeMap<u64, Sub>,
+        next_id: u64,
+        handlers: Vec<Box<dyn std::any::Any>>,
+    }
+
+    impl Inner {
+        pub(super) fn new(status: RwSignal<LiveStatus>) -> Rc<RefCell<Self>> {
+            Rc::new(RefCell::new(Self {
+                status,
+                port: None,
+                socket: None,
+                generation: 0,
+                acked: false,
+                attempts: 0,
+                subs: BTreeMap::new(),
+                next_id: 0,
+                handlers: Vec::new(),
+            }))
+        }
+
+        fn send(&self, message: Value) {
+            if let Some(socket) = &self.socket {
+                let _ = socket.send_with_str(&message.to_string());
+            }
+        }
+
+        fn send_subscribe(&self, id: u64, sub: &Sub) {
+            self.send(json!({
+                "id": id.to_string(),
+                "type": "subscribe",
+                "payload": { "query": sub.document, "variables": (sub.variables)() },
+            }));
+        }
+    }
+
+    /// Ends a subscription when dropped.
+    pub(super) struct Cancel {
+        inner: Weak<RefCell<Inner>>,
+        id: u64,
+    }
+
+    impl Drop for Cancel {
+        fn drop(&mut self) {
+            let Some(inner) = self.inner.upgrade() else {
+                return;
+            };
+            let Ok(mut inner) = inner.try_borrow_mut() else {
+                return;
+            };
+            if inner.subs.remove(&self.id).is_some() && inner.acked {
+                inner.send(json!({ "id": self.id.to_string(), "type": "complete" }));
+            }
+        }
+    }
+
+    pub(super) fn subscribe(
+        inner: &Rc<RefCell<Inner>>,
+        document: &'static str,
+        variables: Variables,
+        on_data: Box<dyn Fn(Value)>,
+    ) -> Cancel {
+        let mut state = inner.borrow_mut();
+        state.next_id += 1;
+        let id = state.next_id;
+        let sub = Sub {
+            document,
+            variables,
+            on_data: Rc::from(on_data),
+        };
+        if state.acked {
+            state.send_subscribe(id, &sub);
+        }
+        state.subs.insert(id, sub);
+        Cancel {
+            inner: Rc::downgrade(inner),
+            id,
+        }
+    }
+
+    pub(super) fn connect(inner: &Rc<RefCell<Inner>>, port: u16) {
+        {
+            let state = inner.borrow();
+            if state.port == Some(port) && state.socket.is_some() {
+                return;
+            }
+        }
+        open(inner, port);
+    }
+
+    fn open(inner: &Rc<RefCell<Inner>>, port: u16) {
+        let mut state = inner.borrow_mut();
+        if let Some(old) = state.socket.take() {
+            // Detach first: its handlers are dropped below, and a closing socket still
+            // fires events.
+            old.set_onopen(None);
+            old.set_onmessage(None);
+            old.set_onclose(None);
+            let _ = old.close();
+        }
+        state.generation += 1;
+        state.acked = false;
+        state.port = Some(port);
+        let generation = state.generation;
+        let url = format!(
+            "{}/graphql",
+            crate::api::browser_base_url(port).replacen("http", "ws", 1)
+        );
+        let socket = match WebSocket::new_with_str(&url, "graphql-transport-ws") {
+            Ok(socket) => socket,
+            Err(_) => {
+                drop(state);
+                schedule_reconnect(inner, generation);
+                return;
+            }
+        };
+        state.status.set(if state.attempts == 0 {
+            LiveStatus::Connecting(port)
+        } else {
+            LiveStatus::Reconnecting(port)
+        });
+
+        let on_open = Closure::<dyn FnMut()>::new({
+            let weak = Rc::downgrade(inner);
+            move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner
+                        .borrow()
+                        .send(json!({ "type": "connection_init", "payload": {} }));
+                }
+            }
+        });
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
+            let weak = Rc::downgrade(inner);
+            move |event: MessageEvent| {
+                let Some(inner) = weak.upgrade() else { return };
+                let Some(text) = event.data().as_string() else {
+                    return;
+                };
+                let Ok(message) = serde_json::from_str::<Value>(&text) else {
+                    return;
+                };
+                on_message(&inner, generation, message);
+            }
+        });
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new({
+            let weak = Rc::downgrade(inner);
+            move |_event: CloseEvent| {
+                if let Some(inner) = weak.upgrade() {
+                    schedule_reconnect(&inner, generation);
+                }
+            }
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        state.handlers = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
+        state.socket = Some(socket);
+    }
+
+    fn on_message(inner: &Rc<RefCell<Inner>>, generation: u64, message: Value) {
+        let handler = {
+            let mut state = inner.borrow_mut();
+            if state.generation != generation {
+                return;
+            }
+            match message["type"].as_str() {
+                Some("connection_ack") => {
+                    state.acked = true;
+                    state.attempts = 0;
+                    if let Some(port) = state.port {
+                        state.status.set(LiveStatus::Connected(port));
+                    }
+                    for (id, sub) in &state.subs {
+                        state.send_subscribe(*id, sub);
+                    }
+                    None
+                }
+                Some("ping") => {
+                    state.send(json!({ "type": "pong" }));
+                    None
+                }
+                Some("next") => message["id"]
+                    .as_str()
+                    .and_then(|id| id.parse::<u64>().ok())
+                    .and_then(|id| state.subs.get(&id))
+                    .map(|sub| sub.on_data.clone()),
+                Some("error") => {
+                    leptos::logging::warn!("subscription error: {}", message["payload"]);
+                    None
+                }
+                _ => None,
+            }
+        };
+        // Called with no borrow held: the handler may subscribe or unsubscribe.
+        if let Some(handler) = handler {
+            handler(message["payload"]["data"].clone());
+        }
+    }
+
+    /// After a drop, tries again with growing pauses (0.5 s, 1 s, 2 s … up to 10 s).
+    fn schedule_reconnect(inner: &Rc<RefCell<Inner>>, generation: u64) {
+        let (delay, port) = {
+            let mut state = inner.borrow_mut();
+            if state.generation != generation {
+                return;
+            }
+            state.acked = false;
+            state.socket = None;
+            state.attempts += 1;
+            let Some(port) = state.port else { return };
+            state.status.set(LiveStatus::Reconnecting(port));
+            let delay = (500u32 << state.attempts.min(5)).min(10_000) / 2;
+            (delay, port)
+        };
+        let weak = Rc::downgrade(inner);
+        gloo_timers::callback::Timeout::new(delay, move || {
+            if let Some(inner) = weak.upgrade() {
+                let current = inner.borrow().generation == generation;
+                if current {
+                    open(&inner, port);
+                }
+            }
+        })
+        .forget();
+    }
+}

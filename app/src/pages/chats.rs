@@ -1,0 +1,187 @@
+//! The chats screen: the list on the side, the open chat in the middle. Rendered on
+//! the server with the list and the open chat's messages in the HTML; live after
+//! hydration.
+
+use chat_types::{Chat, ChatId, Message, UnreadCount, User, ops};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, use_client};
+use crate::components::chat_list::ChatList;
+use crate::components::picker::{InstancePicker, StatusLine};
+use crate::components::room::Room;
+use crate::config::Service;
+use crate::live::{subscribe_while_mounted, use_live};
+use crate::state::{ChatsStore, Me};
+
+/// Sends the browser (or, while rendering, the response) to the login page.
+pub fn to_login() {
+    #[cfg(feature = "ssr")]
+    leptos_axum::redirect("/login");
+    #[cfg(browser)]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign("/login");
+    }
+}
+
+#[component]
+pub fn ChatsPage() -> impl IntoView {
+    let client = use_client();
+    let params = use_params_map();
+    let open = Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<ChatId>().ok())
+    });
+    let me = Resource::new(|| (), {
+        let client = client.clone();
+        move |_| client.call::<User>(Service::User, ops::ME, json!({}), "me")
+    });
+    let chats = Resource::new(|| (), {
+        let client = client.clone();
+        move |_| client.call::<Vec<Chat>>(Service::Receiver, ops::CHATS, json!({}), "chats")
+    });
+    view! {
+        <Title text="Chats · Chat"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                // The list is loaded before anything renders, so the open chat's "new
+                // messages" marker and receipts are the same on the server and here.
+                let (me, _) = futures::join!(me.into_future(), chats.into_future());
+                match me {
+                    Ok(me) => view! { <SignedIn me=me chats=chats open=open/> }.into_any(),
+                    Err(error) => {
+                        if error.is_unauthenticated() {
+                            to_login();
+                        }
+                        view! { <Unreachable error=error/> }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// When the user instance cannot say who is signed in.
+#[component]
+fn Unreachable(error: ApiError) -> impl IntoView {
+    view! {
+        <div class="auth">
+            <header class="auth-top">
+                <span class="brand">"Chat"</span>
+                <InstancePicker/>
+            </header>
+            <main class="auth-card">
+                <h1>"Cannot load your chats"</h1>
+                <p>{error.message}</p>
+                <p>"Pick another user instance above, or " <a href="/login">"sign in again"</a> "."</p>
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn SignedIn(
+    me: User,
+    chats: Resource<Result<Vec<Chat>, ApiError>>,
+    open: Memo<Option<ChatId>>,
+) -> impl IntoView {
+    let client = use_client();
+    let store = ChatsStore { chats };
+    provide_context(Me(me.clone()));
+    provide_context(store);
+    let live = use_live();
+
+    // Follow the chosen receiver: (re)connect whenever it changes.
+    Effect::new({
+        let client = client.clone();
+        move |_| {
+            client.choice.track();
+            live.connect(client.port(Service::Receiver));
+        }
+    });
+    watch_chat_list(store, &me);
+
+    let logout = {
+        let client = client.clone();
+        move |_| {
+            let call = client.call::<bool>(Service::User, ops::LOGOUT, json!({}), "logout");
+            leptos::task::spawn_local(async move {
+                let _ = call.await;
+                to_login();
+            });
+        }
+    };
+    view! {
+        <div class="app" class:chat-open=move || open.get().is_some()>
+            <header class="top">
+                <span class="brand">"Chat"</span>
+                <InstancePicker/>
+                <StatusLine/>
+                <div class="me">
+                    <span class="me-name" title=me.username.clone()>{me.display_name.clone()}</span>
+                    <button class="ghost" on:click=logout>"Log out"</button>
+                </div>
+            </header>
+            <aside class="sidebar" aria-label="Chats">
+                <ChatList open=open/>
+            </aside>
+            <main class="main">
+                {move || match open.get() {
+                    Some(id) => view! { <Room id=id/> }.into_any(),
+                    None => view! {
+                        <div class="empty">
+                            <p>"Pick a chat, or start a new one."</p>
+                        </div>
+                    }
+                    .into_any(),
+                }}
+            </main>
+        </div>
+    }
+}
+
+/// Keeps the chat list current: new messages reorder it, counts change, chats come and
+/// go.
+fn watch_chat_list(store: ChatsStore, me: &User) {
+    let me = me.id;
+    subscribe_while_mounted(
+        ops::CHAT_MESSAGE_NOTIFICATION,
+        || json!({}),
+        move |data: Value| {
+            if let Ok(message) =
+                serde_json::from_value::<Message>(data["chatMessageNotification"].clone())
+            {
+                store.message_arrived(&message);
+            }
+        },
+    );
+    subscribe_while_mounted(
+        ops::UNREAD_COUNT_UPDATED,
+        || json!({}),
+        move |data: Value| {
+            if let Ok(unread) =
+                serde_json::from_value::<UnreadCount>(data["unreadCountUpdated"].clone())
+            {
+                store.unread_changed(&unread);
+            }
+        },
+    );
+    for (document, field) in [
+        (ops::CHAT_ADDED, "chatAdded"),
+        (ops::CHAT_UPDATED, "chatUpdated"),
+    ] {
+        subscribe_while_mounted(
+            document,
+            || json!({}),
+            move |data: Value| {
+                if let Ok(chat) = serde_json::from_value::<Chat>(data[field].clone()) {
+                    store.chat_changed(chat, me);
+                }
+            },
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! What the chats screen keeps and how live events change it.
+//!
+//! The chat list and each open chat's messages are resources: the server fills them
+//! while rendering, the browser picks them up without fetching again, and live events
+//! then edit them in place.
+
+use std::collections::HashMap;
+
+use chat_types::{Chat, ChatId, Message, ReadUpdate, UnreadCount, User, UserId};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiError;
+
+/// The signed-in user.
+#[derive(Clone, Debug)]
+pub struct Me(pub User);
+
+pub fn me() -> User {
+    expect_context::<Me>().0
+}
+
+/// The chat list, latest activity first.
+#[derive(Clone, Copy)]
+pub struct ChatsStore {
+    pub chats: Resource<Result<Vec<Chat>, ApiError>>,
+}
+
+impl ChatsStore {
+    pub fn find(&self, id: ChatId) -> Option<Chat> {
+        self.chats.with(|c| {
+            c.as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|l| l.iter().find(|c| c.id == id).cloned())
+        })
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Vec<Chat>)) {
+        self.chats.update(|chats| {
+            if let Some(Ok(list)) = chats {
+                f(list);
+            }
+        });
+    }
+
+    /// A new message in a chat: it moves to the top with its new last message.
+    pub fn message_arrived(&self, message: &Message) {
+        self.edit(|list| {
+            if let Some(i) = list.iter().position(|c| c.id == message.chat_id) {
+                let mut chat = list.remove(i);
+                if message.seq >= chat.last_seq {
+                    chat.last_seq = message.seq;
+                    chat.last_message = Some(message.clone());
+                }
+                list.insert(0, chat);
+            }
+        });
+    }
+
+    /// A message changed (edited or deleted): the preview follows if it is the last one.
+    pub fn message_changed(&self, message: &Message) {
+        self.edit(|list| {
+            if let Some(chat) = list.iter_mut().find(|c| c.id == message.chat_id)
+                && chat
+                    .last_message
+                    .as_ref()
+                    .is_some_and(|m| m.id == message.id)
+            {
+                chat.last_message = Some(message.clone());
+            }
+        });
+    }
+
+    pub fn unread_changed(&self, unread: &UnreadCount) {
+        self.edit(|list| {
+            if let Some(chat) = list.iter_mut().find(|c| c.id == unread.chat_id) {
+                chat.unread_count = unread.unread_count;
+            }
+        });
+    }
+
+    /// A chat was added or changed; one you are no longer in leaves the list.
+    pub fn chat_changed(&self, chat: Chat, me: UserId) {
+        self.edit(|list| {
+            let existing = list.iter().position(|c| c.id == chat.id);
+            match (existing, chat.has_participant(me)) {
+                (Some(i), true) => list[i] = chat,
+                (Some(i), false) => {
+                    list.remove(i);
+                }
+                (None, true) => list.insert(0, chat),
+                (None, false) => {}
+            }
+        });
+    }
+
+    /// A participant's read watermark moved.
+    pub fn read_moved(&self, read: &ReadUpdate) {
+        self.edit(|list| {
+            if let Some(chat) = list.iter_mut().find(|c| c.id == read.chat_id)
+                && let Some(p) = chat
+                    .participants
+                    .iter_mut()
+                    .find(|p| p.user.id == read.user_id)
+                && read.last_read_seq > p.last_read_seq
+            {
+                p.last_read_seq = read.last_read_seq;
+                p.read_at = Some(read.read_at);
+            }
+        });
+    }
+}
+
+/// Where a message of the open chat stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    /// Stored, with its seq.
+    Sent,
+    /// On its way (or being retried with the same clientId).
+    Pending,
+    /// Gave up; the retry button sends it again with the same clientId.
+    Failed(String),
+}
+
+/// One row of the open chat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub message: Message,
+    pub delivery: Delivery,
+}
+
+/// The open chat's messages: stored ones in seq order, then the pending ones.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatLog {
+    pub entries: Vec<Entry>,
+    /// Older messages exist before the first one.
+    pub has_more: bool,
+}
+
+impl ChatLog {
+    pub fn new(messages: Vec<Message>, has_more: bool) -> Self {
+        Self {
+            entries: messages
+                .into_iter()
+                .map(|message| Entry {
+                    message,
+                    delivery: Delivery::Sent,
+                })
+                .collect(),
+            has_more,
+        }
+    }
+
+    /// The newest stored seq (what `messageAdded` resumes after).
+    pub fn last_seq(&self) -> i64 {
+        self.entries
+            .iter()
+            .filter(|e| e.delivery == Delivery::Sent)
+            .map(|e| e.message.seq)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn first_seq(&self) -> Option<i64> {
+        self.entries
+            .iter()
+            .find(|e| e.delivery == Delivery::Sent)
+            .map(|e| e.message.seq)
+    }
+
+    /// A stored message: it replaces its pending copy (same clientId), or joins in
+    /// seq order; one already here is ignored. Returns whether it is new.
+    pub fn add_stored(&mut self, message: Message) -> bool {
+        if self
+            .entries
+            .iter()
+            .any(|e| e.delivery == Delivery::Sent && e.message.seq == message.seq)
+        {
+            self.entries.retain(|e| {
+                !(e.delivery != Delivery::Sent
+                    && e.message.client_id.is_some()
+                    && e.message.client_id == message.client_id
+                    && e.message.sender_id == message.sender_id)
+            });
+            return false;
+        }
+        let pending = self.entries.iter().position(|e| {
+            e.delivery != Delivery::Sent
+                && e.message.client_id.is_some()
+                && e.message.client_id == message.client_id
+                && e.message.sender_id == message.sender_id
+        });
+        if let Some(i) = pending {
+            self.entries.remove(i);
+        }
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.delivery != Delivery::Sent || e.message.seq > message.seq)
+            .unwrap_or(self.entries.len());
+        self.entries.insert(
+            at,
+            Entry {
+                message,
+                delivery: Delivery::Sent,
+            },
+        );
+        true
+    }
+
+    /// Older messages, put before the first.
+    pub fn prepend(&mut self, older: Vec<Message>, has_more: bool) {
+        let first = self.first_seq().unwrap_or(i64::MAX);
+        let mut entries: Vec<Entry> = older
+            .into_iter()
+            .filter(|m| m.seq < first)
+            .map(|message| Entry {
+                message,
+                delivery: Delivery::Sent,
+            })
+            .collect();
+        entries.append(&mut self.entries);
+        self.entries = entries;
+        self.has_more = has_more;
+    }
+
+    /// An edit or delete of a stored message.
+    pub fn replace(&mut self, message: Message) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.message.id == message.id) {
+            entry.message = message;
+        }
+    }
+
+    pub fn set_delivery(&mut self, client_id: &str, delivery: Delivery) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| {
+            e.delivery != Delivery::Sent && e.message.client_id.as_deref() == Some(client_id)
+        }) {
+            entry.delivery = delivery;
+        }
+    }
+}
+
+/// Each participant's read watermark, for receipts.
+pub type Watermarks = HashMap<UserId, (i64, Option<chrono::DateTime<chrono::Utc>>)>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    fn message(seq: i64, client_id: &str) -> Message {
+        Message {
+            id: Uuid::new_v4().into(),
+            chat_id: Uuid::from_u128(1).into(),
+            seq,
+            sender_id: Uuid::from_u128(2).into(),
+            content: format!("m{seq}"),
+            client_id: Some(client_id.to_string()),
+            created_at: Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
+
+    fn seqs(log: &ChatLog) -> Vec<(i64, Delivery)> {
+        log.entries
+            .iter()
+            .map(|e| (e.message.seq, e.delivery.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_stored_message_replaces_its_pending_copy_once() {
+        let mut log = ChatLog::new(vec![message(1, "a")], false);
+        log.entries.push(Entry {
+            message: message(0, "b"),
+            delivery: Delivery::Pending,
+        });
+        assert!(log.add_stored(message(2, "b")));
+        assert!(
+            !log.add_stored(message(2, "b")),
+            "the second copy is a duplicate"
+        );
+        assert_eq!(seqs(&log), [(1, Delivery::Sent), (2, Delivery::Sent)]);
+        assert_eq!(log.last_seq(), 2);
+    }
+
+    #[test]
+    fn pending_messages_stay_after_stored_ones_and_older_ones_go_first() {
+        let mut log = ChatLog::new(vec![message(5, "a")], true);
+        log.entries.push(Entry {
+            message: message(0, "mine"),
+            delivery: Delivery::Pending,
+        });
+        log.add_stored(message(7, "c"));
+        log.add_stored(message(6, "d"));
+        log.prepend(
+            vec![message(3, "x"), message(4, "y"), message(5, "a")],
+            false,
+        );
+        let order: Vec<i64> = log.entries.iter().map(|e| e.message.seq).collect();
+        assert_eq!(order, [3, 4, 5, 6, 7, 0]);
+        assert_eq!(log.first_seq(), Some(3));
+        assert!(!log.has_more);
+    }
+}
