@@ -111,3 +111,14 @@ pub fn after_layout(f: impl FnOnce() + 'static) {
     #[cfg(not(browser))]
     drop(f);
 }
+
+/// Marks the page as hydrated (`<html data-hydrated>`), for tests and styles.
+pub fn mark_hydrated() {
+    #[cfg(browser)]
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
+}

@@ -19,7 +19,7 @@ pub mod time;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::config::Instances;
@@ -87,8 +87,12 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=path!("/login") view=pages::auth::LoginPage/>
                 <Route path=path!("/register") view=pages::auth::RegisterPage/>
-                <Route path=path!("/") view=pages::chats::ChatsPage ssr=SsrMode::Async/>
-                <Route path=path!("/chats/:id") view=pages::chats::ChatsPage ssr=SsrMode::Async/>
+                // One parent for the chats screen, so opening another chat swaps only
+                // the chat and keeps the list, the session and the live connection.
+                <ParentRoute path=path!("") view=pages::chats::ChatsPage ssr=SsrMode::Async>
+                    <Route path=path!("") view=pages::chats::NoChatOpen/>
+                    <Route path=path!("chats/:id") view=pages::chats::OpenChat/>
+                </ParentRoute>
             </Routes>
         </Router>
     }

@@ -1,10 +1,9 @@
 //! What the chats screen keeps and how live events change it.
 //!
-//! The chat list and each open chat's messages are resources: the server fills them
-//! while rendering, the browser picks them up without fetching again, and live events
-//! then edit them in place.
-
-use std::collections::HashMap;
+//! The chat list and the open chat's messages are loaded once by resources (the
+//! server fills them while rendering, the browser picks them up without fetching
+//! again), then kept in signals that live events edit in place. The resources never
+//! change after loading, so nothing re-renders wholesale.
 
 use chat_types::{Chat, ChatId, Message, ReadUpdate, UnreadCount, User, UserId};
 use leptos::prelude::*;
@@ -20,24 +19,28 @@ pub fn me() -> User {
     expect_context::<Me>().0
 }
 
-/// The chat list, latest activity first.
+/// The chat list, latest activity first (or why it could not be loaded).
 #[derive(Clone, Copy)]
 pub struct ChatsStore {
-    pub chats: Resource<Result<Vec<Chat>, ApiError>>,
+    pub chats: RwSignal<Result<Vec<Chat>, ApiError>>,
 }
 
 impl ChatsStore {
     pub fn find(&self, id: ChatId) -> Option<Chat> {
-        self.chats.with(|c| {
-            c.as_ref()
-                .and_then(|r| r.as_ref().ok())
-                .and_then(|l| l.iter().find(|c| c.id == id).cloned())
-        })
+        self.chats
+            .try_with(|c| {
+                c.as_ref()
+                    .ok()
+                    .and_then(|l| l.iter().find(|c| c.id == id).cloned())
+            })
+            .flatten()
     }
 
+    /// Changes the list if it is loaded (and still exists: events and answers may
+    /// arrive after the page moved on).
     fn edit(&self, f: impl FnOnce(&mut Vec<Chat>)) {
-        self.chats.update(|chats| {
-            if let Some(Ok(list)) = chats {
+        self.chats.try_update(|chats| {
+            if let Ok(list) = chats {
                 f(list);
             }
         });
@@ -240,8 +243,18 @@ impl ChatLog {
     }
 }
 
-/// Each participant's read watermark, for receipts.
-pub type Watermarks = HashMap<UserId, (i64, Option<chrono::DateTime<chrono::Utc>>)>;
+/// The open chat's messages; `None` until the first page is loaded.
+pub type LogState = RwSignal<Option<ChatLog>>;
+
+/// Changes the log if it is loaded and its chat still open (answers and events may
+/// arrive after the page moved on).
+pub fn edit_log(log: LogState, f: impl FnOnce(&mut ChatLog)) {
+    log.try_update(|l| {
+        if let Some(log) = l {
+            f(log);
+        }
+    });
+}
 
 #[cfg(test)]
 mod tests {

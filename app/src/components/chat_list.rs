@@ -26,10 +26,7 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
         </Show>
         <ul class="chat-list" data-test="chat-list">
             {move || {
-                store
-                    .chats
-                    .get()
-                    .map(|result| match result {
+                match store.chats.get() {
                         Ok(chats) if chats.is_empty() => view! {
                             <li class="hint">"No chats yet. Start one with “New chat”."</li>
                         }
@@ -45,7 +42,7 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
                             </li>
                         }
                         .into_any(),
-                    })
+                    }
             }}
         </ul>
     }

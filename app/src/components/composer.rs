@@ -10,10 +10,10 @@ use leptos::prelude::*;
 use serde_json::json;
 
 use crate::api::{Client, use_client};
+use crate::browser;
 use crate::components::room::scroll_to_bottom;
 use crate::config::Service;
-use crate::state::{ChatLog, ChatsStore, Delivery, Entry, me};
-use crate::{api::ApiError, browser};
+use crate::state::{ChatsStore, Delivery, Entry, LogState, edit_log, me};
 
 /// Attempts per message before it shows as failed.
 const ATTEMPTS: u32 = 4;
@@ -21,11 +21,7 @@ const ATTEMPTS: u32 = 4;
 const TYPING_EVERY_MS: f64 = 2000.0;
 
 #[component]
-pub fn Composer(
-    id: ChatId,
-    log: Resource<Result<ChatLog, ApiError>>,
-    scroller: NodeRef<html::Div>,
-) -> impl IntoView {
+pub fn Composer(id: ChatId, log: LogState, scroller: NodeRef<html::Div>) -> impl IntoView {
     let client = use_client();
     let store = expect_context::<ChatsStore>();
     let me = me();
@@ -63,13 +59,11 @@ pub fn Composer(
                 edited_at: None,
                 deleted_at: None,
             };
-            log.update(|l| {
-                if let Some(Ok(log)) = l {
-                    log.entries.push(Entry {
-                        message: pending,
-                        delivery: Delivery::Pending,
-                    });
-                }
+            edit_log(log, |log| {
+                log.entries.push(Entry {
+                    message: pending,
+                    delivery: Delivery::Pending,
+                });
             });
             scroll_to_bottom(scroller);
             deliver(client.clone(), store, log, id, content, client_id);
@@ -135,7 +129,7 @@ pub fn Composer(
 pub(crate) fn deliver(
     client: Client,
     store: ChatsStore,
-    log: Resource<Result<ChatLog, ApiError>>,
+    log: LogState,
     id: ChatId,
     content: String,
     client_id: String,
@@ -153,10 +147,8 @@ pub(crate) fn deliver(
             match call.await {
                 Ok(message) => {
                     store.message_arrived(&message);
-                    log.update(|l| {
-                        if let Some(Ok(log)) = l {
-                            log.add_stored(message);
-                        }
+                    edit_log(log, |log| {
+                        log.add_stored(message);
                     });
                     return;
                 }
@@ -165,10 +157,8 @@ pub(crate) fn deliver(
                     pause *= 2;
                 }
                 Err(e) => {
-                    log.update(|l| {
-                        if let Some(Ok(log)) = l {
-                            log.set_delivery(&client_id, Delivery::Failed(e.message));
-                        }
+                    edit_log(log, |log| {
+                        log.set_delivery(&client_id, Delivery::Failed(e.message));
                     });
                     return;
                 }

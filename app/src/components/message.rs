@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::api::{ApiError, use_client};
 use crate::components::composer::deliver;
 use crate::config::Service;
-use crate::state::{ChatLog, ChatsStore, Delivery, Entry, me};
+use crate::state::{ChatsStore, Delivery, Entry, LogState, edit_log, me};
 use crate::time;
 
 #[component]
@@ -16,7 +16,7 @@ pub fn MessageItem(
     entry: Entry,
     author: String,
     chat: Memo<Option<Chat>>,
-    log: Resource<Result<ChatLog, ApiError>>,
+    log: LogState,
     offset: i32,
 ) -> impl IntoView {
     let client = use_client();
@@ -34,10 +34,8 @@ pub fn MessageItem(
     let apply = move |result: Result<Message, ApiError>| match result {
         Ok(message) => {
             store.message_changed(&message);
-            log.update(|l| {
-                if let Some(Ok(log)) = l {
-                    log.replace(message);
-                }
+            edit_log(log, |log| {
+                log.replace(message);
             });
             editing.set(false);
             confirming_delete.set(false);
@@ -89,10 +87,8 @@ pub fn MessageItem(
             let Some(client_id) = client_id.clone() else {
                 return;
             };
-            log.update(|l| {
-                if let Some(Ok(log)) = l {
-                    log.set_delivery(&client_id, Delivery::Pending);
-                }
+            edit_log(log, |log| {
+                log.set_delivery(&client_id, Delivery::Pending);
             });
             deliver(
                 client.clone(),

@@ -33,10 +33,11 @@ pub fn UserSearch(
         let client = client.clone();
         leptos::task::spawn_local(async move {
             browser::pause(SEARCH_DELAY_MS).await;
-            let text = query.get_untracked();
-            if generation.get_value() != mine {
+            // Only the latest keystroke searches, and only while the box is still there.
+            let current = || generation.try_get_value() == Some(mine);
+            let Some(text) = query.try_get_untracked().filter(|_| current()) else {
                 return;
-            }
+            };
             if text.trim().is_empty() {
                 results.set(Vec::new());
                 return;
@@ -48,7 +49,7 @@ pub fn UserSearch(
                 "users",
             );
             if let Ok(users) = call.await
-                && generation.get_value() == mine
+                && current()
             {
                 results.set(users);
             }
@@ -113,8 +114,8 @@ pub fn NewChat(#[prop(into)] on_close: Callback<()>) -> impl IntoView {
                     Ok(chat) => {
                         let id = chat.id;
                         store.chat_changed(chat, me.id);
-                        on_close.run(());
                         navigate(&format!("/chats/{id}"), Default::default());
+                        on_close.run(());
                     }
                     Err(e) => error.set(Some(e.message)),
                 }

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use chat_types::{
-    Chat, ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UserId, ops,
-};
+use chat_types::{ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UserId, ops};
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -16,8 +14,8 @@ use crate::components::composer::Composer;
 use crate::components::message::MessageItem;
 use crate::components::settings::Details;
 use crate::config::Service;
-use crate::live::subscribe_while_mounted;
-use crate::state::{ChatLog, ChatsStore, me};
+use crate::live::{LiveSubscription, subscribe_while_mounted, use_live};
+use crate::state::{ChatLog, ChatsStore, LogState, edit_log, me};
 use crate::{browser, time};
 
 /// Messages per page.
@@ -31,7 +29,9 @@ const EDGE_PX: i32 = 80;
 pub fn Room(id: ChatId) -> impl IntoView {
     let client = use_client();
     let store = expect_context::<ChatsStore>();
-    let log = Resource::new(|| (), {
+    let me = me();
+    let offset = time::offset_minutes();
+    let first_page = Resource::new(|| (), {
         let client = client.clone();
         move |_| {
             let call = client.call::<MessagePage>(
@@ -47,110 +47,80 @@ pub fn Room(id: ChatId) -> impl IntoView {
         }
     });
     let chat = Memo::new(move |_| store.find(id));
-    view! {
-        <section class="room" aria-label="Chat">
-            <Suspense fallback=|| view! { <p class="loading">"Loading messages…"</p> }>
-                {move || Suspend::new(async move {
-                    match log.await {
-                        Ok(_) => view! { <RoomBody id=id log=log chat=chat/> }.into_any(),
-                        Err(error) => view! { <RoomError error=error/> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </section>
-    }
-}
-
-#[component]
-fn RoomError(error: ApiError) -> impl IntoView {
-    let text = match error.code {
-        Some(chat_types::ErrorCode::Forbidden) => "You are not in this chat.".to_string(),
-        Some(chat_types::ErrorCode::NotFound) => "This chat does not exist.".to_string(),
-        _ => format!(
-            "The receiver did not answer ({}). Pick another receiver above.",
-            error.message
-        ),
-    };
-    view! {
-        <div class="empty">
-            <p role="alert">{text}</p>
-            <A href="/">"Back to your chats"</A>
-        </div>
-    }
-}
-
-/// The messages, once loaded; live from here on.
-#[component]
-fn RoomBody(
-    id: ChatId,
-    log: Resource<Result<ChatLog, ApiError>>,
-    chat: Memo<Option<Chat>>,
-) -> impl IntoView {
-    let client = use_client();
-    let store = expect_context::<ChatsStore>();
-    let me = me();
-    let offset = time::offset_minutes();
+    // What is shown: the first page once loaded, then kept current here.
+    let log: LogState = RwSignal::new(None);
+    let loaded = Memo::new(move |_| log.with(Option::is_some));
     let scroller = NodeRef::<html::Div>::new();
     let typing = RwSignal::new(Vec::<(TypingEvent, f64)>::new());
     let show_details = RwSignal::new(false);
     let loading_older = RwSignal::new(false);
-    // Where "new messages" starts: the first message after my watermark when opened.
-    let marker_after = chat
-        .get_untracked()
-        .and_then(|c| {
-            c.participants
-                .iter()
-                .find(|p| p.user.id == me.id)
-                .map(|p| p.last_read_seq)
-        })
-        .unwrap_or(i64::MAX);
-
-    let edit_log = move |f: &mut dyn FnMut(&mut ChatLog)| {
-        log.update(|l| {
-            if let Some(Ok(log)) = l {
-                f(log);
-            }
-        })
+    // Where "new messages" starts: after my watermark as first seen in this chat (it
+    // stays put while the chat is open, even as reading moves the watermark on).
+    let first_watermark = StoredValue::new(None::<i64>);
+    let marker_after = move || {
+        if first_watermark.get_value().is_none() {
+            let seen = chat.with(|c| {
+                c.as_ref()
+                    .and_then(|c| c.participants.iter().find(|p| p.user.id == me.id))
+                    .map(|p| p.last_read_seq)
+            });
+            first_watermark.set_value(seen);
+        }
+        first_watermark.get_value().unwrap_or(i64::MAX)
     };
+
     let mark_read = {
         let client = client.clone();
         move || mark_read(&client, store, id)
     };
 
-    // Live: what came after the last message shown, then everything new.
-    subscribe_while_mounted(
-        ops::MESSAGE_ADDED,
-        move || {
-            let after = log.with_untracked(|l| {
-                l.as_ref()
-                    .and_then(|r| r.as_ref().ok())
-                    .map(ChatLog::last_seq)
-            });
-            json!({ "chatId": id, "afterSeq": after })
-        },
-        {
-            let mark_read = mark_read.clone();
-            move |data: Value| {
-                let Ok(message) = serde_json::from_value::<Message>(data["messageAdded"].clone())
-                else {
-                    return;
-                };
-                let near_bottom = at_bottom(scroller);
-                let mut added = false;
-                edit_log(&mut |log| added = log.add_stored(message.clone()));
-                store.message_arrived(&message);
-                if added && message.sender_id != me.id {
-                    typing.update(|t| t.retain(|(e, _)| e.user_id != message.sender_id));
-                    if browser::page_visible() {
-                        mark_read();
-                    }
-                }
-                if near_bottom || message.sender_id == me.id {
-                    scroll_to_bottom(scroller);
+    // Live: once the first page is here, what came after it, then everything new.
+    let on_added = {
+        let mark_read = mark_read.clone();
+        move |data: Value| {
+            let Ok(message) = serde_json::from_value::<Message>(data["messageAdded"].clone())
+            else {
+                return;
+            };
+            let near_bottom = at_bottom(scroller);
+            let mut added = false;
+            edit_log(log, |log| added = log.add_stored(message.clone()));
+            store.message_arrived(&message);
+            if added && message.sender_id != me.id {
+                typing.try_update(|t| t.retain(|(e, _)| e.user_id != message.sender_id));
+                if browser::page_visible() {
+                    mark_read();
                 }
             }
-        },
-    );
+            if near_bottom || message.sender_id == me.id {
+                scroll_to_bottom(scroller);
+            }
+        }
+    };
+    let added = StoredValue::new(None::<LiveSubscription>);
+    let live = use_live();
+    Effect::new({
+        let mark_read = mark_read.clone();
+        move |_| {
+            if !loaded.get() || added.with_value(Option::is_some) {
+                return;
+            }
+            let after_last_shown = move || {
+                let after = log.with_untracked(|l| l.as_ref().map(ChatLog::last_seq));
+                json!({ "chatId": id, "afterSeq": after })
+            };
+            added.set_value(Some(live.subscribe(
+                ops::MESSAGE_ADDED,
+                after_last_shown,
+                on_added.clone(),
+            )));
+            // Opening the chat reads it.
+            scroll_to_bottom(scroller);
+            if store.find(id).is_some_and(|c| c.unread_count > 0) {
+                mark_read();
+            }
+        }
+    });
     for (document, field) in [
         (ops::MESSAGE_UPDATED, "messageUpdated"),
         (ops::MESSAGE_DELETED, "messageDeleted"),
@@ -160,7 +130,7 @@ fn RoomBody(
             move || json!({ "chatId": id }),
             move |data: Value| {
                 if let Ok(message) = serde_json::from_value::<Message>(data[field].clone()) {
-                    edit_log(&mut |log| log.replace(message.clone()));
+                    edit_log(log, |log| log.replace(message.clone()));
                     store.message_changed(&message);
                 }
             },
@@ -187,27 +157,12 @@ fn RoomBody(
         },
     );
 
-    // Opening the chat reads it.
-    Effect::new({
-        let mark_read = mark_read.clone();
-        move |_| {
-            scroll_to_bottom(scroller);
-            if store.find(id).is_some_and(|c| c.unread_count > 0) {
-                mark_read();
-            }
-        }
-    });
-
     let load_older = {
         let client = client.clone();
         move || {
-            let Some(Ok((first, more))) = log.with_untracked(|l| {
-                l.as_ref().map(|r| {
-                    r.as_ref()
-                        .map(|log| (log.first_seq(), log.has_more))
-                        .map_err(|_| ())
-                })
-            }) else {
+            let Some((first, more)) =
+                log.with_untracked(|l| l.as_ref().map(|log| (log.first_seq(), log.has_more)))
+            else {
                 return;
             };
             if !more || loading_older.get_untracked() {
@@ -223,19 +178,17 @@ fn RoomBody(
             leptos::task::spawn_local(async move {
                 let before = scroll_height(scroller);
                 if let Ok(page) = call.await {
-                    edit_log(&mut |log| log.prepend(page.messages.clone(), page.has_more));
+                    edit_log(log, |log| log.prepend(page.messages, page.has_more));
                     browser::after_layout(move || keep_position(scroller, before));
                 }
                 loading_older.set(false);
             });
         }
     };
-    let on_scroll = {
-        let load_older = load_older.clone();
-        move |_| {
-            if at_top(scroller) {
-                load_older();
-            }
+    let load_older = Callback::new(move |()| load_older());
+    let on_scroll = move |_| {
+        if at_top(scroller) {
+            load_older.run(());
         }
     };
 
@@ -253,21 +206,8 @@ fn RoomBody(
         })
     };
     let typing_text = move || typing_line(&typing.get());
-    let entries = move || {
-        log.with(|l| {
-            l.as_ref()
-                .and_then(|r| r.as_ref().ok())
-                .map(|l| l.entries.clone())
-                .unwrap_or_default()
-        })
-    };
-    let has_more = move || {
-        log.with(|l| {
-            l.as_ref()
-                .and_then(|r| r.as_ref().ok())
-                .is_some_and(|l| l.has_more)
-        })
-    };
+    let entries = move || log.with(|l| l.as_ref().map(|l| l.entries.clone()).unwrap_or_default());
+    let has_more = move || log.with(|l| l.as_ref().is_some_and(|l| l.has_more));
     let names = move || -> HashMap<UserId, String> {
         chat.with(|c| {
             c.iter()
@@ -277,7 +217,40 @@ fn RoomBody(
         })
     };
 
+    let my_id = me.id;
+    let list = move || {
+        view! {
+            <Show when=has_more>
+                <button class="ghost older" on:click=move |_| load_older.run(()) disabled=loading_older>
+                    {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                </button>
+            </Show>
+            <ol class="message-list" data-test="messages">
+                {move || {
+                    let names = names();
+                    let marker_after = marker_after();
+                    let mut marked = false;
+                    entries()
+                        .into_iter()
+                        .map(|entry| {
+                            let starts_new = !marked
+                                && entry.message.seq > marker_after
+                                && entry.message.sender_id != my_id
+                                && entry.delivery == crate::state::Delivery::Sent;
+                            marked |= starts_new;
+                            let author = names.get(&entry.message.sender_id).cloned().unwrap_or_default();
+                            view! {
+                                {starts_new.then(|| view! { <li class="new-marker" role="separator">"New messages"</li> })}
+                                <MessageItem entry=entry author=author chat=chat log=log offset=offset/>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ol>
+        }
+    };
     view! {
+        <section class="room" aria-label="Chat">
         <header class="room-head">
             <A href="/" attr:class="back" attr:aria-label="Back to chats">"‹"</A>
             <div class="room-title">
@@ -295,39 +268,47 @@ fn RoomBody(
         <Show when=move || show_details.get()>
             <Details id=id chat=chat on_close=move || show_details.set(false)/>
         </Show>
-        <div class="messages" node_ref=scroller on:scroll=on_scroll tabindex="0" aria-label="Messages" role="log">
-            <Show when=has_more>
-                <button class="ghost older" on:click={
-                    let load_older = load_older.clone();
-                    move |_| load_older()
-                } disabled=loading_older>
-                    {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
-                </button>
-            </Show>
-            <ol class="message-list" data-test="messages">
-                {move || {
-                    let names = names();
-                    let mut marked = false;
-                    entries()
-                        .into_iter()
-                        .map(|entry| {
-                            let starts_new = !marked
-                                && entry.message.seq > marker_after
-                                && entry.message.sender_id != me.id
-                                && entry.delivery == crate::state::Delivery::Sent;
-                            marked |= starts_new;
-                            let author = names.get(&entry.message.sender_id).cloned().unwrap_or_default();
-                            view! {
-                                {starts_new.then(|| view! { <li class="new-marker" role="separator">"New messages"</li> })}
-                                <MessageItem entry=entry author=author chat=chat log=log offset=offset/>
-                            }
-                        })
-                        .collect_view()
-                }}
-            </ol>
+        <Suspense fallback=|| view! { <p class="loading">"Loading messages…"</p> }>
+            // Runs once: the first page never changes after loading; from then on
+            // the list follows the log by itself.
+            {move || Suspend::new(async move {
+                match first_page.await {
+                    Ok(page) => {
+                        if log.with_untracked(Option::is_none) {
+                            log.set(Some(page));
+                        }
+                        view! {
+                            <div class="messages" node_ref=scroller on:scroll=on_scroll tabindex="0" aria-label="Messages" role="log">
+                                {list()}
+                            </div>
+                            <p class="typing" aria-live="polite">{typing_text}</p>
+                            <Composer id=id log=log scroller=scroller/>
+                        }
+                        .into_any()
+                    }
+                    Err(error) => view! { <RoomError error=error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn RoomError(error: ApiError) -> impl IntoView {
+    let text = match error.code {
+        Some(chat_types::ErrorCode::Forbidden) => "You are not in this chat.".to_string(),
+        Some(chat_types::ErrorCode::NotFound) => "This chat does not exist.".to_string(),
+        _ => format!(
+            "The receiver did not answer ({}). Pick another receiver above.",
+            error.message
+        ),
+    };
+    view! {
+        <div class="empty">
+            <p role="alert">{text}</p>
+            <A href="/">"Back to your chats"</A>
         </div>
-        <p class="typing" aria-live="polite">{typing_text}</p>
-        <Composer id=id log=log scroller=scroller/>
     }
 }
 
@@ -350,12 +331,14 @@ fn mark_read(client: &Client, store: ChatsStore, id: ChatId) {
 
 fn show_typing(typing: RwSignal<Vec<(TypingEvent, f64)>>, event: TypingEvent) {
     let until = js_now() + TYPING_SHOWN_MS;
-    typing.update(|list| {
+    typing.try_update(|list| {
         list.retain(|(e, _)| e.user_id != event.user_id);
         list.push((event, until));
     });
     set_timeout(
-        move || typing.update(|list| list.retain(|(_, until)| *until > js_now())),
+        move || {
+            typing.try_update(|list| list.retain(|(_, until)| *until > js_now()));
+        },
         std::time::Duration::from_millis(TYPING_SHOWN_MS as u64 + 50),
     );
 }

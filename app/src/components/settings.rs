@@ -54,8 +54,8 @@ pub fn Details(
                         error.set(None);
                         store.chat_changed(updated, me.id);
                         if leaving {
-                            on_close.run(());
                             navigate("/", Default::default());
+                            on_close.run(());
                         }
                     }
                     Err(e) => error.set(Some(e.message)),

@@ -5,7 +5,8 @@
 use chat_types::{Chat, ChatId, Message, UnreadCount, User, ops};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::components::Outlet;
+use leptos_router::hooks::{use_location, use_params_map};
 use serde_json::{Value, json};
 
 use crate::api::{ApiError, use_client};
@@ -29,11 +30,13 @@ pub fn to_login() {
 #[component]
 pub fn ChatsPage() -> impl IntoView {
     let client = use_client();
-    let params = use_params_map();
+    // The open chat, for the list to highlight (its route is a child of this one).
+    let location = use_location();
     let open = Memo::new(move |_| {
-        params
+        location
+            .pathname
             .read()
-            .get("id")
+            .strip_prefix("/chats/")
             .and_then(|id| id.parse::<ChatId>().ok())
     });
     let me = Resource::new(|| (), {
@@ -47,10 +50,9 @@ pub fn ChatsPage() -> impl IntoView {
     view! {
         <Title text="Chats · Chat"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            // Both resources load once; afterwards live events edit the list in place.
             {move || Suspend::new(async move {
-                // The list is loaded before anything renders, so the open chat's "new
-                // messages" marker and receipts are the same on the server and here.
-                let (me, _) = futures::join!(me.into_future(), chats.into_future());
+                let (me, chats) = futures::join!(me.into_future(), chats.into_future());
                 match me {
                     Ok(me) => view! { <SignedIn me=me chats=chats open=open/> }.into_any(),
                     Err(error) => {
@@ -86,11 +88,13 @@ fn Unreachable(error: ApiError) -> impl IntoView {
 #[component]
 fn SignedIn(
     me: User,
-    chats: Resource<Result<Vec<Chat>, ApiError>>,
+    chats: Result<Vec<Chat>, ApiError>,
     open: Memo<Option<ChatId>>,
 ) -> impl IntoView {
     let client = use_client();
-    let store = ChatsStore { chats };
+    let store = ChatsStore {
+        chats: RwSignal::new(chats),
+    };
     provide_context(Me(me.clone()));
     provide_context(store);
     let live = use_live();
@@ -130,17 +134,40 @@ fn SignedIn(
                 <ChatList open=open/>
             </aside>
             <main class="main">
-                {move || match open.get() {
-                    Some(id) => view! { <Room id=id/> }.into_any(),
-                    None => view! {
-                        <div class="empty">
-                            <p>"Pick a chat, or start a new one."</p>
-                        </div>
-                    }
-                    .into_any(),
-                }}
+                <Outlet/>
             </main>
         </div>
+    }
+}
+
+/// The main pane with no chat open.
+#[component]
+pub fn NoChatOpen() -> impl IntoView {
+    view! {
+        <div class="empty">
+            <p>"Pick a chat, or start a new one."</p>
+        </div>
+    }
+}
+
+/// The main pane with the chat of the URL open.
+#[component]
+pub fn OpenChat() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<ChatId>().ok())
+    });
+    move || match id.get() {
+        Some(id) => view! { <Room id=id/> }.into_any(),
+        None => view! {
+            <div class="empty">
+                <p role="alert">"That is not a chat address."</p>
+            </div>
+        }
+        .into_any(),
     }
 }
 

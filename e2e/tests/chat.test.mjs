@@ -1,0 +1,222 @@
+// The web app in a real browser: two people on different instances talk to each other.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  WEB, eventually, hydrated, launchBrowser, messageTexts, newPerson, pickInstance, register,
+  send, shot, startSystem,
+} from '../support.mjs';
+
+let system;
+let browser;
+
+before(async () => {
+  system = await startSystem();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await system?.stop();
+});
+
+const unique = (name) => `${name}${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
+const badge = (page, title) =>
+  page.locator('.chat-item', { hasText: title }).locator('[data-test=unread]');
+
+test('two people on different instances chat live', async () => {
+  const alice = await newPerson(browser);
+  const bob = await newPerson(browser);
+  const aliceName = unique('alice');
+  const bobName = unique('bob');
+
+  // Alice: user 4001, sender 4002, receiver 4005. Bob: user 4003, sender 4004, receiver 4006.
+  await alice.page.goto('/register');
+  await hydrated(alice.page);
+  await shot(alice.page, '01-register');
+  await bob.page.goto('/register');
+  await hydrated(bob.page);
+  for (const service of ['user', 'sender', 'receiver']) await pickInstance(bob.page, service, 1);
+  await register(alice.page, aliceName, 'Alice');
+  await register(bob.page, bobName, 'Bob');
+  await eventually('alice live on 4005', async () =>
+    (await alice.page.locator('[data-test=live-status]').textContent()).includes(':4005'));
+  await eventually('bob live on 4006', async () =>
+    (await bob.page.locator('[data-test=live-status]').textContent()).includes(':4006'));
+  await shot(bob.page, '02-empty-chat-list');
+
+  // Alice starts a direct chat with Bob.
+  await alice.page.getByRole('button', { name: 'New chat' }).click();
+  await alice.page.getByLabel('Find people').fill(bobName);
+  await shot(alice.page, '03-new-chat');
+  await alice.page.getByRole('button', { name: new RegExp(bobName) }).click();
+  await alice.page.waitForURL(/\/chats\//);
+  const chatUrl = alice.page.url();
+  await eventually('the chat title', async () =>
+    (await alice.page.locator('[data-test=room-title]').textContent()) === 'Bob');
+
+  // Bob's list shows the chat, and his unread badge counts up.
+  await send(alice.page, 'Hi Bob');
+  await eventually('the chat in bob’s list', () => bob.page.locator('.chat-item', { hasText: 'Alice' }).count());
+  await eventually('badge 1', async () => (await badge(bob.page, 'Alice').textContent()) === '1');
+  await send(alice.page, 'Are you there?');
+  await send(alice.page, 'Third message');
+  await eventually('badge 3', async () => (await badge(bob.page, 'Alice').textContent()) === '3');
+  await shot(bob.page, '04-unread-badge');
+  await eventually('alice’s receipts say sent', async () =>
+    (await alice.page.locator('[data-test=receipt]').last().getAttribute('data-state')) === 'Sent');
+
+  // Bob opens it: the badge clears, and Alice's receipt turns to read.
+  await bob.page.locator('.chat-item', { hasText: 'Alice' }).locator('a').click();
+  await eventually('bob sees the messages', async () => (await messageTexts(bob.page)).length === 3);
+  assert.deepEqual(await messageTexts(bob.page), ['Hi Bob', 'Are you there?', 'Third message']);
+  await eventually('the badge clears', async () => (await badge(bob.page, 'Alice').count()) === 0);
+  await eventually('alice’s receipt turns to read', async () =>
+    (await alice.page.locator('[data-test=receipt]').last().getAttribute('data-state')) === 'Read');
+  await shot(alice.page, '05-read-receipt');
+
+  // Each sees the other live.
+  await send(bob.page, 'Hi Alice!');
+  await eventually('alice sees bob’s reply', async () => (await messageTexts(alice.page)).includes('Hi Alice!'));
+
+  // Script in a message is text, nothing runs.
+  const hostile = '<script>window.__owned=1</script><img src=x onerror="window.__owned=2">';
+  await send(alice.page, hostile);
+  await eventually('bob sees the hostile text', async () => (await messageTexts(bob.page)).includes(hostile));
+  assert.equal(await bob.page.evaluate(() => window.__owned), undefined);
+  assert.equal(await bob.page.locator('.message-list img').count(), 0);
+
+  // An edit and a delete show on the other side.
+  const first = alice.page.locator('[data-test=message]', { hasText: 'Hi Bob' });
+  await first.hover();
+  await first.getByRole('button', { name: 'Edit' }).click();
+  await alice.page.getByLabel('Edit message').fill('Hi Bob, edited');
+  await alice.page.getByRole('button', { name: 'Save' }).click();
+  await eventually('bob sees the edit', async () => (await messageTexts(bob.page)).includes('Hi Bob, edited'));
+  await eventually('marked edited', () => bob.page.locator('[data-test=message]', { hasText: 'Hi Bob, edited' }).locator('.edited').count());
+  const second = alice.page.locator('[data-test=message]', { hasText: 'Are you there?' });
+  await second.hover();
+  await second.getByRole('button', { name: 'Delete' }).click();
+  await second.getByRole('button', { name: 'Delete' }).click();
+  await eventually('bob sees the tombstone', async () => {
+    const texts = await messageTexts(bob.page);
+    return !texts.includes('Are you there?') && texts.includes('Message deleted');
+  });
+
+  // Bob moves to receiver 4005 while Alice sends five messages: each arrives once.
+  const burst = [1, 2, 3, 4, 5].map((n) => `burst ${n}`);
+  const sending = (async () => {
+    for (const text of burst) {
+      await send(alice.page, text);
+      await new Promise((r) => setTimeout(r, 120));
+    }
+  })();
+  await pickInstance(bob.page, 'receiver', 0);
+  await sending;
+  await eventually('bob live on 4005', async () =>
+    (await bob.page.locator('[data-test=live-status]').textContent()).includes(':4005'));
+  await eventually('all five, once each', async () => {
+    const texts = await messageTexts(bob.page);
+    return burst.every((b) => texts.filter((t) => t === b).length === 1);
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const texts = await messageTexts(bob.page);
+  for (const text of burst) assert.equal(texts.filter((t) => t === text).length, 1, `${text} once`);
+  await shot(bob.page, '06-chat');
+
+  // A reload is rendered by the server with the conversation in it.
+  const html = await (await bob.page.request.get(chatUrl)).text();
+  for (const text of ['Hi Bob, edited', 'burst 5']) assert.ok(html.includes(text), `${text} in the server-rendered HTML`);
+  assert.ok(html.includes('&lt;script&gt;'), 'the hostile message is escaped in the HTML');
+  await bob.page.reload();
+  await hydrated(bob.page);
+  assert.deepEqual((await messageTexts(bob.page)).slice(-5), burst);
+
+  // Typing shows on the other side.
+  await bob.page.getByLabel('Message', { exact: true }).pressSequentially('typing…', { delay: 20 });
+  await eventually('alice sees bob typing', async () =>
+    (await alice.page.locator('.typing').textContent()).includes('Bob is typing'));
+
+  // Latency: time from Enter in one browser to the text in the other.
+  const latencies = [];
+  for (let i = 0; i < 20; i++) {
+    const text = `latency ${i}`;
+    const arrived = bob.page.waitForFunction(
+      (t) => [...document.querySelectorAll('[data-test=message] .content')].some((e) => e.textContent === t),
+      text, { polling: 'raf', timeout: 10_000 },
+    );
+    const started = Date.now();
+    await send(alice.page, text);
+    await arrived;
+    latencies.push(Date.now() - started);
+  }
+  latencies.sort((a, b) => a - b);
+  console.log(`message visible in the other browser: median ${latencies[10]} ms, max ${latencies[19]} ms`);
+
+  assert.deepEqual(alice.errors, []);
+  assert.deepEqual(bob.errors, []);
+});
+
+test('without JavaScript the chats are still readable', async () => {
+  const person = await newPerson(browser);
+  const name = unique('carol');
+  await register(person.page, name, 'Carol');
+  await person.page.getByRole('button', { name: 'New chat' }).click();
+  await person.page.getByRole('radio', { name: 'Group' }).click();
+  await person.page.getByLabel('Group name').fill('Readers <b>club</b>');
+  const other = await newPerson(browser);
+  const otherName = unique('dave');
+  await register(other.page, otherName, 'Dave');
+  await person.page.getByLabel('Find people').fill(otherName);
+  await person.page.getByRole('button', { name: new RegExp(otherName) }).click();
+  await person.page.getByRole('button', { name: 'Create group' }).click();
+  await person.page.waitForURL(/\/chats\//);
+  await send(person.page, 'Readable without scripts');
+  await eventually('sent', async () =>
+    (await person.page.locator('[data-test=receipt]').count()) === 1);
+
+  const cookies = await person.context.cookies();
+  const noJs = await browser.newContext({ baseURL: WEB, javaScriptEnabled: false });
+  await noJs.addCookies(cookies);
+  const page = await noJs.newPage();
+  await page.goto(person.page.url());
+  assert.deepEqual(await messageTexts(page), ['Readable without scripts']);
+  assert.equal(await page.locator('[data-test=room-title]').textContent(), 'Readers <b>club</b>');
+  assert.ok((await page.locator('.chat-item').count()) >= 1);
+  await shot(page, '07-no-javascript');
+  await noJs.close();
+});
+
+test('signing out and in, on a phone, in the dark', async () => {
+  const person = await newPerson(browser, { viewport: { width: 390, height: 780 }, colorScheme: 'dark' });
+  const name = unique('erin');
+  await register(person.page, name, 'Erin');
+  await shot(person.page, '08-phone-dark-list');
+  await person.page.getByRole('button', { name: 'Log out' }).click();
+  await person.page.waitForURL(`${WEB}/login`);
+  await hydrated(person.page);
+  await person.page.getByLabel('Username or email').fill(name);
+  await person.page.getByLabel('Password').fill('wrong password');
+  await person.page.getByRole('button', { name: 'Sign in' }).click();
+  await eventually('the error shows', async () =>
+    (await person.page.locator('.form-error').textContent()).includes('Wrong username or password'));
+  await shot(person.page, '09-login-error');
+  await person.page.getByLabel('Password').fill('correct horse battery');
+  await person.page.getByRole('button', { name: 'Sign in' }).click();
+  await person.page.waitForURL(`${WEB}/`);
+  // Signed out, the chats redirect to the login page.
+  const stranger = await newPerson(browser);
+  await stranger.page.goto('/');
+  assert.equal(stranger.page.url(), `${WEB}/login`);
+});
+
+test('the registration form checks the rules before sending', async () => {
+  const person = await newPerson(browser);
+  await person.page.goto('/register');
+  await hydrated(person.page);
+  await person.page.getByLabel('Username', { exact: true }).fill('a');
+  await person.page.getByLabel('Email', { exact: true }).fill('not-an-email');
+  await person.page.getByRole('button', { name: 'Create account' }).click();
+  await eventually('field errors', async () => (await person.page.locator('.field-error:not(:empty)').count()) >= 3);
+  assert.equal(await person.page.getByLabel('Username', { exact: true }).getAttribute('aria-invalid'), 'true');
+  await shot(person.page, '10-register-errors');
+});
