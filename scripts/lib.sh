@@ -1,12 +1,73 @@
-# Shared by ./run and ./test: progress messages and installing pinned tools.
+# Shared by ./run and ./test: progress messages, and installing the pinned build
+# tools on a machine that has only rustup and cargo.
+
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+TOOLS_DIR="$REPO/.tools"
+CARGO_LEPTOS_VERSION=0.3.6
+BINARYEN_VERSION=132.0.0
+WASM_OPT_CRATE_VERSION=0.116.1
+# Tools we install come first: Debian's wasm-opt (binaryen 108) breaks the bundle.
+# Two jobs: builds on a 2-core machine stay responsive.
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export PATH="$TOOLS_DIR/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
 
-# The wasm32 target for the browser build.
 ensure_wasm_target() {
     if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
         note "adding the wasm32-unknown-unknown target (one time)"
         rustup target add wasm32-unknown-unknown
     fi
 }
+
+ensure_cargo_leptos() {
+    if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then return; fi
+    note "installing cargo-leptos $CARGO_LEPTOS_VERSION (one time; about 15 minutes on 2 cores)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+}
+
+# wasm-bindgen's CLI must be exactly the version in Cargo.lock.
+ensure_wasm_bindgen() {
+    local version
+    version=$(grep -A1 '^name = "wasm-bindgen"$' "$REPO/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')
+    if wasm-bindgen --version 2>/dev/null | grep -q " $version"; then return; fi
+    note "installing wasm-bindgen-cli $version (one time; a few minutes)"
+    # Not --locked: its lock file pins a crate version some registries no longer serve.
+    cargo install wasm-bindgen-cli --version "$version"
+}
+
+# Release builds run wasm-opt. npm's binaryen is quick to install; without npm,
+# the wasm-opt crate builds binaryen from source (needs a C++ compiler).
+ensure_wasm_opt() {
+    if "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version >/dev/null 2>&1; then return; fi
+    if command -v npm >/dev/null 2>&1; then
+        note "installing binaryen $BINARYEN_VERSION (wasm-opt) into .tools/"
+        mkdir -p "$TOOLS_DIR"
+        npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR" "binaryen@$BINARYEN_VERSION"
+    elif ! wasm-opt --version 2>/dev/null | grep -q "version 116"; then
+        note "installing wasm-opt $WASM_OPT_CRATE_VERSION (one time; about 8 minutes)"
+        cargo install wasm-opt --version "$WASM_OPT_CRATE_VERSION" --locked
+    fi
+}
+
+ensure_web_tools() {
+    ensure_wasm_target
+    ensure_cargo_leptos
+    ensure_wasm_bindgen
+}
+
+# Chromium for the browser tests: $CHROMIUM, or Debian's package.
+find_chromium() {
+    for candidate in "${CHROMIUM:-}" /usr/bin/chromium /usr/bin/chromium-browser; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+            echo "$candidate"
+            return
+        fi
+    done
+}
+
+ci() { [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; }

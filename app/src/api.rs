@@ -42,11 +42,20 @@ impl ApiError {
     pub fn is_unauthenticated(&self) -> bool {
         self.code == Some(ErrorCode::Unauthenticated)
     }
+}
 
-    /// Reads the first error of a GraphQL response body.
-    fn from_response(body: &Value) -> Option<Self> {
-        let error = body.get("errors")?.get(0)?;
-        Some(Self {
+/// Reads `data.<field>` of a GraphQL response, or its first error.
+pub fn decode<T: DeserializeOwned>(text: &str, field: &str) -> Result<T, ApiError> {
+    let body: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::network(format!("unexpected response: {e}")))?;
+    decode_value(body, field)
+}
+
+/// As [`decode`], from parsed JSON (a subscription's payload). Going through one JSON
+/// tree type keeps the browser bundle smaller than a parser per target type.
+pub fn decode_value<T: DeserializeOwned>(mut body: Value, field: &str) -> Result<T, ApiError> {
+    if let Some(error) = body.get("errors").and_then(|e| e.get(0)) {
+        return Err(ApiError {
             code: error["extensions"]["code"]
                 .as_str()
                 .and_then(|c| c.parse().ok()),
@@ -55,8 +64,10 @@ impl ApiError {
                 .unwrap_or("request failed")
                 .to_string(),
             field: error["extensions"]["field"].as_str().map(str::to_string),
-        })
+        });
     }
+    serde_json::from_value(body["data"][field].take())
+        .map_err(|e| ApiError::network(format!("unexpected {field}: {e}")))
 }
 
 /// Where calls go; in context for every component.
@@ -107,20 +118,36 @@ impl Client {
     where
         T: DeserializeOwned + 'static,
     {
+        let send = self.call_raw(service, document, variables);
+        async move { decode(&send.await?.0, field) }
+    }
+
+    /// As [`Client::call`], keeping the response as text for a resource: what the
+    /// server renders travels to the browser as that text and is decoded the same way
+    /// on both sides (see [`Raw::decode`]), which keeps the browser bundle small.
+    pub fn call_raw(
+        &self,
+        service: Service,
+        document: &'static str,
+        variables: Value,
+    ) -> impl Future<Output = Result<Raw, ApiError>> + Send + use<> {
         let url = format!("{}/graphql", self.base_url(self.port(service)));
         let body = serde_json::json!({ "query": document, "variables": variables });
         #[cfg(feature = "ssr")]
         let send = ssr::post(self.server.clone(), url, body);
         #[cfg(not(feature = "ssr"))]
         let send = send_wrapper::SendWrapper::new(browser::post(url, body));
-        async move {
-            let body = send.await?;
-            if let Some(error) = ApiError::from_response(&body) {
-                return Err(error);
-            }
-            serde_json::from_value(body["data"][field].clone())
-                .map_err(|e| ApiError::network(format!("unexpected response: {e}")))
-        }
+        async move { send.await.map(Raw) }
+    }
+}
+
+/// A GraphQL response body, not decoded yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Raw(pub String);
+
+impl Raw {
+    pub fn decode<T: DeserializeOwned>(&self, field: &str) -> Result<T, ApiError> {
+        decode(&self.0, field)
     }
 }
 
@@ -218,7 +245,7 @@ mod ssr {
         origin: Arc<Origin>,
         url: String,
         body: Value,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<String, ApiError> {
         let mut request = HTTP.post(url).json(&body);
         if let Some(token) = &origin.token {
             request = request.bearer_auth(token);
@@ -231,7 +258,7 @@ mod ssr {
             .await
             .map_err(|e| ApiError::network(e.to_string()))?;
         response
-            .json()
+            .text()
             .await
             .map_err(|e| ApiError::network(e.to_string()))
     }
@@ -243,20 +270,13 @@ mod browser {
 
     use super::ApiError;
 
-    pub(super) async fn post(url: String, body: Value) -> Result<Value, ApiError> {
+    pub(super) async fn post(url: String, body: Value) -> Result<String, ApiError> {
         #[cfg(browser)]
         {
-            let request = gloo_net::http::Request::post(&url)
-                .credentials(web_sys::RequestCredentials::Include)
-                .json(&body)
-                .map_err(|e| ApiError::network(e.to_string()))?;
-            let response = request
-                .send()
+            let (_status, text) = crate::browser::fetch(&url, Some(&body.to_string()))
                 .await
-                .map_err(|_| ApiError::network("the instance did not answer"))?;
-            response.json::<Value>().await.map_err(|_| {
-                ApiError::network(format!("the instance answered {}", response.status()))
-            })
+                .ok_or_else(|| ApiError::network("the instance did not answer"))?;
+            Ok(text)
         }
         #[cfg(not(browser))]
         {

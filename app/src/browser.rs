@@ -58,9 +58,35 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-/// A fresh idempotency key for a message.
+/// A fresh idempotency key for a message (a random UUID from the browser's crypto).
 pub fn new_client_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    #[cfg(browser)]
+    if let Some(id) = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.random_uuid())
+    {
+        return id;
+    }
+    // Outside the browser (or in one without crypto): time and a counter, unique
+    // enough per sender, which is all a clientId needs.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "c-{}-{}",
+        now_ms() as u64,
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// Milliseconds since the epoch (0 outside the browser).
+pub fn now_ms() -> f64 {
+    #[cfg(browser)]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(browser))]
+    {
+        0.0
+    }
 }
 
 /// Whether the page is in front of the user (so arriving messages count as read).
@@ -121,4 +147,34 @@ pub fn mark_hydrated() {
     {
         let _ = root.set_attribute("data-hydrated", "true");
     }
+}
+
+/// A `fetch` from the page: the answer's status and body text, or `None` when the
+/// instance could not be reached. `body` makes it a JSON POST; cookies go along.
+#[cfg(browser)]
+pub async fn fetch(url: &str, body: Option<&str>) -> Option<(u16, String)> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    let init = web_sys::RequestInit::new();
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    if let Some(body) = body {
+        init.set_method("POST");
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+        let headers = web_sys::Headers::new().ok()?;
+        headers.set("content-type", "application/json").ok()?;
+        init.set_headers(&headers);
+    }
+    let request = web_sys::Request::new_with_str_and_init(url, &init).ok()?;
+    let response: web_sys::Response =
+        JsFuture::from(web_sys::window()?.fetch_with_request(&request))
+            .await
+            .ok()?
+            .dyn_into()
+            .ok()?;
+    let text = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    Some((response.status(), text))
 }

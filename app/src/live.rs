@@ -7,6 +7,7 @@
 //! On the server this is inert: subscriptions start after hydration.
 
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// What the status line shows.
@@ -57,20 +58,26 @@ impl Live {
     }
 
     /// Starts a subscription. `variables` is called each time it is (re)sent;
-    /// `on_data` gets each result's `data`.
-    pub fn subscribe(
+    /// `on_item` gets each result's `data.<field>`.
+    pub fn subscribe<T: DeserializeOwned + 'static>(
         &self,
         document: &'static str,
+        field: &'static str,
         variables: impl Fn() -> Value + 'static,
-        on_data: impl Fn(Value) + 'static,
+        on_item: impl Fn(T) + 'static,
     ) -> LiveSubscription {
         #[cfg(browser)]
         {
+            let on_payload =
+                move |payload: Value| match crate::api::decode_value::<T>(payload, field) {
+                    Ok(item) => on_item(item),
+                    Err(e) => leptos::logging::warn!("{field}: {e}"),
+                };
             let cancel = socket::subscribe(
                 &self.inner,
                 document,
                 Box::new(variables),
-                Box::new(on_data),
+                Box::new(on_payload),
             );
             LiveSubscription {
                 _cancel: send_wrapper::SendWrapper::new(cancel),
@@ -78,19 +85,20 @@ impl Live {
         }
         #[cfg(not(browser))]
         {
-            let _ = (document, variables, on_data);
+            let _ = (document, field, variables, on_item);
             LiveSubscription {}
         }
     }
 }
 
 /// Keeps a subscription for as long as the calling component lives.
-pub fn subscribe_while_mounted(
+pub fn subscribe_while_mounted<T: DeserializeOwned + 'static>(
     document: &'static str,
+    field: &'static str,
     variables: impl Fn() -> Value + 'static,
-    on_data: impl Fn(Value) + 'static,
+    on_item: impl Fn(T) + 'static,
 ) {
-    let subscription = use_live().subscribe(document, variables, on_data);
+    let subscription = use_live().subscribe(document, field, variables, on_item);
     let subscription = send_wrapper::SendWrapper::new(subscription);
     on_cleanup(move || drop(subscription));
 }
@@ -264,10 +272,9 @@ mod socket {
                 let Some(text) = event.data().as_string() else {
                     return;
                 };
-                let Ok(message) = serde_json::from_str::<Value>(&text) else {
-                    return;
-                };
-                on_message(&inner, generation, message);
+                if let Ok(frame) = serde_json::from_str::<Value>(&text) {
+                    on_frame(&inner, generation, frame);
+                }
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new({
@@ -285,14 +292,14 @@ mod socket {
         state.socket = Some(socket);
     }
 
-    fn on_message(inner: &Rc<RefCell<Inner>>, generation: u64, message: Value) {
+    fn on_frame(inner: &Rc<RefCell<Inner>>, generation: u64, mut frame: Value) {
         let handler = {
             let mut state = inner.borrow_mut();
             if state.generation != generation {
                 return;
             }
-            match message["type"].as_str() {
-                Some("connection_ack") => {
+            match frame["type"].as_str().unwrap_or_default() {
+                "connection_ack" => {
                     state.acked = true;
                     state.attempts = 0;
                     if let Some(port) = state.port {
@@ -303,17 +310,17 @@ mod socket {
                     }
                     None
                 }
-                Some("ping") => {
+                "ping" => {
                     state.send(json!({ "type": "pong" }));
                     None
                 }
-                Some("next") => message["id"]
+                "next" => frame["id"]
                     .as_str()
                     .and_then(|id| id.parse::<u64>().ok())
                     .and_then(|id| state.subs.get(&id))
                     .map(|sub| sub.on_data.clone()),
-                Some("error") => {
-                    leptos::logging::warn!("subscription error: {}", message["payload"]);
+                "error" => {
+                    leptos::logging::warn!("subscription error: {}", frame["payload"]);
                     None
                 }
                 _ => None,
@@ -321,7 +328,7 @@ mod socket {
         };
         // Called with no borrow held: the handler may subscribe or unsubscribe.
         if let Some(handler) = handler {
-            handler(message["payload"]["data"].clone());
+            handler(frame["payload"].take());
         }
     }
 

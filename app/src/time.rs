@@ -3,7 +3,7 @@
 //! The browser keeps its UTC offset in a cookie, so server rendering formats times as
 //! the browser will and hydration finds the same text.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
 
 /// The cookie with the browser's offset from UTC, in minutes east.
 pub const TZ_COOKIE: &str = "chat_tz";
@@ -40,16 +40,26 @@ fn local(at: DateTime<Utc>, offset_minutes: i32) -> DateTime<FixedOffset> {
     at.with_timezone(&offset)
 }
 
-/// `14:05`.
+/// `14:05`. (Formatted by hand: chrono's format strings cost the browser bundle.)
 pub fn clock(at: DateTime<Utc>, offset_minutes: i32) -> String {
-    local(at, offset_minutes).format("%H:%M").to_string()
+    let t = local(at, offset_minutes);
+    format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
 /// `24 Nov 2026, 14:05`, for tooltips.
 pub fn full(at: DateTime<Utc>, offset_minutes: i32) -> String {
-    local(at, offset_minutes)
-        .format("%-d %b %Y, %H:%M")
-        .to_string()
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = local(at, offset_minutes);
+    format!(
+        "{} {} {}, {:02}:{:02}",
+        t.day(),
+        MONTHS[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 #[cfg(test)]

@@ -109,7 +109,8 @@ fn has_control_chars(s: &str) -> bool {
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let name = raw.trim().to_lowercase();
+        // ASCII only: anything else is refused below anyway.
+        let name = raw.trim().to_ascii_lowercase();
         let len = char_count(&name);
         if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
             return Err(FieldError::new(
@@ -132,7 +133,7 @@ impl Username {
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let email = raw.trim().to_lowercase();
+        let email = raw.trim().to_ascii_lowercase();
         let invalid = || FieldError::new("email", "must be a valid email address");
         if char_count(&email) > EMAIL_MAX {
             return Err(FieldError::new(

@@ -2,7 +2,6 @@
 
 use chat_types::{Chat, ChatId, UserId};
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use crate::components::new_chat::NewChat;
 use crate::state::{ChatsStore, me};
@@ -83,7 +82,7 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>, offset: i32) -> 
     };
     view! {
         <li class="chat-item" class:current=current data-chat=id.to_string()>
-            <A href=format!("/chats/{id}") attr:aria-label=label attr:aria-current=move || current().then_some("page")>
+            <a href=format!("/chats/{id}") aria-label=label aria-current=move || current().then_some("page")>
                 <span class="avatar" aria-hidden="true">{initials(&title)}</span>
                 <span class="chat-text">
                     <span class="chat-title">{title.clone()}</span>
@@ -93,7 +92,7 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>, offset: i32) -> 
                     <span class="chat-time">{when}</span>
                     {(unread > 0).then(|| view! { <span class="badge" data-test="unread">{unread}</span> })}
                 </span>
-            </A>
+            </a>
         </li>
     }
 }

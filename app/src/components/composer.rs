@@ -4,7 +4,7 @@
 //! clientId makes every retry the same message.
 
 use chat_types::validate::MessageContent;
-use chat_types::{ChatId, Message, ops};
+use chat_types::{ChatId, Message, MessageId, ops};
 use leptos::html;
 use leptos::prelude::*;
 use serde_json::json;
@@ -48,13 +48,13 @@ pub fn Composer(id: ChatId, log: LogState, scroller: NodeRef<html::Div>) -> impl
             text.set(String::new());
             let client_id = browser::new_client_id();
             let pending = Message {
-                id: uuid::Uuid::new_v4().into(),
+                id: MessageId(uuid::Uuid::nil()),
                 chat_id: id,
                 seq: 0,
                 sender_id: me.id,
                 content: content.clone(),
                 client_id: Some(client_id.clone()),
-                created_at: chrono::DateTime::from_timestamp_millis(now_ms() as i64)
+                created_at: chrono::DateTime::from_timestamp_millis(browser::now_ms() as i64)
                     .unwrap_or_default(),
                 edited_at: None,
                 deleted_at: None,
@@ -81,7 +81,7 @@ pub fn Composer(id: ChatId, log: LogState, scroller: NodeRef<html::Div>) -> impl
     let on_input = {
         let client = client.clone();
         move |_| {
-            let now = now_ms();
+            let now = browser::now_ms();
             if text.get_untracked().trim().is_empty()
                 || now - last_typing.get_value() < TYPING_EVERY_MS
             {
@@ -165,15 +165,4 @@ pub(crate) fn deliver(
             }
         }
     });
-}
-
-fn now_ms() -> f64 {
-    #[cfg(browser)]
-    {
-        js_sys::Date::now()
-    }
-    #[cfg(not(browser))]
-    {
-        0.0
-    }
 }

@@ -26,7 +26,7 @@ pub fn UserSearch(
     let query = RwSignal::new(String::new());
     let results = RwSignal::new(Vec::<User>::new());
     let generation = StoredValue::new(0u32);
-    let id = format!("search-{}", label.to_lowercase().replace(' ', "-"));
+    let id = format!("search-{}", label.to_ascii_lowercase().replace(' ', "-"));
     let on_input = move |_| {
         generation.update_value(|g| *g += 1);
         let mine = generation.get_value();

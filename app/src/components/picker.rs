@@ -20,10 +20,17 @@ enum Health {
     Down,
 }
 
+fn health_of(known: &[(u16, Health)], port: u16) -> Health {
+    known
+        .iter()
+        .find(|(p, _)| *p == port)
+        .map_or(Health::Unknown, |(_, h)| *h)
+}
+
 #[component]
 pub fn InstancePicker() -> impl IntoView {
     let client = use_client();
-    let health = RwSignal::new(std::collections::HashMap::<u16, Health>::new());
+    let health = RwSignal::new(Vec::<(u16, Health)>::new());
     #[cfg(browser)]
     {
         let ports: Vec<u16> = Service::ALL
@@ -35,10 +42,11 @@ pub fn InstancePicker() -> impl IntoView {
             for port in ports.clone() {
                 let url = format!("{}/healthz", client.base_url(port));
                 leptos::task::spawn_local(async move {
-                    let up =
-                        matches!(gloo_net::http::Request::get(&url).send().await, Ok(r) if r.ok());
-                    health.update(|h| {
-                        h.insert(port, if up { Health::Up } else { Health::Down });
+                    let up = matches!(crate::browser::fetch(&url, None).await, Some((200, _)));
+                    let state = if up { Health::Up } else { Health::Down };
+                    health.update(|h| match h.iter_mut().find(|(p, _)| *p == port) {
+                        Some(entry) => entry.1 = state,
+                        None => h.push((port, state)),
                     });
                 });
             }
@@ -59,7 +67,7 @@ pub fn InstancePicker() -> impl IntoView {
         .map(|service| {
             let client = client.clone();
             let ports = client.instances().ports(service).to_vec();
-            let id = format!("instance-{}", service.label().to_lowercase());
+            let id = format!("instance-{}", service.label().to_ascii_lowercase());
             let choose = {
                 let client = client.clone();
                 move |ev: leptos::ev::Event| {
@@ -77,7 +85,7 @@ pub fn InstancePicker() -> impl IntoView {
                 }
             };
             let dot = move || {
-                let state = health.with(|h| h.get(&selected_port()).copied().unwrap_or(Health::Unknown));
+                let state = health.with(|h| health_of(h, selected_port()));
                 match state {
                     Health::Up => ("dot up", "up"),
                     Health::Down => ("dot down", "down"),
@@ -91,7 +99,7 @@ pub fn InstancePicker() -> impl IntoView {
                     let port = *port;
                     let client = client.clone();
                     let label = move || {
-                        let state = health.with(|h| h.get(&port).copied().unwrap_or(Health::Unknown));
+                        let state = health.with(|h| health_of(h, port));
                         match state {
                             Health::Down => format!(":{port} (down)"),
                             _ => format!(":{port}"),
@@ -108,7 +116,7 @@ pub fn InstancePicker() -> impl IntoView {
             view! {
                 <div class="pick">
                     <label for=id.clone()>{service.label()}</label>
-                    <select id=id on:change=choose data-service=service.label().to_lowercase()>{options}</select>
+                    <select id=id on:change=choose data-service=service.label().to_ascii_lowercase()>{options}</select>
                     <span class=move || dot().0 role="img" aria-label=move || format!("{} instance {}", service.label(), dot_label().1)></span>
                 </div>
             }

@@ -1,13 +1,12 @@
 //! The open chat: its messages (older ones on scrolling up), who is typing, the
 //! composer, and the details panel.
 
-use std::collections::HashMap;
-
-use chat_types::{ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UserId, ops};
+use chat_types::{
+    ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UnreadCount, UserId, ops,
+};
 use leptos::html;
 use leptos::prelude::*;
-use leptos_router::components::A;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::api::{ApiError, Client, use_client};
 use crate::components::composer::Composer;
@@ -34,16 +33,11 @@ pub fn Room(id: ChatId) -> impl IntoView {
     let first_page = Resource::new(|| (), {
         let client = client.clone();
         move |_| {
-            let call = client.call::<MessagePage>(
+            client.call_raw(
                 Service::Receiver,
                 ops::MESSAGES,
                 json!({ "chatId": id, "limit": PAGE }),
-                "messages",
-            );
-            async move {
-                call.await
-                    .map(|page| ChatLog::new(page.messages, page.has_more))
-            }
+            )
         }
     });
     let chat = Memo::new(move |_| store.find(id));
@@ -77,11 +71,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
     // Live: once the first page is here, what came after it, then everything new.
     let on_added = {
         let mark_read = mark_read.clone();
-        move |data: Value| {
-            let Ok(message) = serde_json::from_value::<Message>(data["messageAdded"].clone())
-            else {
-                return;
-            };
+        move |message: Message| {
             let near_bottom = at_bottom(scroller);
             let mut added = false;
             edit_log(log, |log| added = log.add_stored(message.clone()));
@@ -111,6 +101,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
             };
             added.set_value(Some(live.subscribe(
                 ops::MESSAGE_ADDED,
+                "messageAdded",
                 after_last_shown,
                 on_added.clone(),
             )));
@@ -127,34 +118,25 @@ pub fn Room(id: ChatId) -> impl IntoView {
     ] {
         subscribe_while_mounted(
             document,
+            field,
             move || json!({ "chatId": id }),
-            move |data: Value| {
-                if let Ok(message) = serde_json::from_value::<Message>(data[field].clone()) {
-                    edit_log(log, |log| log.replace(message.clone()));
-                    store.message_changed(&message);
-                }
+            move |message: Message| {
+                store.message_changed(&message);
+                edit_log(log, |log| log.replace(message));
             },
         );
     }
     subscribe_while_mounted(
         ops::MESSAGE_READ_UPDATED,
+        "messageReadUpdated",
         move || json!({ "chatId": id }),
-        move |data: Value| {
-            if let Ok(read) =
-                serde_json::from_value::<ReadUpdate>(data["messageReadUpdated"].clone())
-            {
-                store.read_moved(&read);
-            }
-        },
+        move |read: ReadUpdate| store.read_moved(&read),
     );
     subscribe_while_mounted(
         ops::TYPING,
+        "typing",
         move || json!({ "chatId": id }),
-        move |data: Value| {
-            if let Ok(event) = serde_json::from_value::<TypingEvent>(data["typing"].clone()) {
-                show_typing(typing, event);
-            }
-        },
+        move |event: TypingEvent| show_typing(typing, event),
     );
 
     let load_older = {
@@ -208,7 +190,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
     let typing_text = move || typing_line(&typing.get());
     let entries = move || log.with(|l| l.as_ref().map(|l| l.entries.clone()).unwrap_or_default());
     let has_more = move || log.with(|l| l.as_ref().is_some_and(|l| l.has_more));
-    let names = move || -> HashMap<UserId, String> {
+    let names = move || -> Vec<(UserId, String)> {
         chat.with(|c| {
             c.iter()
                 .flat_map(|c| c.participants.iter())
@@ -238,7 +220,11 @@ pub fn Room(id: ChatId) -> impl IntoView {
                                 && entry.message.sender_id != my_id
                                 && entry.delivery == crate::state::Delivery::Sent;
                             marked |= starts_new;
-                            let author = names.get(&entry.message.sender_id).cloned().unwrap_or_default();
+                            let author = names
+                                .iter()
+                                .find(|(id, _)| *id == entry.message.sender_id)
+                                .map(|(_, name)| name.clone())
+                                .unwrap_or_default();
                             view! {
                                 {starts_new.then(|| view! { <li class="new-marker" role="separator">"New messages"</li> })}
                                 <MessageItem entry=entry author=author chat=chat log=log offset=offset/>
@@ -252,7 +238,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
     view! {
         <section class="room" aria-label="Chat">
         <header class="room-head">
-            <A href="/" attr:class="back" attr:aria-label="Back to chats">"‹"</A>
+            <a href="/" class="back" aria-label="Back to chats">"‹"</a>
             <div class="room-title">
                 <h2 data-test="room-title">{title}</h2>
                 <p class="room-sub">{subtitle}</p>
@@ -272,7 +258,11 @@ pub fn Room(id: ChatId) -> impl IntoView {
             // Runs once: the first page never changes after loading; from then on
             // the list follows the log by itself.
             {move || Suspend::new(async move {
-                match first_page.await {
+                let page = first_page
+                    .await
+                    .and_then(|raw| raw.decode::<MessagePage>("messages"))
+                    .map(|page| ChatLog::new(page.messages, page.has_more));
+                match page {
                     Ok(page) => {
                         if log.with_untracked(Option::is_none) {
                             log.set(Some(page));
@@ -307,37 +297,35 @@ fn RoomError(error: ApiError) -> impl IntoView {
     view! {
         <div class="empty">
             <p role="alert">{text}</p>
-            <A href="/">"Back to your chats"</A>
+            <a href="/">"Back to your chats"</a>
         </div>
     }
 }
 
 /// Tells the sender this chat is read up to its end, and clears the badge now.
 fn mark_read(client: &Client, store: ChatsStore, id: ChatId) {
-    let call = client.call::<Value>(
+    let call = client.call::<UnreadCount>(
         Service::Sender,
         ops::MARK_AS_READ,
         json!({ "chatId": id }),
         "markAsRead",
     );
     leptos::task::spawn_local(async move {
-        if let Ok(unread) = call.await
-            && let Ok(unread) = serde_json::from_value(unread)
-        {
+        if let Ok(unread) = call.await {
             store.unread_changed(&unread);
         }
     });
 }
 
 fn show_typing(typing: RwSignal<Vec<(TypingEvent, f64)>>, event: TypingEvent) {
-    let until = js_now() + TYPING_SHOWN_MS;
+    let until = browser::now_ms() + TYPING_SHOWN_MS;
     typing.try_update(|list| {
         list.retain(|(e, _)| e.user_id != event.user_id);
         list.push((event, until));
     });
     set_timeout(
         move || {
-            typing.try_update(|list| list.retain(|(_, until)| *until > js_now()));
+            typing.try_update(|list| list.retain(|(_, until)| *until > browser::now_ms()));
         },
         std::time::Duration::from_millis(TYPING_SHOWN_MS as u64 + 50),
     );
@@ -353,18 +341,6 @@ fn typing_line(typing: &[(TypingEvent, f64)]) -> String {
         [one] => format!("{one} is typing…"),
         [one, two] => format!("{one} and {two} are typing…"),
         _ => "Several people are typing…".to_string(),
-    }
-}
-
-/// Milliseconds since the epoch (0 outside the browser).
-fn js_now() -> f64 {
-    #[cfg(browser)]
-    {
-        js_sys::Date::now()
-    }
-    #[cfg(not(browser))]
-    {
-        0.0
     }
 }
 
@@ -409,7 +385,7 @@ mod tests {
                 chat_id: uuid::Uuid::nil().into(),
                 user_id: uuid::Uuid::new_v4().into(),
                 display_name: name.into(),
-                at: chrono::Utc::now(),
+                at: chrono::DateTime::UNIX_EPOCH,
             },
             0.0,
         )

@@ -6,7 +6,6 @@ use chat_types::validate::{FieldError, check_registration};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 use serde_json::json;
 
 use crate::api::{ApiError, use_client};
@@ -160,7 +159,7 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if busy.get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </form>
-            <p class="switch">"New here? " <A href="/register">"Create an account"</A></p>
+            <p class="switch">"New here? " <a href="/register">"Create an account"</a></p>
         </AuthFrame>
     }
 }
@@ -224,7 +223,7 @@ pub fn RegisterPage() -> impl IntoView {
                     {move || if busy.get() { "Creating…" } else { "Create account" }}
                 </button>
             </form>
-            <p class="switch">"Have an account? " <A href="/login">"Sign in"</A></p>
+            <p class="switch">"Have an account? " <a href="/login">"Sign in"</a></p>
         </AuthFrame>
     }
 }

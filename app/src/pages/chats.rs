@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Outlet;
 use leptos_router::hooks::{use_location, use_params_map};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::api::{ApiError, use_client};
 use crate::components::chat_list::ChatList;
@@ -41,18 +41,20 @@ pub fn ChatsPage() -> impl IntoView {
     });
     let me = Resource::new(|| (), {
         let client = client.clone();
-        move |_| client.call::<User>(Service::User, ops::ME, json!({}), "me")
+        move |_| client.call_raw(Service::User, ops::ME, json!({}))
     });
     let chats = Resource::new(|| (), {
         let client = client.clone();
-        move |_| client.call::<Vec<Chat>>(Service::Receiver, ops::CHATS, json!({}), "chats")
+        move |_| client.call_raw(Service::Receiver, ops::CHATS, json!({}))
     });
     view! {
         <Title text="Chats · Chat"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             // Both resources load once; afterwards live events edit the list in place.
             {move || Suspend::new(async move {
-                let (me, chats) = futures::join!(me.into_future(), chats.into_future());
+                // Both started loading when created; this only waits for them.
+                let me = me.await.and_then(|raw| raw.decode::<User>("me"));
+                let chats = chats.await.and_then(|raw| raw.decode::<Vec<Chat>>("chats"));
                 match me {
                     Ok(me) => view! { <SignedIn me=me chats=chats open=open/> }.into_any(),
                     Err(error) => {
@@ -177,25 +179,15 @@ fn watch_chat_list(store: ChatsStore, me: &User) {
     let me = me.id;
     subscribe_while_mounted(
         ops::CHAT_MESSAGE_NOTIFICATION,
+        "chatMessageNotification",
         || json!({}),
-        move |data: Value| {
-            if let Ok(message) =
-                serde_json::from_value::<Message>(data["chatMessageNotification"].clone())
-            {
-                store.message_arrived(&message);
-            }
-        },
+        move |message: Message| store.message_arrived(&message),
     );
     subscribe_while_mounted(
         ops::UNREAD_COUNT_UPDATED,
+        "unreadCountUpdated",
         || json!({}),
-        move |data: Value| {
-            if let Ok(unread) =
-                serde_json::from_value::<UnreadCount>(data["unreadCountUpdated"].clone())
-            {
-                store.unread_changed(&unread);
-            }
-        },
+        move |unread: UnreadCount| store.unread_changed(&unread),
     );
     for (document, field) in [
         (ops::CHAT_ADDED, "chatAdded"),
@@ -203,12 +195,9 @@ fn watch_chat_list(store: ChatsStore, me: &User) {
     ] {
         subscribe_while_mounted(
             document,
+            field,
             || json!({}),
-            move |data: Value| {
-                if let Ok(chat) = serde_json::from_value::<Chat>(data[field].clone()) {
-                    store.chat_changed(chat, me);
-                }
-            },
+            move |chat: Chat| store.chat_changed(chat, me),
         );
     }
 }
