@@ -1,0 +1,304 @@
+//! Fan-out: messages at a set rate into many chats, each with subscribers spread over
+//! the receivers; every delivery is timed from send to receipt and checked for loss
+//! and duplication.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::client::{Delivery, Http, RoundRobin, Subscriber, Targets};
+use crate::histogram::Histogram;
+use crate::setup::{self, Chat, Person};
+
+/// The shape of the world a fan-out (or ramp) runs in.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    pub people: usize,
+    pub chats: usize,
+    pub participants: usize,
+    pub subscribers: usize,
+}
+
+/// People, chats and live subscribers, ready for send phases.
+pub struct World {
+    http: Http,
+    targets: Targets,
+    people: Vec<Person>,
+    chats: Vec<Chat>,
+    /// Messages stored per chat so far (each chat's newest seq).
+    stored: Vec<AtomicI64>,
+    /// Each subscriber's chat and the last seq it received.
+    subscribers: Vec<(usize, Arc<AtomicI64>)>,
+    stats: Arc<Stats>,
+    started: Instant,
+    pub shape: Shape,
+}
+
+/// What subscribers record.
+#[derive(Default)]
+struct Stats {
+    latency: Histogram,
+    deliveries: AtomicU64,
+    duplicates: AtomicU64,
+    gaps: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// The outcome of one send phase.
+#[derive(Debug, Serialize)]
+pub struct PhaseReport {
+    pub target_rate: f64,
+    pub achieved_rate: f64,
+    pub duration_s: f64,
+    pub sent: u64,
+    pub failed_sends: u64,
+    pub expected_deliveries: u64,
+    pub deliveries: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub subscriber_errors: u64,
+    pub latency_ms: Percentiles,
+    pub send_latency_ms: Percentiles,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram) -> Self {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Self {
+            p50: ms(h.quantile(0.5)),
+            p90: ms(h.quantile(0.9)),
+            p99: ms(h.quantile(0.99)),
+            p999: ms(h.quantile(0.999)),
+            max: ms(h.max()),
+            mean: ms(h.mean()),
+        }
+    }
+}
+
+impl World {
+    /// Registers people, creates chats, and opens every subscription.
+    pub async fn build(targets: &Targets, tag: &str, shape: Shape) -> anyhow::Result<Self> {
+        let http = Http::default();
+        let people =
+            setup::people(&http, targets, tag, shape.people.max(shape.participants)).await?;
+        let chats = setup::groups(&http, targets, &people, shape.chats, shape.participants).await?;
+        let stats = Arc::new(Stats::default());
+        let started = Instant::now();
+        let plans: Vec<(usize, usize, String)> = (0..shape.subscribers)
+            .map(|k| {
+                let chat = k % chats.len();
+                let member = chats[chat].members[(k / chats.len()) % chats[chat].members.len()];
+                (
+                    chat,
+                    member,
+                    targets.receivers[k % targets.receivers.len()].clone(),
+                )
+            })
+            .collect();
+        let connected = futures::stream::iter(plans)
+            .map(|(chat, member, receiver)| {
+                let (token, chat_id) = (people[member].token.clone(), chats[chat].id.clone());
+                async move {
+                    let subscriber = Subscriber::connect(&receiver, &token, &chat_id, None).await?;
+                    Ok::<_, anyhow::Error>((chat, subscriber))
+                }
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await;
+        let mut subscribers = Vec::with_capacity(connected.len());
+        for result in connected {
+            let (chat, subscriber) = result.context("opening a subscription")?;
+            let last = Arc::new(AtomicI64::new(0));
+            subscribers.push((chat, last.clone()));
+            tokio::spawn(listen(subscriber, last, stats.clone(), started));
+        }
+        // Let every subscription reach the hub before anything is sent.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(Self {
+            http,
+            targets: targets.clone(),
+            stored: chats.iter().map(|_| AtomicI64::new(0)).collect(),
+            people,
+            chats,
+            subscribers,
+            stats,
+            started,
+            shape,
+        })
+    }
+
+    /// Sends at `rate` messages a second for `duration`, then waits up to `drain` for
+    /// every subscriber to have everything.
+    pub async fn send_phase(&self, rate: f64, duration: Duration, drain: Duration) -> PhaseReport {
+        self.stats.latency.reset();
+        let deliveries_before = self.stats.deliveries.load(Ordering::Relaxed);
+        let duplicates_before = self.stats.duplicates.load(Ordering::Relaxed);
+        let gaps_before = self.stats.gaps.load(Ordering::Relaxed);
+        let errors_before = self.stats.errors.load(Ordering::Relaxed);
+        let expected_before: i64 = self
+            .subscribers
+            .iter()
+            .map(|(c, _)| self.stored[*c].load(Ordering::Relaxed))
+            .sum();
+
+        let send_latency = Arc::new(Histogram::default());
+        let sent = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let in_flight = Arc::new(Semaphore::new(2048));
+        let turn = RoundRobin::default();
+        let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let phase_start = Instant::now();
+        let total = (rate * duration.as_secs_f64()).round() as u64;
+        let mut tasks = Vec::with_capacity(total as usize);
+        for n in 0..total {
+            ticks.tick().await;
+            let chat = n as usize % self.chats.len();
+            let members = &self.chats[chat].members;
+            let author = &self.people[members[(n as usize / self.chats.len()) % members.len()]];
+            let sender = turn.pick(&self.targets.senders).to_string();
+            let (http, token, chat_id) = (
+                self.http.clone(),
+                author.token.clone(),
+                self.chats[chat].id.clone(),
+            );
+            let (send_latency, sent, failed) = (send_latency.clone(), sent.clone(), failed.clone());
+            let permit = in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore open");
+            let started = self.started;
+            tasks.push((
+                chat,
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let at = Instant::now();
+                    let content = started.elapsed().as_micros().to_string();
+                    let result = http
+                        .call(
+                            &sender,
+                            Some(&token),
+                            chat_types::ops::CREATE_MESSAGE,
+                            json!({ "input": { "chatId": chat_id, "content": content, "clientId": format!("b{n}") } }),
+                            "createMessage",
+                        )
+                        .await;
+                    send_latency.record(at.elapsed());
+                    match result {
+                        Ok(message) => {
+                            sent.fetch_add(1, Ordering::Relaxed);
+                            message["seq"].as_i64()
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            None
+                        }
+                    }
+                }),
+            ));
+        }
+        for (chat, task) in tasks {
+            if let Ok(Some(seq)) = task.await {
+                self.stored[chat].fetch_max(seq, Ordering::Relaxed);
+            }
+        }
+        let elapsed = phase_start.elapsed();
+
+        // Drain: everyone has everything, or time is up.
+        let deadline = Instant::now() + drain;
+        while Instant::now() < deadline && !self.all_caught_up() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let expected: i64 = self
+            .subscribers
+            .iter()
+            .map(|(c, _)| self.stored[*c].load(Ordering::Relaxed))
+            .sum();
+        let lost: i64 = self
+            .subscribers
+            .iter()
+            .map(|(c, last)| {
+                (self.stored[*c].load(Ordering::Relaxed) - last.load(Ordering::Relaxed)).max(0)
+            })
+            .sum();
+        let sent = sent.load(Ordering::Relaxed);
+        PhaseReport {
+            target_rate: rate,
+            achieved_rate: sent as f64 / elapsed.as_secs_f64(),
+            duration_s: elapsed.as_secs_f64(),
+            sent,
+            failed_sends: failed.load(Ordering::Relaxed),
+            expected_deliveries: (expected - expected_before) as u64,
+            deliveries: self.stats.deliveries.load(Ordering::Relaxed) - deliveries_before,
+            lost: lost as u64 + self.stats.gaps.load(Ordering::Relaxed) - gaps_before,
+            duplicated: self.stats.duplicates.load(Ordering::Relaxed) - duplicates_before,
+            subscriber_errors: self.stats.errors.load(Ordering::Relaxed) - errors_before,
+            latency_ms: Percentiles::of(&self.stats.latency),
+            send_latency_ms: Percentiles::of(&send_latency),
+        }
+    }
+
+    fn all_caught_up(&self) -> bool {
+        self.subscribers.iter().all(|(c, last)| {
+            last.load(Ordering::Relaxed) >= self.stored[*c].load(Ordering::Relaxed)
+        })
+    }
+}
+
+/// Reads one subscription until it closes, checking order and timing each message.
+async fn listen(
+    mut subscriber: Subscriber,
+    last: Arc<AtomicI64>,
+    stats: Arc<Stats>,
+    started: Instant,
+) {
+    loop {
+        match subscriber.next().await {
+            Ok(Delivery::Message { seq, content }) => {
+                let previous = last.load(Ordering::Relaxed);
+                if seq <= previous {
+                    stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                if seq > previous + 1 {
+                    stats
+                        .gaps
+                        .fetch_add((seq - previous - 1) as u64, Ordering::Relaxed);
+                }
+                last.store(seq, Ordering::Relaxed);
+                stats.deliveries.fetch_add(1, Ordering::Relaxed);
+                if let Ok(sent_us) = content.parse::<u64>() {
+                    let now = started.elapsed();
+                    stats
+                        .latency
+                        .record(now.saturating_sub(Duration::from_micros(sent_us)));
+                }
+            }
+            Ok(Delivery::Closed) => return,
+            Err(_) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}

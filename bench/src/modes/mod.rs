@@ -1,0 +1,5 @@
+//! The measurement modes.
+
+pub mod fanout;
+pub mod idle;
+pub mod writes;
