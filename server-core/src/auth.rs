@@ -5,8 +5,9 @@
 //! Logout, password change and deactivation bump the version, so older tokens stop
 //! working everywhere at once.
 
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -153,24 +154,73 @@ impl TokenKeys {
 pub struct Authenticator {
     keys: TokenKeys,
     store: Store,
+    versions: Arc<Mutex<HashMap<UserId, CachedVersion>>>,
 }
+
+/// A user's token version (`None`: gone or deactivated) and when it was read.
+type CachedVersion = (Option<i64>, Instant);
+
+/// How long a user's token version is trusted without asking the database again.
+/// Revocations are also announced on the bus (see [`Authenticator::forget`]), so this
+/// bounds staleness only when an announcement is lost.
+const VERSION_TTL: Duration = Duration::from_secs(2);
+/// Past this many cached users, expired ones are swept out.
+const VERSION_SWEEP_AT: usize = 100_000;
 
 impl Authenticator {
     pub fn new(keys: TokenKeys, store: Store) -> Self {
-        Self { keys, store }
+        Self {
+            keys,
+            store,
+            versions: Arc::default(),
+        }
     }
 
     pub fn keys(&self) -> &TokenKeys {
         &self.keys
     }
 
-    /// The user a token belongs to, if it is valid now.
+    /// The user a token belongs to, if it is valid now: signature and expiry, then the
+    /// user's current token version (cached briefly; one database read per user, not
+    /// per request).
     pub async fn authenticate(&self, token: &str) -> Result<UserId, AuthError> {
         let claims = self.keys.verify(token)?;
-        match self.store.active_token_version(claims.user_id).await? {
+        match self.token_version(claims.user_id).await? {
             Some(version) if version == claims.version => Ok(claims.user_id),
             _ => Err(AuthError::Invalid),
         }
+    }
+
+    /// The user's token version, `None` if the account is gone or deactivated.
+    async fn token_version(&self, user: UserId) -> Result<Option<i64>, AuthError> {
+        let cached = self
+            .versions
+            .lock()
+            .expect("versions lock")
+            .get(&user)
+            .copied();
+        if let Some((version, at)) = cached
+            && at.elapsed() < VERSION_TTL
+        {
+            return Ok(version);
+        }
+        let version = self.store.active_token_version(user).await?;
+        let mut versions = self.versions.lock().expect("versions lock");
+        if versions.len() > VERSION_SWEEP_AT {
+            versions.retain(|_, (_, at)| at.elapsed() < VERSION_TTL);
+        }
+        versions.insert(user, (version, Instant::now()));
+        Ok(version)
+    }
+
+    /// Drops what is cached about the user: their sessions were just revoked.
+    pub fn forget(&self, user: UserId) {
+        self.versions.lock().expect("versions lock").remove(&user);
+    }
+
+    /// Drops everything cached (revocations may have been missed).
+    pub fn forget_all(&self) {
+        self.versions.lock().expect("versions lock").clear();
     }
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::auth::{Authenticator, TokenKeys};
-use crate::bus::{Bus, BusError};
+use chat_types::{BusEvent, Event, Topic, UserId};
+
+use crate::bus::{Bus, BusError, BusMessage};
 use crate::config::CommonConfig;
 use crate::metrics::{Metrics, MetricsSource, counter, gauge};
 use crate::store::{PoolSize, Store, StoreError};
@@ -61,6 +63,7 @@ impl ServiceState {
 
     pub fn new(store: Store, bus: Bus, keys: TokenKeys, web: WebPolicy) -> Self {
         let auth = Authenticator::new(keys, store.clone());
+        tokio::spawn(forget_revoked_sessions(bus.clone(), auth.clone()));
         let state = Self {
             store,
             bus,
@@ -88,6 +91,39 @@ impl ServiceState {
             bus: self.bus.clone(),
         }));
     }
+}
+
+/// Keeps the session cache honest: a revocation anywhere drops the user's cached
+/// token version here; after a lost bus connection (revocations may have been
+/// missed), everything is dropped.
+async fn forget_revoked_sessions(bus: Bus, auth: Authenticator) {
+    let (subscription, mut messages) = bus.subscribe();
+    if let Err(e) = subscription.add(&Topic::Sessions).await {
+        tracing::warn!(error = %crate::describe(&e), "session revocations not subscribed yet");
+    }
+    while let Some(message) = messages.recv().await {
+        match message {
+            BusMessage::Event { payload, .. } => {
+                if let Ok(BusEvent {
+                    event: Event::SessionsRevoked { user_id },
+                    ..
+                }) = BusEvent::decode(&payload)
+                {
+                    auth.forget(user_id);
+                }
+            }
+            BusMessage::Reconnected => auth.forget_all(),
+        }
+    }
+}
+
+/// Revokes every session of the user: here at once, elsewhere through the bus.
+pub fn announce_revocation(state: &ServiceState, user: UserId) {
+    state.auth.forget(user);
+    state.bus.publish(
+        &Topic::Sessions,
+        &BusEvent::new(Event::SessionsRevoked { user_id: user }),
+    );
 }
 
 struct CoreMetrics {

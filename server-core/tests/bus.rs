@@ -196,3 +196,24 @@ async fn the_redis_bus_survives_a_restart_and_resends_what_failed() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_idle_redis_subscription_stays_connected() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let bus = Bus::redis(&server.url(), &unique("test-")).await.unwrap();
+    let (subscription, mut rx) = bus.subscribe();
+    let (chat, topic) = chat_topic();
+    subscription.add(&topic).await.unwrap();
+    // Longer than the health check's interval: the check must not drop a good connection.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        bus.metrics()
+            .reconnects
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    bus.publish(&topic, &typing(chat, 1));
+    typing_like(&next_event(&mut rx).await.1, chat, 1);
+}

@@ -383,7 +383,7 @@ impl Actor {
                     Ok(seq) => Ok(seq.unwrap_or(0)),
                     Err(e) => Err(ApiError::from(e)),
                 },
-                Topic::User(_) => Ok(0),
+                Topic::User(_) | Topic::Sessions => Ok(0),
             };
             let _ = reports.send(Report::Ready { topic, watermark });
         });

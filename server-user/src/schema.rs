@@ -9,6 +9,7 @@ use server_core::auth::{
     clear_session_cookie_header, hash_password, session_cookie_header, verify_password,
 };
 use server_core::graphql::{state, viewer};
+use server_core::state::announce_revocation;
 use server_core::store::{NewUser, StoreError, UserRecord};
 
 /// The largest page of `users`.
@@ -139,6 +140,7 @@ impl Mutation {
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool, ApiError> {
         let me = viewer(ctx)?;
         state(ctx).store.bump_token_version(me).await?;
+        announce_revocation(state(ctx), me);
         clear_cookie(ctx);
         Ok(true)
     }
@@ -181,6 +183,7 @@ impl Mutation {
         store
             .set_password(me, &hash_password(new_password.into_inner()).await)
             .await?;
+        announce_revocation(state(ctx), me);
         let user = store
             .user_by_id(user.user_id())
             .await?
@@ -198,6 +201,7 @@ impl Mutation {
         let me = viewer(ctx)?;
         require_password(ctx, me, password, "password").await?;
         state(ctx).store.deactivate_user(me).await?;
+        announce_revocation(state(ctx), me);
         clear_cookie(ctx);
         Ok(true)
     }

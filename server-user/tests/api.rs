@@ -16,6 +16,7 @@ backend_tests!(
     deactivated_users_cannot_log_in,
     email_is_visible_only_on_yourself,
     tokens_work_on_every_instance,
+    logout_reaches_every_instance_at_once,
     the_session_cookie_counts_only_from_allowed_origins,
     users_are_searched_and_paged,
     profiles_are_validated_and_updated,
@@ -378,4 +379,26 @@ async fn profiles_are_validated_and_updated(env: TestEnv) {
         )
         .await;
     assert_eq!(taken.field.as_deref(), Some("email"));
+}
+
+async fn logout_reaches_every_instance_at_once(env: TestEnv) {
+    let first = user_service(&env).await;
+    let second = user_service(&env).await;
+    let (alice, _, _) = register(&first, "olga").await;
+    // The second instance has seen (and cached) the session…
+    alice.at(&second.base).data(ops::ME, json!({})).await;
+    alice.data(ops::LOGOUT, json!({})).await;
+    // …and hears of the logout well before its cache would expire.
+    let started = std::time::Instant::now();
+    loop {
+        let response = alice.at(&second.base).request(ops::ME, json!({})).await;
+        if response.errors.first().and_then(|e| e.code.as_deref()) == Some("UNAUTHENTICATED") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1000),
+            "still accepted after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -66,6 +66,13 @@ pub enum Event {
         message: Arc<Message>,
         unread: UnreadCount,
     },
+
+    // On the sessions topic.
+    /// The user's tokens were revoked (logout, password change, deactivation): every
+    /// service forgets what it cached about them.
+    SessionsRevoked {
+        user_id: UserId,
+    },
 }
 
 /// Where an event is published. The prefix separates deployments (and test runs)
@@ -74,6 +81,8 @@ pub enum Event {
 pub enum Topic {
     Chat(ChatId),
     User(UserId),
+    /// Session revocations, for every service.
+    Sessions,
 }
 
 impl Topic {
@@ -85,6 +94,9 @@ impl Topic {
     /// Reads a channel name back; `None` if it is not one of ours.
     pub fn from_channel(prefix: &str, channel: &str) -> Option<Self> {
         let rest = channel.strip_prefix(prefix)?.strip_prefix(':')?;
+        if rest == "sessions" {
+            return Some(Topic::Sessions);
+        }
         let (kind, id) = rest.split_once(':')?;
         match kind {
             "chat" => id.parse().ok().map(Topic::Chat),
@@ -99,6 +111,7 @@ impl fmt::Display for Topic {
         match self {
             Topic::Chat(id) => write!(f, "chat:{id}"),
             Topic::User(id) => write!(f, "user:{id}"),
+            Topic::Sessions => f.write_str("sessions"),
         }
     }
 }

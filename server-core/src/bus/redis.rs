@@ -313,7 +313,8 @@ async fn run_subscriber(
                     }
                 }
                 _ = ping.tick() => {
-                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<String>()).await;
+                    // A subscribed connection answers PING with an array: take any value.
+                    let alive = tokio::time::timeout(CONNECT_TIMEOUT, sink.ping::<redis::Value>()).await;
                     if !matches!(alive, Ok(Ok(_))) {
                         break;
                     }

@@ -5,6 +5,7 @@
 //! SQLite gets one writer connection (writes are serialised in-process, so they never
 //! fight over the file lock) and a pool of readers; PostgreSQL uses one pool for both.
 
+mod batch;
 mod chats;
 mod messages;
 mod rows;
@@ -19,8 +20,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use batch::{NewMessage, StoredMessage, WrittenBatch};
 pub use chats::NewChat;
-pub use messages::{EditError, NewMessage, StoredMessage, WrittenBatch};
+pub use messages::EditError;
 pub use users::{NewUser, UserRecord};
 
 /// How long a request waits for a database connection before it fails as unavailable.

@@ -1,0 +1,436 @@
+//! Sending: a batch of messages in one transaction, with a fixed number of statements
+//! however many chats it touches.
+//!
+//! The writer groups concurrent sends into a batch so the database commits once per
+//! burst. Within a chat, seqs are taken in arrival order under the chat's row lock, so
+//! chats stay ordered and independent; chats are locked in id order, so concurrent
+//! batches cannot deadlock. The statements read what the batch needs, a pure
+//! [`plan`] decides everything, and set-based statements write it.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use chat_types::{ChatId, Message, ReadUpdate, UnreadCount, UserId};
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use super::rows::{MessageRow, UnreadRow, message_columns};
+use super::{Store, StoreResult, on_write};
+
+/// A validated `createMessage`.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub chat_id: ChatId,
+    pub sender_id: UserId,
+    pub content: String,
+    pub client_id: Option<String>,
+}
+
+/// What became of one message of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoredMessage {
+    /// Written now, with the next seq of its chat.
+    Created(Arc<Message>),
+    /// A retry: the message with this `clientId` was written before.
+    Existing(Arc<Message>),
+    /// The sender does not take part in the chat (or left it).
+    NotParticipant,
+    ChatNotFound,
+}
+
+/// The outcome of a batch, with what its events need.
+#[derive(Debug, Default)]
+pub struct WrittenBatch {
+    /// One outcome per message, in the order given.
+    pub outcomes: Vec<StoredMessage>,
+    /// Each touched chat's participants, for the per-user events.
+    pub participants: HashMap<ChatId, Vec<UserId>>,
+    /// The unread counts after the batch, for everyone in a chat that got messages.
+    pub unread: Vec<UnreadCount>,
+    /// Senders' read watermarks, moved to their newest message.
+    pub reads: Vec<ReadUpdate>,
+}
+
+/// What the database says before the batch is written.
+#[derive(Default)]
+struct Before {
+    last_seq: HashMap<ChatId, i64>,
+    members: HashMap<ChatId, HashSet<UserId>>,
+    /// Messages already written, by (sender, clientId).
+    existing: HashMap<(ChatId, UserId, String), Arc<Message>>,
+}
+
+/// Everything the batch writes.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    outcomes: Vec<StoredMessage>,
+    fresh: Vec<Arc<Message>>,
+    /// Each chat that got messages, with its new last seq and how many it got.
+    chats: Vec<(ChatId, i64, i64)>,
+    /// (chat, sender, their newest seq, what others wrote after it).
+    senders: Vec<(ChatId, UserId, i64, i64)>,
+}
+
+/// Decides seqs, outcomes and counts: messages in batch order within each chat, a
+/// clientId seen before (in the database or earlier in the batch) returns that message.
+fn plan(
+    batch: &[NewMessage],
+    before: Before,
+    now: DateTime<Utc>,
+    mut new_id: impl FnMut() -> Uuid,
+) -> Plan {
+    let mut last_seq = before.last_seq;
+    let mut known = before.existing;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut fresh: Vec<Arc<Message>> = Vec::new();
+    for new in batch {
+        let Some(seq) = last_seq.get_mut(&new.chat_id) else {
+            outcomes.push(StoredMessage::ChatNotFound);
+            continue;
+        };
+        if !before
+            .members
+            .get(&new.chat_id)
+            .is_some_and(|m| m.contains(&new.sender_id))
+        {
+            outcomes.push(StoredMessage::NotParticipant);
+            continue;
+        }
+        let key = new
+            .client_id
+            .as_ref()
+            .map(|c| (new.chat_id, new.sender_id, c.clone()));
+        if let Some(existing) = key.as_ref().and_then(|k| known.get(k)) {
+            outcomes.push(StoredMessage::Existing(existing.clone()));
+            continue;
+        }
+        *seq += 1;
+        let message = Arc::new(Message {
+            id: new_id().into(),
+            chat_id: new.chat_id,
+            seq: *seq,
+            sender_id: new.sender_id,
+            content: new.content.clone(),
+            client_id: new.client_id.clone(),
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+        });
+        if let Some(key) = key {
+            known.insert(key, message.clone());
+        }
+        outcomes.push(StoredMessage::Created(message.clone()));
+        fresh.push(message);
+    }
+
+    let mut chats: Vec<(ChatId, i64, i64)> = Vec::new();
+    let mut senders: Vec<(ChatId, UserId, i64, i64)> = Vec::new();
+    let touched: BTreeSet<ChatId> = fresh.iter().map(|m| m.chat_id).collect();
+    for chat in touched {
+        let in_chat: Vec<&Arc<Message>> = fresh.iter().filter(|m| m.chat_id == chat).collect();
+        chats.push((chat, last_seq[&chat], in_chat.len() as i64));
+        let authors: BTreeSet<UserId> = in_chat.iter().map(|m| m.sender_id).collect();
+        for author in authors {
+            let newest = in_chat
+                .iter()
+                .filter(|m| m.sender_id == author)
+                .map(|m| m.seq)
+                .max()
+                .unwrap_or(0);
+            let after = in_chat
+                .iter()
+                .filter(|m| m.seq > newest && m.sender_id != author)
+                .count() as i64;
+            senders.push((chat, author, newest, after));
+        }
+    }
+    Plan {
+        outcomes,
+        fresh,
+        chats,
+        senders,
+    }
+}
+
+/// Pushes `items` as a bound list: `(a, b, c)`.
+fn push_list<DB: sqlx::Database, T>(
+    query: &mut QueryBuilder<DB>,
+    items: impl IntoIterator<Item = T>,
+) where
+    T: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    query.push("(");
+    let mut list = query.separated(", ");
+    for item in items {
+        list.push_bind(item);
+    }
+    query.push(")");
+}
+
+impl Store {
+    /// Writes a batch of messages in one transaction.
+    pub async fn write_messages(&self, batch: &[NewMessage]) -> StoreResult<WrittenBatch> {
+        let now = Utc::now();
+        let chat_ids: Vec<Uuid> = batch
+            .iter()
+            .map(|m| m.chat_id.as_uuid())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let client_ids: Vec<String> = batch.iter().filter_map(|m| m.client_id.clone()).collect();
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut before = Before::default();
+
+            // Lock the chats, in id order.
+            let mut query = QueryBuilder::new("SELECT id, last_seq FROM chats WHERE id IN ");
+            push_list(&mut query, chat_ids.iter().copied());
+            query.push(" ORDER BY id");
+            if PG {
+                query.push(" FOR UPDATE");
+            }
+            let rows: Vec<(Uuid, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            before.last_seq = rows.into_iter().map(|(id, seq)| (id.into(), seq)).collect();
+
+            let mut query = QueryBuilder::new(
+                "SELECT chat_id, user_id FROM chat_participants WHERE chat_id IN ",
+            );
+            push_list(&mut query, chat_ids.iter().copied());
+            let rows: Vec<(Uuid, Uuid)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for (chat, user) in rows {
+                before
+                    .members
+                    .entry(chat.into())
+                    .or_default()
+                    .insert(user.into());
+            }
+
+            if !client_ids.is_empty() {
+                let mut query = QueryBuilder::new(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE chat_id IN "
+                ));
+                push_list(&mut query, chat_ids.iter().copied());
+                query.push(" AND client_id IN ");
+                push_list(&mut query, client_ids.iter().map(String::as_str));
+                let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+                for row in rows {
+                    let message = Message::from(row);
+                    let key = (
+                        message.chat_id,
+                        message.sender_id,
+                        message.client_id.clone().unwrap_or_default(),
+                    );
+                    before.existing.insert(key, Arc::new(message));
+                }
+            }
+
+            let members = std::mem::take(&mut before.members);
+            let mut plan = plan(
+                batch,
+                Before {
+                    members: members.clone(),
+                    ..before
+                },
+                now,
+                Uuid::now_v7,
+            );
+            let mut written = WrittenBatch {
+                outcomes: std::mem::take(&mut plan.outcomes),
+                ..WrittenBatch::default()
+            };
+            if !plan.fresh.is_empty() {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) ",
+                );
+                insert.push_values(&plan.fresh, |mut row, m| {
+                    row.push_bind(m.id.as_uuid())
+                        .push_bind(m.chat_id.as_uuid())
+                        .push_bind(m.seq)
+                        .push_bind(m.sender_id.as_uuid())
+                        .push_bind(m.content.as_str())
+                        .push_bind(m.client_id.as_deref())
+                        .push_bind(now);
+                });
+                insert.build().execute(&mut *tx).await?;
+
+                let mut update =
+                    QueryBuilder::new("UPDATE chats SET last_seq = v.column2, last_message_at = ");
+                update.push_bind(now).push(" FROM (");
+                update.push_values(&plan.chats, |mut row, (chat, seq, _)| {
+                    row.push_bind(chat.as_uuid()).push_bind(*seq);
+                });
+                update.push(") AS v WHERE chats.id = v.column1");
+                update.build().execute(&mut *tx).await?;
+
+                // Senders have read up to their newest message…
+                let mut reads = QueryBuilder::new(
+                    "UPDATE message_reads SET last_read_seq = v.column3, read_at = ",
+                );
+                reads.push_bind(now).push(" FROM (");
+                reads.push_values(&plan.senders, |mut row, (chat, user, newest, _)| {
+                    row.push_bind(chat.as_uuid())
+                        .push_bind(user.as_uuid())
+                        .push_bind(*newest);
+                });
+                reads.push(
+                    ") AS v WHERE message_reads.chat_id = v.column1 AND message_reads.user_id = v.column2 \
+                     AND message_reads.last_read_seq < v.column3",
+                );
+                reads.build().execute(&mut *tx).await?;
+
+                // …everyone else gets the chat's new messages as unread, in one statement
+                // per batch (no read-modify-write), then each sender's count is set to
+                // what others wrote after their newest message.
+                let mut bump = QueryBuilder::new(
+                    "UPDATE unread_counts SET unread_count = unread_count + v.column2 FROM (",
+                );
+                bump.push_values(&plan.chats, |mut row, (chat, _, count)| {
+                    row.push_bind(chat.as_uuid()).push_bind(*count);
+                });
+                bump.push(") AS v WHERE unread_counts.chat_id = v.column1");
+                bump.build().execute(&mut *tx).await?;
+                let mut senders =
+                    QueryBuilder::new("UPDATE unread_counts SET unread_count = v.column3 FROM (");
+                senders.push_values(&plan.senders, |mut row, (chat, user, _, after)| {
+                    row.push_bind(chat.as_uuid())
+                        .push_bind(user.as_uuid())
+                        .push_bind(*after);
+                });
+                senders.push(") AS v WHERE unread_counts.chat_id = v.column1 AND unread_counts.user_id = v.column2");
+                senders.build().execute(&mut *tx).await?;
+
+                let mut counts = QueryBuilder::new(
+                    "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
+                     JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id WHERE u.chat_id IN ",
+                );
+                push_list(
+                    &mut counts,
+                    plan.chats.iter().map(|(chat, _, _)| chat.as_uuid()),
+                );
+                let rows: Vec<UnreadRow> = counts.build_query_as().fetch_all(&mut *tx).await?;
+                written.unread = rows.into_iter().map(UnreadCount::from).collect();
+                written.reads = plan
+                    .senders
+                    .iter()
+                    .map(|(chat, user, newest, _)| ReadUpdate {
+                        chat_id: *chat,
+                        user_id: *user,
+                        last_read_seq: *newest,
+                        read_at: now,
+                    })
+                    .collect();
+                for (chat, _, _) in &plan.chats {
+                    let people = members
+                        .get(chat)
+                        .map(|m| m.iter().copied().collect())
+                        .unwrap_or_default();
+                    written.participants.insert(*chat, people);
+                }
+            }
+            tx.commit().await?;
+            Ok(written)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn send(chat: u128, sender: u128, client: Option<&str>) -> NewMessage {
+        NewMessage {
+            chat_id: id(chat).into(),
+            sender_id: id(sender).into(),
+            content: "hi".into(),
+            client_id: client.map(str::to_string),
+        }
+    }
+
+    fn world() -> Before {
+        let mut before = Before::default();
+        before.last_seq.insert(id(1).into(), 10);
+        before.last_seq.insert(id(2).into(), 0);
+        before
+            .members
+            .insert(id(1).into(), [id(7).into(), id(8).into()].into());
+        before.members.insert(id(2).into(), [id(7).into()].into());
+        before
+    }
+
+    fn seqs(plan: &Plan) -> Vec<Option<i64>> {
+        plan.outcomes
+            .iter()
+            .map(|o| match o {
+                StoredMessage::Created(m) | StoredMessage::Existing(m) => Some(m.seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seqs_follow_batch_order_within_each_chat() {
+        let mut n = 100;
+        let plan = plan(
+            &[
+                send(1, 7, None),
+                send(2, 7, None),
+                send(1, 8, None),
+                send(1, 7, None),
+            ],
+            world(),
+            Utc::now(),
+            || {
+                n += 1;
+                id(n)
+            },
+        );
+        assert_eq!(seqs(&plan), [Some(11), Some(1), Some(12), Some(13)]);
+        assert_eq!(plan.chats, [(id(1).into(), 13, 3), (id(2).into(), 1, 1)]);
+        // In chat 1, user 7 wrote last (13): nothing after; user 8 wrote 12, 7 wrote 13 after.
+        assert!(plan.senders.contains(&(id(1).into(), id(7).into(), 13, 0)));
+        assert!(plan.senders.contains(&(id(1).into(), id(8).into(), 12, 1)));
+    }
+
+    #[test]
+    fn retries_strangers_and_unknown_chats_take_no_seq() {
+        let mut before = world();
+        let earlier = Arc::new(Message {
+            id: id(50).into(),
+            chat_id: id(1).into(),
+            seq: 4,
+            sender_id: id(7).into(),
+            content: "before".into(),
+            client_id: Some("a".into()),
+            created_at: Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+        });
+        before
+            .existing
+            .insert((id(1).into(), id(7).into(), "a".into()), earlier.clone());
+        let plan = plan(
+            &[
+                send(1, 7, Some("a")),
+                send(1, 9, None),
+                send(3, 7, None),
+                send(1, 7, Some("b")),
+                send(1, 7, Some("b")),
+            ],
+            before,
+            Utc::now(),
+            Uuid::now_v7,
+        );
+        assert_eq!(plan.outcomes[0], StoredMessage::Existing(earlier));
+        assert_eq!(plan.outcomes[1], StoredMessage::NotParticipant);
+        assert_eq!(plan.outcomes[2], StoredMessage::ChatNotFound);
+        assert_eq!(seqs(&plan)[3..], [Some(11), Some(11)]);
+        assert_eq!(plan.fresh.len(), 1);
+    }
+}
