@@ -9,6 +9,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
 };
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     Context, Data, Executor, ObjectType, Response, SchemaBuilder, ServerError, SubscriptionType,
 };
@@ -201,7 +202,11 @@ impl Extension for ErrorCodesExtension {
 /// The `/graphql` routes of a service: POST for queries and mutations, GET for
 /// GraphiQL or a WebSocket (graphql-transport-ws or the legacy graphql-ws).
 pub fn graphql_routes<E: Executor>(executor: E, state: ServiceState) -> Router {
-    let app = GraphqlApp { executor, state };
+    let app = GraphqlApp {
+        executor,
+        state,
+        documents: Arc::default(),
+    };
     Router::new()
         .route(
             "/graphql",
@@ -214,6 +219,37 @@ pub fn graphql_routes<E: Executor>(executor: E, state: ServiceState) -> Router {
 struct GraphqlApp<E> {
     executor: E,
     state: ServiceState,
+    documents: Arc<DocumentCache>,
+}
+
+/// Parsed query documents by their text: clients send the same few documents over and
+/// over, and parsing is a large part of a small request's cost.
+#[derive(Default)]
+struct DocumentCache(std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>);
+
+/// The most documents kept (a full cache starts over, so junk cannot grow it).
+const DOCUMENT_CACHE_SIZE: usize = 256;
+/// Longer documents are parsed each time rather than kept.
+const DOCUMENT_CACHE_MAX_LEN: usize = 8 * 1024;
+
+impl DocumentCache {
+    /// The document parsed, from the cache or now; `None` leaves the parse (and its
+    /// error) to the schema.
+    fn parsed(&self, query: &str) -> Option<ExecutableDocument> {
+        if query.len() > DOCUMENT_CACHE_MAX_LEN {
+            return None;
+        }
+        if let Some(document) = self.0.lock().expect("document cache").get(query) {
+            return Some(document.clone());
+        }
+        let document = async_graphql::parser::parse_query(query).ok()?;
+        let mut cache = self.0.lock().expect("document cache");
+        if cache.len() >= DOCUMENT_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(query.to_string(), document.clone());
+        Some(document)
+    }
 }
 
 /// A GraphQL-shaped error response for requests that never reach the schema.
@@ -307,7 +343,11 @@ async fn post_graphql<E: Executor>(
         OperationKind::Query
     };
     app.state.metrics.count_operation(kind);
-    let response = app.executor.execute(request.data(session)).await;
+    let mut request = request.data(session);
+    if let Some(document) = app.documents.parsed(&request.query) {
+        request.set_parsed_query(document);
+    }
+    let response = app.executor.execute(request).await;
     GraphQLResponse::from(response).into_response()
 }
 

@@ -25,6 +25,8 @@ const MAX_EVENT_AGE: Duration = Duration::from_secs(30);
 const QUEUE_CAPACITY: usize = 65_536;
 /// The most events sent in one pipeline.
 const PIPELINE_MAX: usize = 1024;
+/// How long connecting and subscribing every wanted topic may take.
+const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle subscribing connection is checked.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -251,18 +253,18 @@ async fn run_subscriber(
     let mut backoff = Backoff::default();
     let mut ever_connected = false;
     loop {
-        let connected = async {
-            let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
-                .await
-                .map_err(|_| BusError::NotConnected)??;
-            let (mut sink, stream) = pubsub.split();
+        // Connecting and resubscribing is bounded as a whole: a server that accepts and
+        // then says nothing must not stall the subscription forever.
+        let connected = tokio::time::timeout(RESUBSCRIBE_TIMEOUT, async {
+            let (mut sink, stream) = client.get_async_pubsub().await?.split();
             let channels: Vec<String> = topics.iter().map(|t| t.channel(&prefix)).collect();
             for chunk in channels.chunks(512) {
                 sink.subscribe(chunk).await?;
             }
             Ok::<_, BusError>((sink, stream))
-        }
-        .await;
+        })
+        .await
+        .unwrap_or(Err(BusError::NotConnected));
         let (mut sink, mut stream) = match connected {
             Ok(pair) => pair,
             Err(e) => {

@@ -16,7 +16,7 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::rows::{MessageRow, UnreadRow, message_columns};
-use super::{Store, StoreResult, on_write};
+use super::{Db, Store, StoreResult};
 
 /// A validated `createMessage`.
 #[derive(Clone, Debug)]
@@ -153,186 +153,380 @@ fn plan(
     }
 }
 
-/// Pushes `items` as a bound list: `(a, b, c)`.
-fn push_list<DB: sqlx::Database, T>(
-    query: &mut QueryBuilder<DB>,
-    items: impl IntoIterator<Item = T>,
-) where
-    T: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    query.push("(");
-    let mut list = query.separated(", ");
-    for item in items {
-        list.push_bind(item);
+/// Everything [`plan`] and the events need from a batch's chats.
+struct Touched {
+    chat_ids: Vec<Uuid>,
+    client_ids: Vec<String>,
+}
+
+impl Touched {
+    fn of(batch: &[NewMessage]) -> Self {
+        Self {
+            chat_ids: batch
+                .iter()
+                .map(|m| m.chat_id.as_uuid())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            client_ids: batch.iter().filter_map(|m| m.client_id.clone()).collect(),
+        }
     }
-    query.push(")");
+}
+
+/// Fills `written` with what the events need, from the plan and the final counts.
+fn finish(
+    mut written: WrittenBatch,
+    plan: &Plan,
+    members: &HashMap<ChatId, HashSet<UserId>>,
+    unread: Vec<UnreadRow>,
+    now: DateTime<Utc>,
+) -> WrittenBatch {
+    written.unread = unread.into_iter().map(UnreadCount::from).collect();
+    written.reads = plan
+        .senders
+        .iter()
+        .map(|(chat, user, newest, _)| ReadUpdate {
+            chat_id: *chat,
+            user_id: *user,
+            last_read_seq: *newest,
+            read_at: now,
+        })
+        .collect();
+    for (chat, _, _) in &plan.chats {
+        let people = members
+            .get(chat)
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default();
+        written.participants.insert(*chat, people);
+    }
+    written
 }
 
 impl Store {
     /// Writes a batch of messages in one transaction.
     pub async fn write_messages(&self, batch: &[NewMessage]) -> StoreResult<WrittenBatch> {
+        match &self.db {
+            Db::Postgres(pool) => postgres::write(pool, batch).await,
+            Db::Sqlite { write, .. } => sqlite::write(write, batch).await,
+        }
+    }
+}
+
+/// PostgreSQL: arrays and `UNNEST`, so every statement has one text and stays prepared.
+mod postgres {
+    use super::*;
+    use sqlx::PgPool;
+
+    pub(super) async fn write(pool: &PgPool, batch: &[NewMessage]) -> StoreResult<WrittenBatch> {
         let now = Utc::now();
-        let chat_ids: Vec<Uuid> = batch
-            .iter()
-            .map(|m| m.chat_id.as_uuid())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let client_ids: Vec<String> = batch.iter().filter_map(|m| m.client_id.clone()).collect();
-        on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let mut before = Before::default();
+        let touched = Touched::of(batch);
+        let mut tx = pool.begin().await?;
+        let mut before = Before::default();
 
-            // Lock the chats, in id order.
-            let mut query = QueryBuilder::new("SELECT id, last_seq FROM chats WHERE id IN ");
-            push_list(&mut query, chat_ids.iter().copied());
-            query.push(" ORDER BY id");
-            if PG {
-                query.push(" FOR UPDATE");
-            }
-            let rows: Vec<(Uuid, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            before.last_seq = rows.into_iter().map(|(id, seq)| (id.into(), seq)).collect();
-
-            let mut query = QueryBuilder::new(
-                "SELECT chat_id, user_id FROM chat_participants WHERE chat_id IN ",
-            );
-            push_list(&mut query, chat_ids.iter().copied());
-            let rows: Vec<(Uuid, Uuid)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            for (chat, user) in rows {
+        // Lock the chats, in id order, and read their members.
+        let rows: Vec<(Uuid, i64, Option<Uuid>)> = sqlx::query_as(
+            "SELECT c.id, c.last_seq, p.user_id FROM chats c \
+             LEFT JOIN chat_participants p ON p.chat_id = c.id \
+             WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE OF c",
+        )
+        .bind(&touched.chat_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (chat, last_seq, member) in rows {
+            before.last_seq.insert(chat.into(), last_seq);
+            if let Some(member) = member {
                 before
                     .members
                     .entry(chat.into())
                     .or_default()
-                    .insert(user.into());
+                    .insert(member.into());
             }
-
-            if !client_ids.is_empty() {
-                let mut query = QueryBuilder::new(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE chat_id IN "
-                ));
-                push_list(&mut query, chat_ids.iter().copied());
-                query.push(" AND client_id IN ");
-                push_list(&mut query, client_ids.iter().map(String::as_str));
-                let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
-                for row in rows {
-                    let message = Message::from(row);
-                    let key = (
-                        message.chat_id,
-                        message.sender_id,
-                        message.client_id.clone().unwrap_or_default(),
-                    );
-                    before.existing.insert(key, Arc::new(message));
-                }
+        }
+        if !touched.client_ids.is_empty() {
+            let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE chat_id = ANY($1) AND client_id = ANY($2)"
+            ))
+            .bind(&touched.chat_ids)
+            .bind(&touched.client_ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let message = Message::from(row);
+                let key = (
+                    message.chat_id,
+                    message.sender_id,
+                    message.client_id.clone().unwrap_or_default(),
+                );
+                before.existing.insert(key, Arc::new(message));
             }
+        }
 
-            let members = std::mem::take(&mut before.members);
-            let mut plan = plan(
-                batch,
-                Before {
-                    members: members.clone(),
-                    ..before
-                },
-                now,
-                Uuid::now_v7,
-            );
-            let mut written = WrittenBatch {
-                outcomes: std::mem::take(&mut plan.outcomes),
-                ..WrittenBatch::default()
-            };
-            if !plan.fresh.is_empty() {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) ",
-                );
-                insert.push_values(&plan.fresh, |mut row, m| {
-                    row.push_bind(m.id.as_uuid())
-                        .push_bind(m.chat_id.as_uuid())
-                        .push_bind(m.seq)
-                        .push_bind(m.sender_id.as_uuid())
-                        .push_bind(m.content.as_str())
-                        .push_bind(m.client_id.as_deref())
-                        .push_bind(now);
-                });
-                insert.build().execute(&mut *tx).await?;
-
-                let mut update =
-                    QueryBuilder::new("UPDATE chats SET last_seq = v.column2, last_message_at = ");
-                update.push_bind(now).push(" FROM (");
-                update.push_values(&plan.chats, |mut row, (chat, seq, _)| {
-                    row.push_bind(chat.as_uuid()).push_bind(*seq);
-                });
-                update.push(") AS v WHERE chats.id = v.column1");
-                update.build().execute(&mut *tx).await?;
-
-                // Senders have read up to their newest message…
-                let mut reads = QueryBuilder::new(
-                    "UPDATE message_reads SET last_read_seq = v.column3, read_at = ",
-                );
-                reads.push_bind(now).push(" FROM (");
-                reads.push_values(&plan.senders, |mut row, (chat, user, newest, _)| {
-                    row.push_bind(chat.as_uuid())
-                        .push_bind(user.as_uuid())
-                        .push_bind(*newest);
-                });
-                reads.push(
-                    ") AS v WHERE message_reads.chat_id = v.column1 AND message_reads.user_id = v.column2 \
-                     AND message_reads.last_read_seq < v.column3",
-                );
-                reads.build().execute(&mut *tx).await?;
-
-                // …everyone else gets the chat's new messages as unread, in one statement
-                // per batch (no read-modify-write), then each sender's count is set to
-                // what others wrote after their newest message.
-                let mut bump = QueryBuilder::new(
-                    "UPDATE unread_counts SET unread_count = unread_count + v.column2 FROM (",
-                );
-                bump.push_values(&plan.chats, |mut row, (chat, _, count)| {
-                    row.push_bind(chat.as_uuid()).push_bind(*count);
-                });
-                bump.push(") AS v WHERE unread_counts.chat_id = v.column1");
-                bump.build().execute(&mut *tx).await?;
-                let mut senders =
-                    QueryBuilder::new("UPDATE unread_counts SET unread_count = v.column3 FROM (");
-                senders.push_values(&plan.senders, |mut row, (chat, user, _, after)| {
-                    row.push_bind(chat.as_uuid())
-                        .push_bind(user.as_uuid())
-                        .push_bind(*after);
-                });
-                senders.push(") AS v WHERE unread_counts.chat_id = v.column1 AND unread_counts.user_id = v.column2");
-                senders.build().execute(&mut *tx).await?;
-
-                let mut counts = QueryBuilder::new(
-                    "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
-                     JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id WHERE u.chat_id IN ",
-                );
-                push_list(
-                    &mut counts,
-                    plan.chats.iter().map(|(chat, _, _)| chat.as_uuid()),
-                );
-                let rows: Vec<UnreadRow> = counts.build_query_as().fetch_all(&mut *tx).await?;
-                written.unread = rows.into_iter().map(UnreadCount::from).collect();
-                written.reads = plan
-                    .senders
-                    .iter()
-                    .map(|(chat, user, newest, _)| ReadUpdate {
-                        chat_id: *chat,
-                        user_id: *user,
-                        last_read_seq: *newest,
-                        read_at: now,
-                    })
-                    .collect();
-                for (chat, _, _) in &plan.chats {
-                    let people = members
-                        .get(chat)
-                        .map(|m| m.iter().copied().collect())
-                        .unwrap_or_default();
-                    written.participants.insert(*chat, people);
-                }
-            }
+        let members = before.members.clone();
+        let mut plan = plan(batch, before, now, Uuid::now_v7);
+        let written = WrittenBatch {
+            outcomes: std::mem::take(&mut plan.outcomes),
+            ..WrittenBatch::default()
+        };
+        if plan.fresh.is_empty() {
             tx.commit().await?;
-            Ok(written)
-        })
+            return Ok(written);
+        }
+        let column =
+            |f: fn(&Message) -> Uuid| plan.fresh.iter().map(|m| f(m)).collect::<Vec<Uuid>>();
+        sqlx::query(
+            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) \
+             SELECT id, chat_id, seq, sender_id, content, client_id, $7 \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[]) \
+             AS m(id, chat_id, seq, sender_id, content, client_id)",
+        )
+        .bind(column(|m| m.id.as_uuid()))
+        .bind(column(|m| m.chat_id.as_uuid()))
+        .bind(plan.fresh.iter().map(|m| m.seq).collect::<Vec<i64>>())
+        .bind(column(|m| m.sender_id.as_uuid()))
+        .bind(
+            plan.fresh
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            plan.fresh
+                .iter()
+                .map(|m| m.client_id.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        let chats: Vec<Uuid> = plan.chats.iter().map(|(c, _, _)| c.as_uuid()).collect();
+        sqlx::query(
+            "UPDATE chats SET last_seq = v.seq, last_message_at = $3 \
+             FROM UNNEST($1::uuid[], $2::int8[]) AS v(id, seq) WHERE chats.id = v.id",
+        )
+        .bind(&chats)
+        .bind(
+            plan.chats
+                .iter()
+                .map(|(_, seq, _)| *seq)
+                .collect::<Vec<i64>>(),
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        // Senders have read up to their newest message…
+        let sender_chats: Vec<Uuid> = plan
+            .senders
+            .iter()
+            .map(|(c, _, _, _)| c.as_uuid())
+            .collect();
+        let sender_users: Vec<Uuid> = plan
+            .senders
+            .iter()
+            .map(|(_, u, _, _)| u.as_uuid())
+            .collect();
+        sqlx::query(
+            "UPDATE message_reads r SET last_read_seq = v.seq, read_at = $4 \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS v(chat_id, user_id, seq) \
+             WHERE r.chat_id = v.chat_id AND r.user_id = v.user_id AND r.last_read_seq < v.seq",
+        )
+        .bind(&sender_chats)
+        .bind(&sender_users)
+        .bind(
+            plan.senders
+                .iter()
+                .map(|(_, _, newest, _)| *newest)
+                .collect::<Vec<i64>>(),
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // …everyone else gets the chat's new messages as unread (one statement, no
+        // read-modify-write), then each sender's count is set to what others wrote
+        // after their newest message.
+        sqlx::query(
+            "UPDATE unread_counts u SET unread_count = unread_count + v.n \
+             FROM UNNEST($1::uuid[], $2::int8[]) AS v(chat_id, n) WHERE u.chat_id = v.chat_id",
+        )
+        .bind(&chats)
+        .bind(plan.chats.iter().map(|(_, _, n)| *n).collect::<Vec<i64>>())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE unread_counts u SET unread_count = v.n \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS v(chat_id, user_id, n) \
+             WHERE u.chat_id = v.chat_id AND u.user_id = v.user_id",
+        )
+        .bind(&sender_chats)
+        .bind(&sender_users)
+        .bind(
+            plan.senders
+                .iter()
+                .map(|(_, _, _, after)| *after)
+                .collect::<Vec<i64>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        let unread: Vec<UnreadRow> = sqlx::query_as(
+            "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
+             JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id \
+             WHERE u.chat_id = ANY($1)",
+        )
+        .bind(&chats)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(finish(written, &plan, &members, unread, now))
+    }
+}
+
+/// SQLite: lists and `VALUES` built per batch (statements are prepared in-process,
+/// cheaply; there is one writer, so no locks to take).
+mod sqlite {
+    use super::*;
+    use sqlx::{Sqlite, SqlitePool};
+
+    /// Pushes `items` as a bound list: `(a, b, c)`.
+    fn push_list<T>(query: &mut QueryBuilder<Sqlite>, items: impl IntoIterator<Item = T>)
+    where
+        T: for<'t> sqlx::Encode<'t, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        query.push("(");
+        let mut list = query.separated(", ");
+        for item in items {
+            list.push_bind(item);
+        }
+        query.push(")");
+    }
+
+    pub(super) async fn write(
+        pool: &SqlitePool,
+        batch: &[NewMessage],
+    ) -> StoreResult<WrittenBatch> {
+        let now = Utc::now();
+        let touched = Touched::of(batch);
+        let mut tx = pool.begin().await?;
+        let mut before = Before::default();
+
+        let mut query = QueryBuilder::new("SELECT id, last_seq FROM chats WHERE id IN ");
+        push_list(&mut query, touched.chat_ids.iter().copied());
+        let rows: Vec<(Uuid, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+        before.last_seq = rows.into_iter().map(|(id, seq)| (id.into(), seq)).collect();
+
+        let mut query =
+            QueryBuilder::new("SELECT chat_id, user_id FROM chat_participants WHERE chat_id IN ");
+        push_list(&mut query, touched.chat_ids.iter().copied());
+        let rows: Vec<(Uuid, Uuid)> = query.build_query_as().fetch_all(&mut *tx).await?;
+        for (chat, user) in rows {
+            before
+                .members
+                .entry(chat.into())
+                .or_default()
+                .insert(user.into());
+        }
+
+        if !touched.client_ids.is_empty() {
+            let mut query = QueryBuilder::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE chat_id IN "
+            ));
+            push_list(&mut query, touched.chat_ids.iter().copied());
+            query.push(" AND client_id IN ");
+            push_list(&mut query, touched.client_ids.iter().map(String::as_str));
+            let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for row in rows {
+                let message = Message::from(row);
+                let key = (
+                    message.chat_id,
+                    message.sender_id,
+                    message.client_id.clone().unwrap_or_default(),
+                );
+                before.existing.insert(key, Arc::new(message));
+            }
+        }
+
+        let members = before.members.clone();
+        let mut plan = plan(batch, before, now, Uuid::now_v7);
+        let written = WrittenBatch {
+            outcomes: std::mem::take(&mut plan.outcomes),
+            ..WrittenBatch::default()
+        };
+        if plan.fresh.is_empty() {
+            tx.commit().await?;
+            return Ok(written);
+        }
+        let mut insert = QueryBuilder::new(
+            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) ",
+        );
+        insert.push_values(&plan.fresh, |mut row, m| {
+            row.push_bind(m.id.as_uuid())
+                .push_bind(m.chat_id.as_uuid())
+                .push_bind(m.seq)
+                .push_bind(m.sender_id.as_uuid())
+                .push_bind(m.content.as_str())
+                .push_bind(m.client_id.as_deref())
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *tx).await?;
+
+        let mut update =
+            QueryBuilder::new("UPDATE chats SET last_seq = v.column2, last_message_at = ");
+        update.push_bind(now).push(" FROM (");
+        update.push_values(&plan.chats, |mut row, (chat, seq, _)| {
+            row.push_bind(chat.as_uuid()).push_bind(*seq);
+        });
+        update.push(") AS v WHERE chats.id = v.column1");
+        update.build().execute(&mut *tx).await?;
+
+        let mut reads =
+            QueryBuilder::new("UPDATE message_reads SET last_read_seq = v.column3, read_at = ");
+        reads.push_bind(now).push(" FROM (");
+        reads.push_values(&plan.senders, |mut row, (chat, user, newest, _)| {
+            row.push_bind(chat.as_uuid())
+                .push_bind(user.as_uuid())
+                .push_bind(*newest);
+        });
+        reads.push(
+            ") AS v WHERE message_reads.chat_id = v.column1 AND message_reads.user_id = v.column2 \
+             AND message_reads.last_read_seq < v.column3",
+        );
+        reads.build().execute(&mut *tx).await?;
+
+        let mut bump = QueryBuilder::new(
+            "UPDATE unread_counts SET unread_count = unread_count + v.column2 FROM (",
+        );
+        bump.push_values(&plan.chats, |mut row, (chat, _, count)| {
+            row.push_bind(chat.as_uuid()).push_bind(*count);
+        });
+        bump.push(") AS v WHERE unread_counts.chat_id = v.column1");
+        bump.build().execute(&mut *tx).await?;
+        let mut senders =
+            QueryBuilder::new("UPDATE unread_counts SET unread_count = v.column3 FROM (");
+        senders.push_values(&plan.senders, |mut row, (chat, user, _, after)| {
+            row.push_bind(chat.as_uuid())
+                .push_bind(user.as_uuid())
+                .push_bind(*after);
+        });
+        senders.push(
+            ") AS v WHERE unread_counts.chat_id = v.column1 AND unread_counts.user_id = v.column2",
+        );
+        senders.build().execute(&mut *tx).await?;
+
+        let mut counts = QueryBuilder::new(
+            "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
+             JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id WHERE u.chat_id IN ",
+        );
+        push_list(
+            &mut counts,
+            plan.chats.iter().map(|(chat, _, _)| chat.as_uuid()),
+        );
+        let unread: Vec<UnreadRow> = counts.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(finish(written, &plan, &members, unread, now))
     }
 }
 
