@@ -5,7 +5,6 @@
 //! Logout, password change and deactivation bump the version, so older tokens stop
 //! working everywhere at once.
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,10 +37,9 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// Hashes a password with argon2id and a fresh salt. CPU-heavy: runs off the async
-/// threads.
+/// Hashes a password with argon2id and a fresh salt.
 pub async fn hash_password(password: String) -> String {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -49,13 +47,12 @@ pub async fn hash_password(password: String) -> String {
             .to_string()
     })
     .await
-    .expect("password hashing does not panic")
 }
 
 /// Checks a password against a stored hash. With no hash (unknown user) it checks a
 /// dummy one, so the answer takes as long either way.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
         let Ok(parsed) = PasswordHash::new(&hash) else {
@@ -67,7 +64,47 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
         known && matches
     })
     .await
-    .unwrap_or(false)
+}
+
+/// Threads that hash passwords, one per core. Each hash takes 19 MiB and tens of
+/// milliseconds: a fixed pool bounds both the memory (the allocator keeps what a
+/// thread used, so a thread per request would keep growing) and the CPU a flood of
+/// logins or registrations can take.
+static HASHING: LazyLock<Mutex<std::sync::mpsc::Sender<HashingJob>>> = LazyLock::new(|| {
+    let (jobs, queue) = std::sync::mpsc::channel::<HashingJob>();
+    let queue = Arc::new(Mutex::new(queue));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for i in 0..threads {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("password-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = queue.lock().expect("hashing queue").recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .expect("start a password hashing thread");
+    }
+    Mutex::new(jobs)
+});
+
+type HashingJob = Box<dyn FnOnce() + Send>;
+
+async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job: HashingJob = Box::new(move || {
+        let _ = reply.send(work());
+    });
+    HASHING
+        .lock()
+        .expect("hashing queue")
+        .send(job)
+        .expect("hashing threads run");
+    answer.await.expect("password hashing does not panic")
 }
 
 /// A hash of a random password, checked when the user is unknown.
@@ -88,9 +125,11 @@ struct Claims {
     exp: i64,
 }
 
-/// Issues and verifies session tokens.
+/// Issues and verifies session tokens. Cheap to clone (every request's state holds one).
 #[derive(Clone)]
-pub struct TokenKeys {
+pub struct TokenKeys(Arc<Keys>);
+
+struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -114,11 +153,11 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self {
+        Self(Arc::new(Keys {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
-        }
+        }))
     }
 
     pub fn issue(&self, user_id: UserId, version: i64) -> String {
@@ -134,13 +173,13 @@ impl TokenKeys {
             iat: now,
             exp: now + ttl_secs,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
             .expect("HS256 signing does not fail")
     }
 
     /// Checks the signature, the algorithm and the expiry. Does not check the version.
     pub fn verify(&self, token: &str) -> Result<TokenClaims, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let data = jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &self.0.validation)
             .map_err(|_| AuthError::Invalid)?;
         Ok(TokenClaims {
             user_id: data.claims.sub.into(),
@@ -154,7 +193,7 @@ impl TokenKeys {
 pub struct Authenticator {
     keys: TokenKeys,
     store: Store,
-    versions: Arc<Mutex<HashMap<UserId, CachedVersion>>>,
+    versions: Arc<Mutex<rustc_hash::FxHashMap<UserId, CachedVersion>>>,
 }
 
 /// A user's token version (`None`: gone or deactivated) and when it was read.

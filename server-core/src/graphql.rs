@@ -225,7 +225,7 @@ struct GraphqlApp<E> {
 /// Parsed query documents by their text: clients send the same few documents over and
 /// over, and parsing is a large part of a small request's cost.
 #[derive(Default)]
-struct DocumentCache(std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>);
+struct DocumentCache(std::sync::Mutex<rustc_hash::FxHashMap<String, ExecutableDocument>>);
 
 /// The most documents kept (a full cache starts over, so junk cannot grow it).
 const DOCUMENT_CACHE_SIZE: usize = 256;

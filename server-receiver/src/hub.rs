@@ -11,7 +11,7 @@
 //! chat topic is caught up from the database the same way. So what leaves the hub for
 //! a chat is gap-free and in seq order.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -213,7 +213,7 @@ impl Hub {
         let actor = Actor {
             store,
             subscription,
-            topics: HashMap::new(),
+            topics: HashMap::default(),
             next_id: 0,
             commands: commands.clone(),
             reports,

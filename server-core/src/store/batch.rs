@@ -156,7 +156,9 @@ fn plan(
 /// Everything [`plan`] and the events need from a batch's chats.
 struct Touched {
     chat_ids: Vec<Uuid>,
-    client_ids: Vec<String>,
+    /// (chat, sender, clientId) of every message that has a clientId: the keys of the
+    /// unique index, so looking them up costs the same however long a chat grows.
+    keys: Vec<(Uuid, Uuid, String)>,
 }
 
 impl Touched {
@@ -168,7 +170,16 @@ impl Touched {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
-            client_ids: batch.iter().filter_map(|m| m.client_id.clone()).collect(),
+            keys: batch
+                .iter()
+                .filter_map(|m| {
+                    Some((
+                        m.chat_id.as_uuid(),
+                        m.sender_id.as_uuid(),
+                        m.client_id.clone()?,
+                    ))
+                })
+                .collect(),
         }
     }
 }
@@ -242,14 +253,18 @@ mod postgres {
                     .insert(member.into());
             }
         }
-        if !touched.client_ids.is_empty() {
-            let rows: Vec<MessageRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE chat_id = ANY($1) AND client_id = ANY($2)"
-            ))
-            .bind(&touched.chat_ids)
-            .bind(&touched.client_ids)
+        if !touched.keys.is_empty() {
+            // One index lookup per key, whatever plan the statement was prepared with
+            // (a plan made while the table was small would otherwise scan it whole).
+            let rows: Vec<MessageRow> = sqlx::query_as(
+                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS k(chat_id, sender_id, client_id) \
+                 CROSS JOIN LATERAL (SELECT * FROM messages WHERE chat_id = k.chat_id AND sender_id = k.sender_id \
+                 AND client_id = k.client_id LIMIT 1) AS m",
+            )
+            .bind(touched.keys.iter().map(|k| k.0).collect::<Vec<_>>())
+            .bind(touched.keys.iter().map(|k| k.1).collect::<Vec<_>>())
+            .bind(touched.keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await?;
             for row in rows {
@@ -275,109 +290,63 @@ mod postgres {
         }
         let column =
             |f: fn(&Message) -> Uuid| plan.fresh.iter().map(|m| f(m)).collect::<Vec<Uuid>>();
-        sqlx::query(
-            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) \
-             SELECT id, chat_id, seq, sender_id, content, client_id, $7 \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[]) \
-             AS m(id, chat_id, seq, sender_id, content, client_id)",
+        let chats: Vec<Uuid> = plan.chats.iter().map(|(c, _, _)| c.as_uuid()).collect();
+        let senders = &plan.senders;
+        // Every write of the batch in one statement (one round trip). The unread counts:
+        // everyone in a chat gets its new messages, except its senders, whose count is
+        // what others wrote after their newest message. No read-modify-write.
+        let mut unread: Vec<UnreadRow> = sqlx::query_as(
+            "WITH inserted AS ( \
+                 INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) \
+                 SELECT id, chat_id, seq, sender_id, content, client_id, $7 \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[]) \
+                     AS m(id, chat_id, seq, sender_id, content, client_id) \
+                 RETURNING 1 \
+             ), chats_moved AS ( \
+                 UPDATE chats c SET last_seq = v.seq, last_message_at = $7 \
+                 FROM UNNEST($8::uuid[], $9::int8[]) AS v(id, seq) WHERE c.id = v.id \
+                 RETURNING 1 \
+             ), reads_moved AS ( \
+                 UPDATE message_reads r SET last_read_seq = v.seq, read_at = $7 \
+                 FROM UNNEST($10::uuid[], $11::uuid[], $12::int8[]) AS v(chat_id, user_id, seq) \
+                 WHERE r.chat_id = v.chat_id AND r.user_id = v.user_id AND r.last_read_seq < v.seq \
+                 RETURNING 1 \
+             ), counts AS ( \
+                 UPDATE unread_counts u SET unread_count = COALESCE( \
+                     (SELECT s.n FROM UNNEST($10::uuid[], $11::uuid[], $13::int8[]) AS s(chat_id, user_id, n) \
+                      WHERE s.chat_id = u.chat_id AND s.user_id = u.user_id), \
+                     u.unread_count + v.n) \
+                 FROM UNNEST($8::uuid[], $14::int8[]) AS v(chat_id, n) WHERE u.chat_id = v.chat_id \
+                 RETURNING u.chat_id, u.user_id, u.unread_count \
+             ) \
+             SELECT counts.chat_id, counts.user_id, counts.unread_count, r.last_read_seq \
+             FROM counts JOIN message_reads r ON r.chat_id = counts.chat_id AND r.user_id = counts.user_id",
         )
         .bind(column(|m| m.id.as_uuid()))
         .bind(column(|m| m.chat_id.as_uuid()))
         .bind(plan.fresh.iter().map(|m| m.seq).collect::<Vec<i64>>())
         .bind(column(|m| m.sender_id.as_uuid()))
-        .bind(
-            plan.fresh
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            plan.fresh
-                .iter()
-                .map(|m| m.client_id.as_deref())
-                .collect::<Vec<Option<&str>>>(),
-        )
+        .bind(plan.fresh.iter().map(|m| m.content.as_str()).collect::<Vec<&str>>())
+        .bind(plan.fresh.iter().map(|m| m.client_id.as_deref()).collect::<Vec<Option<&str>>>())
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-
-        let chats: Vec<Uuid> = plan.chats.iter().map(|(c, _, _)| c.as_uuid()).collect();
-        sqlx::query(
-            "UPDATE chats SET last_seq = v.seq, last_message_at = $3 \
-             FROM UNNEST($1::uuid[], $2::int8[]) AS v(id, seq) WHERE chats.id = v.id",
-        )
         .bind(&chats)
-        .bind(
-            plan.chats
-                .iter()
-                .map(|(_, seq, _)| *seq)
-                .collect::<Vec<i64>>(),
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-
-        // Senders have read up to their newest message…
-        let sender_chats: Vec<Uuid> = plan
-            .senders
-            .iter()
-            .map(|(c, _, _, _)| c.as_uuid())
-            .collect();
-        let sender_users: Vec<Uuid> = plan
-            .senders
-            .iter()
-            .map(|(_, u, _, _)| u.as_uuid())
-            .collect();
-        sqlx::query(
-            "UPDATE message_reads r SET last_read_seq = v.seq, read_at = $4 \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS v(chat_id, user_id, seq) \
-             WHERE r.chat_id = v.chat_id AND r.user_id = v.user_id AND r.last_read_seq < v.seq",
-        )
-        .bind(&sender_chats)
-        .bind(&sender_users)
-        .bind(
-            plan.senders
-                .iter()
-                .map(|(_, _, newest, _)| *newest)
-                .collect::<Vec<i64>>(),
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // …everyone else gets the chat's new messages as unread (one statement, no
-        // read-modify-write), then each sender's count is set to what others wrote
-        // after their newest message.
-        sqlx::query(
-            "UPDATE unread_counts u SET unread_count = unread_count + v.n \
-             FROM UNNEST($1::uuid[], $2::int8[]) AS v(chat_id, n) WHERE u.chat_id = v.chat_id",
-        )
-        .bind(&chats)
+        .bind(plan.chats.iter().map(|(_, seq, _)| *seq).collect::<Vec<i64>>())
+        .bind(senders.iter().map(|(c, _, _, _)| c.as_uuid()).collect::<Vec<Uuid>>())
+        .bind(senders.iter().map(|(_, u, _, _)| u.as_uuid()).collect::<Vec<Uuid>>())
+        .bind(senders.iter().map(|(_, _, newest, _)| *newest).collect::<Vec<i64>>())
+        .bind(senders.iter().map(|(_, _, _, after)| *after).collect::<Vec<i64>>())
         .bind(plan.chats.iter().map(|(_, _, n)| *n).collect::<Vec<i64>>())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE unread_counts u SET unread_count = v.n \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS v(chat_id, user_id, n) \
-             WHERE u.chat_id = v.chat_id AND u.user_id = v.user_id",
-        )
-        .bind(&sender_chats)
-        .bind(&sender_users)
-        .bind(
-            plan.senders
-                .iter()
-                .map(|(_, _, _, after)| *after)
-                .collect::<Vec<i64>>(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        let unread: Vec<UnreadRow> = sqlx::query_as(
-            "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
-             JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id \
-             WHERE u.chat_id = ANY($1)",
-        )
-        .bind(&chats)
         .fetch_all(&mut *tx)
         .await?;
+        // The statement read watermarks as they were before it: senders' moved on.
+        for row in &mut unread {
+            if let Some((_, _, newest, _)) = senders
+                .iter()
+                .find(|(c, u, _, _)| c.as_uuid() == row.chat_id && u.as_uuid() == row.user_id)
+            {
+                row.last_read_seq = row.last_read_seq.max(*newest);
+            }
+        }
         tx.commit().await?;
         Ok(finish(written, &plan, &members, unread, now))
     }
@@ -411,32 +380,41 @@ mod sqlite {
         let mut tx = pool.begin().await?;
         let mut before = Before::default();
 
-        let mut query = QueryBuilder::new("SELECT id, last_seq FROM chats WHERE id IN ");
+        let mut query = QueryBuilder::new(
+            "SELECT c.id, c.last_seq, p.user_id FROM chats c \
+             LEFT JOIN chat_participants p ON p.chat_id = c.id WHERE c.id IN ",
+        );
         push_list(&mut query, touched.chat_ids.iter().copied());
-        let rows: Vec<(Uuid, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
-        before.last_seq = rows.into_iter().map(|(id, seq)| (id.into(), seq)).collect();
-
-        let mut query =
-            QueryBuilder::new("SELECT chat_id, user_id FROM chat_participants WHERE chat_id IN ");
-        push_list(&mut query, touched.chat_ids.iter().copied());
-        let rows: Vec<(Uuid, Uuid)> = query.build_query_as().fetch_all(&mut *tx).await?;
-        for (chat, user) in rows {
-            before
-                .members
-                .entry(chat.into())
-                .or_default()
-                .insert(user.into());
+        let rows: Vec<(Uuid, i64, Option<Uuid>)> =
+            query.build_query_as().fetch_all(&mut *tx).await?;
+        for (chat, last_seq, member) in rows {
+            before.last_seq.insert(chat.into(), last_seq);
+            if let Some(member) = member {
+                before
+                    .members
+                    .entry(chat.into())
+                    .or_default()
+                    .insert(member.into());
+            }
         }
 
-        if !touched.client_ids.is_empty() {
+        if !touched.keys.is_empty() {
             let mut query = QueryBuilder::new(concat!(
                 "SELECT ",
                 message_columns!(),
-                " FROM messages WHERE chat_id IN "
+                " FROM messages WHERE (chat_id, sender_id, client_id) IN (VALUES "
             ));
-            push_list(&mut query, touched.chat_ids.iter().copied());
-            query.push(" AND client_id IN ");
-            push_list(&mut query, touched.client_ids.iter().map(String::as_str));
+            let mut keys = query.separated(", ");
+            for (chat, sender, client) in &touched.keys {
+                keys.push("(")
+                    .push_bind_unseparated(*chat)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*sender)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(client.as_str())
+                    .push_unseparated(")");
+            }
+            query.push(")");
             let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
             for row in rows {
                 let message = Message::from(row);
