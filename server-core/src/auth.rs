@@ -264,7 +264,7 @@ impl Authenticator {
 }
 
 /// Where a request's token came from. A cookie is sent by the browser on its own, so
-/// it is trusted only from an allowed origin (see [`crate::http::origin_allowed`]).
+/// it is trusted only from an allowed origin (see [`crate::state::WebPolicy::origin_allowed`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
     Bearer(String),

@@ -80,6 +80,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// A setting that is on or off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    #[default]
+    On,
+    Off,
+}
+
+impl Switch {
+    /// As written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Switch::On => "on",
+            Switch::Off => "off",
+        }
+    }
+}
+
 /// What every service needs besides its port.
 #[derive(Args, Clone, Debug)]
 pub struct CommonConfig {
@@ -132,6 +150,14 @@ pub struct CommonConfig {
     /// Log format; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Limits per client IP and per user: login (per IP, and per IP and account),
+    /// register (per IP), createMessage and sendTyping (per user), and WebSocket
+    /// connections per user. Over a limit, requests fail with RATE_LIMITED and
+    /// `extensions.retryAfter`. Each instance counts on its own. Turn them off only for
+    /// load tests: chat-bench acts as thousands of users from one loopback address.
+    #[arg(long, env = "CHAT_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
+    pub rate_limits: Switch,
 }
 
 impl CommonConfig {
@@ -140,6 +166,14 @@ impl CommonConfig {
         match &self.jwt_secret {
             Some(secret) => Ok(secret.clone()),
             None => Secret::load_or_create(&self.data_dir),
+        }
+    }
+
+    /// The abuse limits this configuration asks for.
+    pub fn limits(&self) -> crate::state::Limits {
+        match self.rate_limits {
+            Switch::On => crate::state::Limits::on(),
+            Switch::Off => crate::state::Limits::off(),
         }
     }
 }

@@ -1,23 +1,30 @@
 //! GraphQL plumbing shared by the services: the error type resolvers return, the
-//! extension that gives every error a code, the caller's session, and the `/graphql`
-//! routes (POST, GraphiQL, WebSocket).
+//! extension that gives every error a code, the caller's session and address, and the
+//! `/graphql` routes (POST, GraphiQL, WebSocket) with their limits: aliases per
+//! document (`aliases`) and the WebSocket's timeouts and caps (`ws`).
 
+mod aliases;
+mod nesting;
+mod ws;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
 };
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     Context, Data, Executor, ObjectType, Response, SchemaBuilder, ServerError, SubscriptionType,
 };
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
-use axum::Router;
+use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::response::{Html, IntoResponse};
+use axum::{Extension as AxumExtension, Router};
 use chat_types::{ErrorCode, FieldError, MAX_BODY_BYTES, UserId};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -27,6 +34,9 @@ use crate::auth::{AuthError, Credential, bearer_token, session_cookie};
 use crate::metrics::{Metrics, OperationKind};
 use crate::state::ServiceState;
 use crate::store::StoreError;
+
+pub use aliases::MAX_ALIASES;
+pub use ws::WsLimits;
 
 /// What a resolver can fail with. Its message is what the client sees, so the
 /// internal variants say nothing about the cause (which is logged instead).
@@ -44,6 +54,10 @@ pub enum ApiError {
     Conflict { field: &'static str },
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Too many of something held open at once (connections, subscriptions): ending
+    /// one makes room. Reported as `RATE_LIMITED`, without a time to wait.
+    #[error("{0}")]
+    LimitReached(String),
     #[error("temporarily unavailable; retry shortly")]
     Unavailable,
     #[error("internal server error")]
@@ -58,7 +72,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::BadInput(_) => ErrorCode::BadUserInput,
             ApiError::Conflict { .. } => ErrorCode::Conflict,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::LimitReached(_) => ErrorCode::RateLimited,
             ApiError::Unavailable => ErrorCode::Unavailable,
             ApiError::Internal => ErrorCode::InternalServerError,
         }
@@ -134,6 +148,22 @@ pub fn viewer(ctx: &Context<'_>) -> Result<UserId, ApiError> {
     }
 }
 
+/// The address a request came from: the TCP peer. Forwarding headers such as
+/// `X-Forwarded-For` are not trusted, since any client can write them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The caller's address; the unspecified address when the server was not started
+/// with connection info (see [`crate::http::serve`]), so such callers share limits.
+pub fn client_ip(ctx: &Context<'_>) -> IpAddr {
+    ctx.data_opt::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ip| ip.0)
+}
+
+fn peer_ip(connect_info: Option<AxumExtension<ConnectInfo<SocketAddr>>>) -> ClientIp {
+    ClientIp(connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.0.ip()))
+}
+
 /// The service state, from the schema data.
 pub fn state<'a>(ctx: &Context<'a>) -> &'a ServiceState {
     ctx.data_unchecked::<ServiceState>()
@@ -202,10 +232,14 @@ impl Extension for ErrorCodesExtension {
 /// The `/graphql` routes of a service: POST for queries and mutations, GET for
 /// GraphiQL or a WebSocket (graphql-transport-ws or the legacy graphql-ws).
 pub fn graphql_routes<E: Executor>(executor: E, state: ServiceState) -> Router {
+    let ws_counters = Arc::new(ws::WsCounters::default());
+    state.metrics.add_source(ws_counters.clone());
     let app = GraphqlApp {
         executor,
         state,
         documents: Arc::default(),
+        connections: Arc::default(),
+        ws_counters,
     };
     Router::new()
         .route(
@@ -220,6 +254,9 @@ struct GraphqlApp<E> {
     executor: E,
     state: ServiceState,
     documents: Arc<DocumentCache>,
+    /// Open WebSockets per user on this instance.
+    connections: Arc<ws::ConnectionSlots>,
+    ws_counters: Arc<ws::WsCounters>,
 }
 
 /// Parsed query documents by their text: clients send the same few documents over and
@@ -242,6 +279,8 @@ impl DocumentCache {
         if let Some(document) = self.0.lock().expect("document cache").get(query) {
             return Some(document.clone());
         }
+        // Too deep to parse safely: the schema refuses it (see `nesting`).
+        chat_types::validate::check_document_nesting(query).ok()?;
         let document = async_graphql::parser::parse_query(query).ok()?;
         let mut cache = self.0.lock().expect("document cache");
         if cache.len() >= DOCUMENT_CACHE_SIZE {
@@ -296,6 +335,7 @@ async fn session_from_headers(
 
 async fn post_graphql<E: Executor>(
     State(app): State<GraphqlApp<E>>,
+    connect_info: Option<AxumExtension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
@@ -343,7 +383,7 @@ async fn post_graphql<E: Executor>(
         OperationKind::Query
     };
     app.state.metrics.count_operation(kind);
-    let mut request = request.data(session);
+    let mut request = request.data(session).data(peer_ip(connect_info));
     if let Some(document) = app.documents.parsed(&request.query) {
         request.set_parsed_query(document);
     }
@@ -353,6 +393,7 @@ async fn post_graphql<E: Executor>(
 
 async fn get_graphql<E: Executor>(
     State(app): State<GraphqlApp<E>>,
+    connect_info: Option<AxumExtension<ConnectInfo<SocketAddr>>>,
     request: Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
@@ -373,9 +414,8 @@ async fn get_graphql<E: Executor>(
             "origin not allowed",
         );
     }
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(status) => return status.into_response(),
+    let Some(protocol) = websocket_protocol(&parts.headers) else {
+        return StatusCode::BAD_REQUEST.into_response();
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
@@ -386,40 +426,80 @@ async fn get_graphql<E: Executor>(
         .headers
         .get(header::ORIGIN)
         .and_then(|_| session_cookie(&parts.headers));
-    let state = app.state.clone();
-    let executor = app.executor.clone();
+    let mut data = Data::default();
+    data.insert(peer_ip(connect_info));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
+        // tungstenite zero-fills the free part of its read buffer before every read,
+        // and clients send little: a small buffer saves both that work and memory.
+        .read_buffer_size(WS_READ_BUFFER)
         .on_upgrade(move |socket| async move {
+            let state = app.state;
             let metrics = state.metrics.clone();
             metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
-            let init_state = state.clone();
-            GraphQLWebSocket::new(socket, executor, protocol)
-                .on_connection_init(move |payload| connection_init(init_state, payload, cookie))
-                .serve()
-                .await;
+            let init = InitContext {
+                state: state.clone(),
+                cookie,
+                connections: app.connections,
+                counters: app.ws_counters.clone(),
+            };
+            let connection = ws::Connection {
+                protocol,
+                data,
+                limits: state.limits.ws,
+                counters: app.ws_counters,
+                metrics: metrics.clone(),
+            };
+            ws::serve(
+                socket,
+                app.executor,
+                move |payload| connection_init(init, payload),
+                connection,
+            )
+            .await;
             metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
         })
 }
 
-/// Authenticates a WebSocket from its `connection_init` payload
-/// (`{"authorization": "Bearer …"}`) or the session cookie of the upgrade request.
-async fn connection_init(
+/// The first subprotocol offered that we speak (as async-graphql-axum's
+/// `GraphQLProtocol` picks it).
+fn websocket_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?
+        .split(',')
+        .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
+}
+
+/// What `connection_init` needs besides its payload.
+struct InitContext {
     state: ServiceState,
-    payload: serde_json::Value,
+    /// The session cookie of the upgrade request, if it may count.
     cookie: Option<String>,
+    connections: Arc<ws::ConnectionSlots>,
+    counters: Arc<ws::WsCounters>,
+}
+
+/// Authenticates a WebSocket from its `connection_init` payload
+/// (`{"authorization": "Bearer …"}`) or the session cookie of the upgrade request, and
+/// takes one of the user's connection slots. A refusal closes the socket with the
+/// error code at the start of the reason (`UNAUTHENTICATED: …`, `RATE_LIMITED: …`).
+async fn connection_init(
+    init: InitContext,
+    payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {
     let from_payload = ["authorization", "Authorization"]
         .iter()
         .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
         .and_then(bearer_token)
         .map(str::to_string);
-    let Some(token) = from_payload.or(cookie) else {
+    let Some(token) = from_payload.or(init.cookie) else {
         return Err(async_graphql::Error::new("UNAUTHENTICATED: no session"));
     };
-    let user = state.auth.authenticate(&token).await.map_err(|e| {
+    let user = init.state.auth.authenticate(&token).await.map_err(|e| {
         async_graphql::Error::new(format!(
             "{}: {}",
             ApiError::from(e).code(),
@@ -428,8 +508,26 @@ async fn connection_init(
     })?;
     let mut data = Data::default();
     data.insert(Session::User(user));
+    if let Some(max) = init.state.limits.ws.max_connections_per_user {
+        let Some(slot) = init.connections.acquire(user, max) else {
+            init.counters
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            init.state.metrics.count_error(ErrorCode::RateLimited);
+            return Err(async_graphql::Error::new(format!(
+                "{}: too many open connections for this user (at most {max})",
+                ErrorCode::RateLimited
+            )));
+        };
+        // Kept in the connection's data, which lives exactly as long as the
+        // connection: the slot is given back when it closes.
+        data.insert(slot);
+    }
     Ok(data)
 }
+
+/// Read buffer per WebSocket (tungstenite's default is 128 KiB).
+const WS_READ_BUFFER: usize = 4 * 1024;
 
 /// The most nested selection a request may make.
 pub const MAX_DEPTH: usize = 10;
@@ -449,6 +547,8 @@ where
     builder
         .data(state.clone())
         .extension(ErrorCodes)
+        .extension(nesting::NestingLimit)
+        .extension(aliases::AliasLimit)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

@@ -8,6 +8,7 @@
 //! - [`graphql`]: the resolver error type, error codes, sessions, `/graphql` routes.
 //! - [`http`]: CORS, limits, health, metrics, request ids, serving and shutdown.
 //! - [`metrics`]: the Prometheus figures.
+//! - [`rate_limit`]: request rates per client IP and per user.
 
 pub mod access;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod rate_limit;
 pub mod state;
 pub mod store;
 

@@ -117,6 +117,16 @@ impl Metrics {
             "Active GraphQL subscriptions.",
             self.subscriptions.load(Ordering::Relaxed),
         );
+        // Stable in tokio (no `tokio_unstable` needed): a task leak shows here long before
+        // it shows in memory. It counts the whole process (every instance of `chat up`).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            gauge(
+                &mut out,
+                "chat_tokio_tasks",
+                "Tokio tasks alive in this process.",
+                runtime.metrics().num_alive_tasks(),
+            );
+        }
         let sources = self.sources.lock().expect("metrics lock").clone();
         for source in sources {
             source.render(&mut out);
@@ -156,5 +166,18 @@ mod tests {
         assert!(text.contains("chat_http_responses_total{class=\"4xx\"} 1"));
         assert!(text.contains("chat_graphql_errors_total{code=\"FORBIDDEN\"} 1"));
         assert!(text.contains("# TYPE chat_ws_connections gauge"));
+    }
+
+    #[tokio::test]
+    async fn counts_the_runtime_tasks() {
+        let _task = tokio::spawn(std::future::pending::<()>());
+        let text = Metrics::default().render();
+        let tasks: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("chat_tokio_tasks "))
+            .expect("a chat_tokio_tasks line")
+            .parse()
+            .unwrap();
+        assert!(tasks >= 1, "{text}");
     }
 }

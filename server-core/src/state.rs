@@ -8,7 +8,9 @@ use chat_types::{BusEvent, Event, Topic, UserId};
 
 use crate::bus::{Bus, BusError, BusMessage};
 use crate::config::CommonConfig;
+use crate::graphql::WsLimits;
 use crate::metrics::{Metrics, MetricsSource, counter, gauge};
+use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::store::{PoolSize, Store, StoreError};
 
 /// Why a service could not start.
@@ -35,6 +37,38 @@ impl WebPolicy {
     }
 }
 
+/// The abuse limits of an instance.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Request rates per client IP and per user; `None`: unlimited.
+    pub rate: Option<RateLimits>,
+    /// WebSocket limits.
+    pub ws: WsLimits,
+}
+
+impl Limits {
+    /// Every limit at its default.
+    pub fn on() -> Self {
+        Self {
+            rate: Some(RateLimits::default()),
+            ws: WsLimits::default(),
+        }
+    }
+
+    /// No limits per client IP or per user (request rates, WebSocket connections per
+    /// user), for load tests that act as thousands of users from one address. The
+    /// limits that protect the server from any one connection stay.
+    pub fn off() -> Self {
+        Self {
+            rate: None,
+            ws: WsLimits {
+                max_connections_per_user: None,
+                ..WsLimits::default()
+            },
+        }
+    }
+}
+
 /// The shared parts of a service instance; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ServiceState {
@@ -43,6 +77,10 @@ pub struct ServiceState {
     pub auth: Authenticator,
     pub web: WebPolicy,
     pub metrics: Arc<Metrics>,
+    /// What this instance limits; [`ServiceState::rate_limiter`] enforces the rates.
+    pub limits: Limits,
+    /// This instance's rate-limit buckets (each instance counts on its own).
+    pub rate_limiter: RateLimiter,
 }
 
 impl ServiceState {
@@ -58,10 +96,10 @@ impl ServiceState {
             allowed_origins: config.allowed_origins.clone().into(),
             cookie_secure: config.cookie_secure,
         };
-        Ok(Self::new(store, bus, keys, web))
+        Ok(Self::new(store, bus, keys, web, config.limits()))
     }
 
-    pub fn new(store: Store, bus: Bus, keys: TokenKeys, web: WebPolicy) -> Self {
+    pub fn new(store: Store, bus: Bus, keys: TokenKeys, web: WebPolicy, limits: Limits) -> Self {
         let auth = Authenticator::new(keys, store.clone());
         tokio::spawn(forget_revoked_sessions(bus.clone(), auth.clone()));
         let state = Self {
@@ -70,15 +108,25 @@ impl ServiceState {
             auth,
             web,
             metrics: Arc::default(),
+            limits,
+            rate_limiter: RateLimiter::new(limits.rate),
         };
         state.register_core_metrics();
         state
     }
 
-    /// Another instance over the same store and bus, with its own metrics.
+    /// Another instance over the same store and bus, with its own metrics and limits.
     pub fn instance(&self) -> Self {
+        self.instance_with_limits(self.limits)
+    }
+
+    /// Another instance over the same store and bus, with its own metrics and these
+    /// limits.
+    pub fn instance_with_limits(&self, limits: Limits) -> Self {
         let state = Self {
             metrics: Arc::default(),
+            limits,
+            rate_limiter: RateLimiter::new(limits.rate),
             ..self.clone()
         };
         state.register_core_metrics();
@@ -90,6 +138,7 @@ impl ServiceState {
             store: self.store.clone(),
             bus: self.bus.clone(),
         }));
+        self.metrics.add_source(self.rate_limiter.metrics());
     }
 }
 

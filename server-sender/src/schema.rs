@@ -9,6 +9,7 @@ use chat_types::{
 };
 use server_core::access::participant;
 use server_core::graphql::{state, viewer};
+use server_core::rate_limit::Action;
 use server_core::store::{EditError, NewChat, NewMessage, StoredMessage};
 use server_core::{ApiError, ServiceState};
 
@@ -268,6 +269,9 @@ impl Mutation {
         input: CreateMessageInput,
     ) -> Result<Message, ApiError> {
         let me = viewer(ctx)?;
+        state(ctx)
+            .rate_limiter
+            .check_user(Action::CreateMessage, me)?;
         let content = MessageContent::parse(&input.content)?;
         let client_id = input
             .client_id
@@ -372,6 +376,7 @@ impl Mutation {
     async fn send_typing(&self, ctx: &Context<'_>, chat_id: ChatId) -> Result<bool, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
+        state.rate_limiter.check_user(Action::SendTyping, me)?;
         participant(&state.store, chat_id, me).await?;
         if sender(ctx).typing.allow(chat_id, me) {
             let user = state

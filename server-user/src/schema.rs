@@ -8,7 +8,8 @@ use server_core::ApiError;
 use server_core::auth::{
     clear_session_cookie_header, hash_password, session_cookie_header, verify_password,
 };
-use server_core::graphql::{state, viewer};
+use server_core::graphql::{client_ip, state, viewer};
+use server_core::rate_limit::Action;
 use server_core::state::announce_revocation;
 use server_core::store::{NewUser, StoreError, UserRecord};
 
@@ -90,6 +91,9 @@ impl Mutation {
         ctx: &Context<'_>,
         input: RegisterInput,
     ) -> Result<AuthPayload, ApiError> {
+        state(ctx)
+            .rate_limiter
+            .check_ip(Action::Register, client_ip(ctx))?;
         let (username, email, display_name, password) = check_registration(
             &input.username,
             &input.email,
@@ -123,6 +127,11 @@ impl Mutation {
         username: String,
         password: String,
     ) -> Result<AuthPayload, ApiError> {
+        // Before any lookup or hashing: the refusal costs nothing and says nothing
+        // about the account.
+        state(ctx)
+            .rate_limiter
+            .check_login(client_ip(ctx), &username)?;
         let store = &state(ctx).store;
         let user = store.user_by_login(&username).await?;
         let hash = user

@@ -52,6 +52,7 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
             .env("CHAT_ALLOWED_ORIGINS", common.allowed_origins.join(","))
             .env("CHAT_HOST", common.host.to_string())
             .env("CHAT_DATA_DIR", &common.data_dir)
+            .env("CHAT_RATE_LIMITS", common.rate_limits.as_str())
             .kill_on_drop(true)
             // Its own process group: Ctrl-C in the terminal reaches only this
             // supervisor, which then stops the instances in order.

@@ -6,7 +6,7 @@ use server_core::ServiceState;
 use server_core::auth::TokenKeys;
 use server_core::bus::Bus;
 use server_core::config::Secret;
-use server_core::state::WebPolicy;
+use server_core::state::{Limits, WebPolicy};
 use server_core::store::{PoolSize, Store};
 use sqlx::Connection;
 
@@ -61,7 +61,7 @@ impl TestEnv {
             .await
             .expect("connect store");
         let bus = new_bus(backend, &prefix, None).await;
-        let state = ServiceState::new(store, bus, keys.clone(), web_policy());
+        let state = ServiceState::new(store, bus, keys.clone(), web_policy(), Limits::off());
         Some(Self {
             backend,
             database_url,
@@ -74,15 +74,25 @@ impl TestEnv {
 
     /// Another service instance. On the real backend it has its own connections to
     /// the database and to Redis, as a separate process would.
+    ///
+    /// Its limits are [`Limits::off`]: no rate limits and no cap on connections per
+    /// user, since tests act as many users from one address and send quickly. Tests
+    /// of the limits use [`TestEnv::instance_with_limits`].
     pub async fn instance(&self) -> ServiceState {
+        self.instance_with_limits(Limits::off()).await
+    }
+
+    /// Another service instance (as [`TestEnv::instance`]) with these limits, e.g.
+    /// [`Limits::on`] for the production defaults.
+    pub async fn instance_with_limits(&self, limits: Limits) -> ServiceState {
         match self.backend {
-            Backend::Embedded => self.state.instance(),
+            Backend::Embedded => self.state.instance_with_limits(limits),
             Backend::Real => {
                 let store = Store::connect(&self.database_url, PoolSize::default())
                     .await
                     .expect("connect store");
                 let bus = new_bus(self.backend, &self.bus_prefix, None).await;
-                ServiceState::new(store, bus, self.keys.clone(), web_policy())
+                ServiceState::new(store, bus, self.keys.clone(), web_policy(), limits)
             }
         }
     }
@@ -93,7 +103,7 @@ impl TestEnv {
             .await
             .expect("connect store");
         let bus = new_bus(Backend::Real, &self.bus_prefix, Some(redis_url)).await;
-        ServiceState::new(store, bus, self.keys.clone(), web_policy())
+        ServiceState::new(store, bus, self.keys.clone(), web_policy(), Limits::off())
     }
 }
 

@@ -216,6 +216,40 @@ impl WsClient {
     }
 }
 
+/// A raw WebSocket, for tests that send what they like or stop reading.
+pub type RawSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub use tokio_tungstenite::tungstenite::Message as RawMessage;
+
+/// Opens a [`RawSocket`] to `base`'s `/graphql` speaking `protocol`, and sends nothing.
+/// With `recv_buffer`, the socket's kernel receive buffer is that small, so a client
+/// that stops reading makes the server's writes block sooner.
+pub async fn raw_socket(base: &str, protocol: Protocol, recv_buffer: Option<u32>) -> RawSocket {
+    let addr = base
+        .trim_start_matches("http://")
+        .parse::<std::net::SocketAddr>()
+        .expect("base is http://<ip>:<port>");
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .expect("tcp socket");
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).expect("set SO_RCVBUF");
+    }
+    let stream = socket.connect(addr).await.expect("tcp connect");
+    let mut request = format!("ws://{addr}/graphql")
+        .into_client_request()
+        .expect("ws request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        protocol.name().parse().expect("header"),
+    );
+    let (socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("WebSocket handshake");
+    socket
+}
+
 fn http_header_name(name: &str) -> tokio_tungstenite::tungstenite::http::HeaderName {
     tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
         .expect("header name")

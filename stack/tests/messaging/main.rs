@@ -7,4 +7,5 @@ mod authorization;
 mod bad_input;
 mod delivery;
 mod flow;
+mod limits;
 mod outage;

@@ -1,0 +1,323 @@
+//! One GraphQL WebSocket connection, with the limits that keep any one client from
+//! holding the server's resources:
+//!
+//! - a socket that does not send `connection_init` in time is closed (4408, as the
+//!   graphql-transport-ws protocol says);
+//! - a write that the client does not take in time closes the connection: a client
+//!   that stops reading would otherwise block its connection's task forever, with
+//!   events piling up for it (the hub bounds that buffer and cuts the subscription
+//!   off, but the socket would stay open);
+//! - at most so many subscriptions per connection, and connections per user.
+//!
+//! async-graphql's `WebSocket` speaks the protocols; this module drives it (in place
+//! of async-graphql-axum's `serve`, which has neither timeout).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_graphql::http::{WebSocketProtocols, WsMessage};
+use async_graphql::{Data, Executor, Request, Response, ServerError};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use chat_types::{ErrorCode, UserId};
+use futures::stream::BoxStream;
+use futures::{SinkExt, StreamExt, future};
+
+use super::ApiError;
+use crate::metrics::{Metrics, MetricsSource, OperationKind};
+
+/// Limits on WebSocket connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WsLimits {
+    /// How long a new socket has to send `connection_init`.
+    pub init_timeout: Duration,
+    /// How long one write may wait for the client to take it.
+    pub send_timeout: Duration,
+    /// Active subscriptions per connection.
+    pub max_subscriptions: usize,
+    /// Open connections per user on this instance; `None`: any number.
+    pub max_connections_per_user: Option<usize>,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        Self {
+            init_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+            max_subscriptions: 100,
+            max_connections_per_user: Some(32),
+        }
+    }
+}
+
+/// The close code for a socket that never initialised (graphql-transport-ws).
+const INIT_TIMEOUT_CODE: u16 = 4408;
+
+/// How to run one connection.
+pub(crate) struct Connection {
+    pub(crate) protocol: WebSocketProtocols,
+    /// The connection's own data (what `connection_init` returns is added to it).
+    pub(crate) data: Data,
+    pub(crate) limits: WsLimits,
+    pub(crate) counters: Arc<WsCounters>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Drives one connection until either side ends it or a limit is hit. `on_init`
+/// authenticates `connection_init`.
+pub(crate) async fn serve<E, F, R>(
+    socket: WebSocket,
+    executor: E,
+    on_init: F,
+    connection: Connection,
+) where
+    E: Executor,
+    F: FnOnce(serde_json::Value) -> R + Send + 'static,
+    R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
+{
+    let Connection {
+        protocol,
+        data,
+        limits,
+        counters,
+        metrics,
+    } = connection;
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            })
+        });
+    // Set when `connection_init` arrives (before it is checked, which may take a
+    // database read): from then on the init timeout no longer applies.
+    let initialised = Arc::new(AtomicBool::new(false));
+    let seen = initialised.clone();
+    let executor = CappedExecutor {
+        inner: executor,
+        active: Arc::default(),
+        max: limits.max_subscriptions,
+        counters: counters.clone(),
+        metrics,
+    };
+    let outgoing = async_graphql::http::WebSocket::new(executor, input, protocol)
+        .connection_data(data)
+        .on_connection_init(move |payload| {
+            seen.store(true, Ordering::Release);
+            on_init(payload)
+        });
+    let mut outgoing = std::pin::pin!(outgoing);
+    let init_deadline = tokio::time::sleep(limits.init_timeout);
+    let mut init_deadline = std::pin::pin!(init_deadline);
+    loop {
+        let message = tokio::select! {
+            message = outgoing.next() => match message {
+                Some(message) => to_axum(message),
+                None => break,
+            },
+            () = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
+                if initialised.load(Ordering::Acquire) {
+                    continue;
+                }
+                counters.init_timeouts.fetch_add(1, Ordering::Relaxed);
+                Message::Close(Some(CloseFrame {
+                    code: INIT_TIMEOUT_CODE,
+                    reason: "Connection initialisation timeout".into(),
+                }))
+            }
+        };
+        let closing = matches!(message, Message::Close(_));
+        match tokio::time::timeout(limits.send_timeout, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                // Dropping the socket closes the connection, and with it every
+                // subscription on it and what was waiting for it.
+                counters.send_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("closing a WebSocket whose client stopped reading");
+                break;
+            }
+        }
+        if closing {
+            break;
+        }
+    }
+}
+
+fn to_axum(message: WsMessage) -> Message {
+    match message {
+        WsMessage::Text(text) => Message::Text(text.into()),
+        WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
+    }
+}
+
+/// Runs the connection's operations, refusing any beyond its cap of active ones.
+#[derive(Clone)]
+struct CappedExecutor<E> {
+    inner: E,
+    /// Operations running on this connection.
+    active: Arc<AtomicUsize>,
+    max: usize,
+    counters: Arc<WsCounters>,
+    metrics: Arc<Metrics>,
+}
+
+impl<E: Executor> Executor for CappedExecutor<E> {
+    fn execute(&self, request: Request) -> impl Future<Output = Response> + Send {
+        self.inner.execute(request)
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        // One task drives the connection, so nothing races between check and count.
+        if self.active.load(Ordering::Relaxed) >= self.max {
+            self.counters
+                .subscriptions_refused
+                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.count_error(ErrorCode::RateLimited);
+            let error = ApiError::LimitReached(format!(
+                "too many subscriptions on this connection (at most {}); stop one first",
+                self.max
+            ));
+            let mut server_error = ServerError::new(error.to_string(), None);
+            error.annotate(&mut server_error);
+            return futures::stream::once(future::ready(Response::from_errors(vec![server_error])))
+                .boxed();
+        }
+        self.metrics.count_operation(OperationKind::Subscription);
+        let active = Active::new(self.active.clone(), self.metrics.clone());
+        self.inner
+            .execute_stream(request, session_data)
+            // The stream owns the count: it ends when the stream is dropped, whether it
+            // completed, was stopped, or the connection closed.
+            .map(move |response| {
+                let _counted = &active;
+                response
+            })
+            .boxed()
+    }
+}
+
+/// One running operation, counted on its connection and in the metrics.
+struct Active {
+    active: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+impl Active {
+    fn new(active: Arc<AtomicUsize>, metrics: Arc<Metrics>) -> Self {
+        active.fetch_add(1, Ordering::Relaxed);
+        metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
+        Self { active, metrics }
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Open connections per user on this instance.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionSlots(Mutex<rustc_hash::FxHashMap<UserId, usize>>);
+
+impl ConnectionSlots {
+    /// A slot for one more connection of `user`, unless they have `max` already.
+    pub(crate) fn acquire(self: &Arc<Self>, user: UserId, max: usize) -> Option<ConnectionSlot> {
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(user).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            slots: self.clone(),
+            user,
+        })
+    }
+}
+
+/// A connection's place among its user's; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot {
+    slots: Arc<ConnectionSlots>,
+    user: UserId,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// How often the WebSocket limits were hit.
+#[derive(Debug, Default)]
+pub(crate) struct WsCounters {
+    pub(crate) init_timeouts: AtomicU64,
+    pub(crate) send_timeouts: AtomicU64,
+    pub(crate) connections_refused: AtomicU64,
+    pub(crate) subscriptions_refused: AtomicU64,
+}
+
+impl MetricsSource for WsCounters {
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP chat_ws_limited_total WebSockets closed or requests on them refused by a limit, by reason.\n\
+             # TYPE chat_ws_limited_total counter"
+        );
+        for (reason, count) in [
+            ("init_timeout", &self.init_timeouts),
+            ("send_timeout", &self.send_timeouts),
+            ("connections_per_user", &self.connections_refused),
+            ("subscriptions_per_connection", &self.subscriptions_refused),
+        ] {
+            let _ = writeln!(
+                out,
+                "chat_ws_limited_total{{reason=\"{reason}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_slots_are_counted_per_user_and_given_back() {
+        let slots = Arc::new(ConnectionSlots::default());
+        let (a, b) = (
+            UserId(uuid::Uuid::from_u128(1)),
+            UserId(uuid::Uuid::from_u128(2)),
+        );
+        let first = slots.acquire(a, 2).unwrap();
+        let second = slots.acquire(a, 2).unwrap();
+        assert!(slots.acquire(a, 2).is_none());
+        assert!(slots.acquire(b, 2).is_some());
+        drop(first);
+        assert!(slots.acquire(a, 2).is_some());
+        // Users with no connection left are forgotten.
+        drop(second);
+        assert!(slots.0.lock().unwrap().is_empty());
+    }
+}
