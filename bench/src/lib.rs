@@ -6,6 +6,8 @@
 //! - `writes`: createMessage in a closed loop at a set concurrency.
 //! - `idle`: many subscribed connections to one receiver; its memory per connection.
 //! - `ramp`: fan-out at rising rates until delivery p99 passes a bound; the knee.
+//! - `soak`: a steady rate for long (default 30 minutes), watching server processes'
+//!   memory, open files, threads and tokio tasks for leaks; passes or fails.
 //!
 //! Every run is bounded in time and count, and refuses targets off this machine.
 

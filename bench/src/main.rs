@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chat_bench::client::Targets;
 use chat_bench::modes::fanout::{PhaseReport, Shape, World};
+use chat_bench::modes::soak::{self, Bounds, Plan, Watched};
 use chat_bench::modes::{idle, writes};
 use chat_bench::report::{ms, save_json, table};
 use clap::{Args, Parser, Subcommand};
@@ -106,6 +107,55 @@ enum Mode {
         /// Pause before each memory reading.
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         settle: Duration,
+    },
+    /// A steady rate for a long time against a running deployment, watching server
+    /// processes for leaks: resident memory, open files, threads and tokio tasks, each
+    /// compared from the end of the warm-up to the end of the run (the start is shown
+    /// too), plus loss and duplicates. Exits with an error if a check fails. Not for
+    /// CI: it is meant to run for long.
+    Soak {
+        /// Messages per second.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Readings before this are not compared (caches and allocators grow first).
+        #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+        warmup: Duration,
+        /// How often the processes are read.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Server processes to watch, comma-separated: PID, or PID=URL to also read
+        /// `chat_tokio_tasks` from URL/metrics (e.g. 4242=http://127.0.0.1:4005).
+        #[arg(long = "pid", value_delimiter = ',', required = true)]
+        pids: Vec<Watched>,
+        /// How much resident memory may grow after the warm-up, in percent.
+        #[arg(long, default_value_t = 10.0)]
+        max_rss_growth: f64,
+        /// How many more open files a process may have at the end.
+        #[arg(long, default_value_t = 32)]
+        fd_slack: u64,
+        /// How many more threads a process may have at the end.
+        #[arg(long, default_value_t = 8)]
+        thread_slack: u64,
+        /// How many more tokio tasks a process may have at the end.
+        #[arg(long, default_value_t = 64)]
+        task_slack: u64,
+        /// Chats that get messages.
+        #[arg(long, default_value_t = 20)]
+        chats: usize,
+        /// People in each chat.
+        #[arg(long, default_value_t = 5)]
+        participants: usize,
+        /// Subscriptions (each its own connection), spread over chats and receivers.
+        #[arg(long, default_value_t = 200)]
+        subscribers: usize,
+        /// People registered.
+        #[arg(long, default_value_t = 40)]
+        people: usize,
+        /// After sending, how long to wait for every delivery.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        drain: Duration,
     },
     /// Fan-out at rising rates until delivery p99 passes a bound.
     Ramp {
@@ -289,6 +339,124 @@ async fn main() -> anyhow::Result<()> {
                 ],
             );
             save_json(cli.json.as_deref(), &report)?;
+        }
+        Mode::Soak {
+            rate,
+            duration,
+            warmup,
+            interval,
+            pids,
+            max_rss_growth,
+            fd_slack,
+            thread_slack,
+            task_slack,
+            chats,
+            participants,
+            subscribers,
+            people,
+            drain,
+        } => {
+            let plan = Plan {
+                rate,
+                duration,
+                warmup,
+                interval,
+                drain,
+                bounds: Bounds {
+                    rss_growth_pct: max_rss_growth,
+                    fd_slack,
+                    thread_slack,
+                    task_slack,
+                },
+            };
+            plan.check(&pids)?;
+            eprintln!("setting up {chats} chats, {subscribers} subscribers…");
+            let shape = Shape {
+                people,
+                chats,
+                participants,
+                subscribers,
+            };
+            let built = World::build(&targets, &tag(), shape).await?;
+            eprintln!(
+                "sending {rate} msg/s for {duration:?}, reading {} process(es) every {interval:?}…",
+                pids.len()
+            );
+            let report = soak::run(&built, &plan, &pids).await?;
+            let mut rows = vec![(
+                "warm-up / readings every",
+                format!("{warmup:?} / {interval:?}"),
+            )];
+            rows.extend(phase_rows(&report.delivery));
+            rows.push(("delivery", soak::verdict(report.delivery_ok).to_string()));
+            let mut process_rows = Vec::new();
+            for p in &report.processes {
+                let name = match &p.watched.url {
+                    Some(url) => format!("{} ({url})", p.watched.pid),
+                    None => p.watched.pid.to_string(),
+                };
+                let mib = |kib: u64| kib as f64 / 1024.0;
+                process_rows.push((
+                    format!("{name} RSS after warm-up → end"),
+                    format!(
+                        "{:.1} → {:.1} MiB ({:+.1} %, start {:.1}) {}",
+                        mib(p.baseline.rss_kib),
+                        mib(p.end.rss_kib),
+                        p.rss_growth_pct,
+                        mib(p.start.rss_kib),
+                        soak::verdict(p.rss_ok)
+                    ),
+                ));
+                process_rows.push((
+                    format!("{name} open files start / warm / end"),
+                    format!(
+                        "{} / {} / {} {}",
+                        p.start.fds,
+                        p.baseline.fds,
+                        p.end.fds,
+                        soak::verdict(p.fds_ok)
+                    ),
+                ));
+                process_rows.push((
+                    format!("{name} threads start / warm / end"),
+                    format!(
+                        "{} / {} / {} {}",
+                        p.start.threads,
+                        p.baseline.threads,
+                        p.end.threads,
+                        soak::verdict(p.threads_ok)
+                    ),
+                ));
+                let tasks = |s: &soak::Sample| {
+                    s.tokio_tasks
+                        .map_or_else(|| "-".to_string(), |t| t.to_string())
+                };
+                process_rows.push((
+                    format!("{name} tokio tasks start / warm / end"),
+                    format!(
+                        "{} / {} / {} {}",
+                        tasks(&p.start),
+                        tasks(&p.baseline),
+                        tasks(&p.end),
+                        p.tasks_ok.map_or("(no gauge)", soak::verdict)
+                    ),
+                ));
+            }
+            rows.extend(process_rows.iter().map(|(k, v)| (k.as_str(), v.clone())));
+            rows.push((
+                "verdict",
+                if report.passed() { "PASS" } else { "FAIL" }.to_string(),
+            ));
+            table(
+                &format!(
+                    "soak: {rate} msg/s for {duration:?} into {chats} chats, {subscribers} subscribers"
+                ),
+                &rows,
+            );
+            save_json(cli.json.as_deref(), &report)?;
+            if !report.passed() {
+                anyhow::bail!("soak failed: {}", report.failures.join("; "));
+            }
         }
         Mode::Ramp {
             start,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chat_bench::client::Targets;
 use chat_bench::modes::fanout::{Shape, World};
+use chat_bench::modes::soak::{self, Bounds, Plan, Watched};
 use chat_bench::modes::{idle, writes};
 use testkit::{Backend, TestEnv, spawn};
 
@@ -59,6 +60,43 @@ async fn smoke(backend: Backend) {
         "{report:?}"
     );
     assert!(report.latency_ms.p99 > 0.0);
+
+    // A short soak: a second send phase in the same world (its messages are new ones,
+    // not retries of the first phase's), watching this process, where the services run.
+    let plan = Plan {
+        rate: 100.0,
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(500),
+        interval: Duration::from_millis(250),
+        drain: Duration::from_secs(10),
+        bounds: Bounds {
+            rss_growth_pct: 1000.0,
+            fd_slack: 1000,
+            thread_slack: 100,
+            task_slack: 100_000,
+        },
+    };
+    let watched = [Watched {
+        pid: std::process::id(),
+        url: Some(targets.receivers[0].clone()),
+    }];
+    plan.check(&watched).unwrap();
+    let soaked = soak::run(&world, &plan, &watched).await.unwrap();
+    assert!(soaked.passed(), "{:?}", soaked.failures);
+    assert_eq!(
+        soaked.delivery.expected_deliveries,
+        soaked.delivery.sent * 3,
+        "{:?}",
+        soaked.delivery
+    );
+    assert_eq!(
+        soaked.delivery.deliveries,
+        soaked.delivery.expected_deliveries
+    );
+    assert!(soaked.samples.len() >= 4, "{:?}", soaked.samples);
+    let end = &soaked.processes[0].end;
+    assert!(end.rss_kib > 0 && end.fds > 0 && end.threads > 0, "{end:?}");
+    assert!(end.tokio_tasks.is_some_and(|t| t > 0), "{end:?}");
 
     let written = writes::run(&targets, "smokew", 4, 2, Duration::from_secs(1))
         .await

@@ -4,13 +4,18 @@
 //!   prefix per test, and service instances over them.
 //! - [`gql`]: a GraphQL-over-HTTP client that reads error codes.
 //! - [`ws`]: a GraphQL WebSocket client for both subscription protocols.
+//! - [`processes`]: service instances as real OS processes (the `chat` binary), to kill
+//!   and restart; [`redis_server`]: a private Redis to kill and restart;
+//!   [`tcp_proxy`]: a proxy that makes a server unreachable for a while.
 //!
 //! PostgreSQL and Redis are optional on a developer's machine (their tests are skipped
 //! with a note) and required when `CI=true`.
 
 pub mod env;
 pub mod gql;
+pub mod processes;
 pub mod redis_server;
+pub mod tcp_proxy;
 pub mod ws;
 
 pub use env::{Backend, TestEnv};

@@ -68,7 +68,8 @@ impl RedisServer {
     }
 
     async fn wait_until_up(&self) {
-        for _ in 0..100 {
+        // Up to 30 s: on a loaded machine a niced redis-server can take seconds to start.
+        for _ in 0..600 {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()

@@ -16,6 +16,9 @@ use crate::client::{Delivery, Http, RoundRobin, Subscriber, Targets};
 use crate::histogram::Histogram;
 use crate::setup::{self, Chat, Person};
 
+/// The most sends in flight at once.
+const MAX_IN_FLIGHT: u32 = 2048;
+
 /// The shape of the world a fan-out (or ramp) runs in.
 #[derive(Clone, Debug)]
 pub struct Shape {
@@ -32,11 +35,14 @@ pub struct World {
     people: Vec<Person>,
     chats: Vec<Chat>,
     /// Messages stored per chat so far (each chat's newest seq).
-    stored: Vec<AtomicI64>,
+    stored: Arc<Vec<AtomicI64>>,
     /// Each subscriber's chat and the last seq it received.
     subscribers: Vec<(usize, Arc<AtomicI64>)>,
     stats: Arc<Stats>,
     started: Instant,
+    /// Send phases so far: each phase's clientIds are its own (a clientId sent again
+    /// by the same author to the same chat is a retry, and creates nothing).
+    phases: AtomicU64,
     pub shape: Shape,
 }
 
@@ -135,12 +141,13 @@ impl World {
         Ok(Self {
             http,
             targets: targets.clone(),
-            stored: chats.iter().map(|_| AtomicI64::new(0)).collect(),
+            stored: Arc::new(chats.iter().map(|_| AtomicI64::new(0)).collect()),
             people,
             chats,
             subscribers,
             stats,
             started,
+            phases: AtomicU64::new(0),
             shape,
         })
     }
@@ -162,14 +169,16 @@ impl World {
         let send_latency = Arc::new(Histogram::default());
         let sent = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
-        let in_flight = Arc::new(Semaphore::new(2048));
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
         let turn = RoundRobin::default();
         let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let phase_start = Instant::now();
         let total = (rate * duration.as_secs_f64()).round() as u64;
-        let mut tasks = Vec::with_capacity(total as usize);
+        let phase = self.phases.fetch_add(1, Ordering::Relaxed);
+        // Each send records its own result: no handle is kept per message, so a long
+        // phase (a soak) holds only the sends in flight.
         for n in 0..total {
             ticks.tick().await;
             let chat = n as usize % self.chats.len();
@@ -187,41 +196,41 @@ impl World {
                 .acquire_owned()
                 .await
                 .expect("semaphore open");
-            let started = self.started;
-            tasks.push((
-                chat,
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let at = Instant::now();
-                    let content = started.elapsed().as_micros().to_string();
-                    let result = http
-                        .call(
-                            &sender,
-                            Some(&token),
-                            chat_types::ops::CREATE_MESSAGE,
-                            json!({ "input": { "chatId": chat_id, "content": content, "clientId": format!("b{n}") } }),
-                            "createMessage",
-                        )
-                        .await;
-                    send_latency.record(at.elapsed());
-                    match result {
-                        Ok(message) => {
-                            sent.fetch_add(1, Ordering::Relaxed);
-                            message["seq"].as_i64()
-                        }
-                        Err(_) => {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            None
+            let (started, stored) = (self.started, self.stored.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let at = Instant::now();
+                let content = started.elapsed().as_micros().to_string();
+                let result = http
+                    .call(
+                        &sender,
+                        Some(&token),
+                        chat_types::ops::CREATE_MESSAGE,
+                        json!({ "input": { "chatId": chat_id, "content": content, "clientId": format!("b{phase}-{n}") } }),
+                        "createMessage",
+                    )
+                    .await;
+                send_latency.record(at.elapsed());
+                match result {
+                    Ok(message) => {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        if let Some(seq) = message["seq"].as_i64() {
+                            stored[chat].fetch_max(seq, Ordering::Relaxed);
                         }
                     }
-                }),
-            ));
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
         }
-        for (chat, task) in tasks {
-            if let Ok(Some(seq)) = task.await {
-                self.stored[chat].fetch_max(seq, Ordering::Relaxed);
-            }
-        }
+        // Every send has finished once all the permits are back.
+        drop(
+            in_flight
+                .acquire_many(MAX_IN_FLIGHT)
+                .await
+                .expect("semaphore open"),
+        );
         let elapsed = phase_start.elapsed();
 
         // Drain: everyone has everything, or time is up.

@@ -1,0 +1,21 @@
+//! Fault tests on a real deployment: the `chat` binary as separate OS processes (one
+//! user, two sender and two receiver instances) over a fresh PostgreSQL database and
+//! Redis, with messages flowing while something breaks:
+//!
+//! - [`redis_outage`]: Redis is killed and started again;
+//! - [`receiver_crash`]: a receiver is killed with SIGKILL; its clients move to the other;
+//! - [`sender_crash`]: a sender is killed mid-stream; clients retry on the other;
+//! - [`postgres_outage`]: PostgreSQL is unreachable for a while (through a proxy).
+//!
+//! Each test checks that every subscriber ends with every message once and in order,
+//! and that the chat holds exactly the messages sent. The tests take turns (each runs
+//! five processes and a stream of traffic; together they would starve a small
+//! machine), and each is bounded in time. Outside CI they are skipped with a note when
+//! PostgreSQL or Redis is not there.
+
+mod support;
+
+mod postgres_outage;
+mod receiver_crash;
+mod redis_outage;
+mod sender_crash;
