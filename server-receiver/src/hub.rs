@@ -32,7 +32,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Which events of a topic a subscriber wants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Filter {
+pub enum Filter {
     MessageAdded,
     MessageUpdated,
     MessageDeleted,
@@ -66,7 +66,7 @@ impl Filter {
 
 /// Why a subscriber's events stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum End {
+pub enum End {
     /// The receiver is shutting down or the subscriber left.
     Closed = 0,
     /// It did not keep up: its buffer filled.
@@ -76,18 +76,18 @@ pub(crate) enum End {
 }
 
 /// A subscriber's end of the hub.
-pub(crate) struct Registration {
+pub struct Registration {
     /// For chat topics, the last seq the hub had delivered when this subscriber joined:
     /// everything after it will arrive here.
-    pub(crate) watermark: i64,
-    pub(crate) events: mpsc::Receiver<Arc<Event>>,
+    pub watermark: i64,
+    pub events: mpsc::Receiver<Arc<Event>>,
     end: Arc<AtomicU8>,
     _guard: Unregister,
 }
 
 impl Registration {
     /// Why the events stopped (once `events` has ended).
-    pub(crate) fn end(&self) -> End {
+    pub fn end(&self) -> End {
         match self.end.load(Ordering::Acquire) {
             1 => End::Lagged,
             2 => End::Removed,
@@ -140,7 +140,7 @@ enum Report {
 }
 
 /// The handle resolvers use.
-pub(crate) struct Hub {
+pub struct Hub {
     commands: mpsc::UnboundedSender<Command>,
     metrics: Arc<HubMetrics>,
 }
@@ -205,7 +205,7 @@ impl MetricsSource for HubMetrics {
 
 impl Hub {
     /// Starts the hub's task on a subscription of its own to `bus`.
-    pub(crate) fn start(store: Store, bus: &Bus) -> Self {
+    pub fn start(store: Store, bus: &Bus) -> Self {
         let (subscription, bus_events) = bus.subscribe();
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (reports, report_rx) = mpsc::unbounded_channel();
@@ -223,13 +223,13 @@ impl Hub {
         Self { commands, metrics }
     }
 
-    pub(crate) fn metrics(&self) -> Arc<dyn MetricsSource> {
+    pub fn metrics(&self) -> Arc<dyn MetricsSource> {
         self.metrics.clone()
     }
 
     /// Joins `topic` with `filter`. Resolves once the bus has confirmed the topic, so
     /// every event published from then on reaches the registration.
-    pub(crate) async fn register(
+    pub async fn register(
         &self,
         topic: Topic,
         user: UserId,

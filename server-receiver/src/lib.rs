@@ -4,7 +4,7 @@
 //! held only while someone here needs it, each event decoded once and handed to every
 //! local subscriber of its topic, chat messages delivered gap-free and in seq order.
 
-mod hub;
+pub mod hub;
 mod schema;
 
 use std::sync::Arc;
