@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::ValueEnum;
 use server_core::ServiceState;
 use server_core::config::CommonConfig;
 use tokio::process::{Child, Command};
@@ -53,6 +54,14 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
             .env("CHAT_HOST", common.host.to_string())
             .env("CHAT_DATA_DIR", &common.data_dir)
             .env("CHAT_RATE_LIMITS", common.rate_limits.as_str())
+            .env(
+                "CHAT_LOG_FORMAT",
+                common
+                    .log_format
+                    .to_possible_value()
+                    .expect("no skipped variants")
+                    .get_name(),
+            )
             .kill_on_drop(true)
             // Its own process group: Ctrl-C in the terminal reaches only this
             // supervisor, which then stops the instances in order.

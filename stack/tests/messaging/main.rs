@@ -8,4 +8,5 @@ mod bad_input;
 mod delivery;
 mod flow;
 mod limits;
+mod operations;
 mod outage;
