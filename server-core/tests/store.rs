@@ -214,3 +214,84 @@ async fn a_direct_chat_is_created_once_per_pair() {
         assert_eq!(store.chats_for(a).await.unwrap().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn unread_counts_are_the_chat_end_minus_each_watermark_everywhere() {
+    for database in each_database().await {
+        let store = Store::connect(&database.url, PoolSize::default())
+            .await
+            .unwrap();
+        let (a, b, c) = (user(&store).await, user(&store).await, user(&store).await);
+        let chat = group(&store, a, &[b, c]).await;
+        // Others write to a (separate batches, as separate requests would).
+        for (sender, text) in [(b, "one"), (b, "two"), (c, "three")] {
+            store
+                .write_messages(&[message(chat, sender, text, None)])
+                .await
+                .unwrap();
+        }
+        // a replies: a's watermark moves to the reply, the others get one more.
+        let reply = store
+            .write_messages(&[message(chat, a, "four", None)])
+            .await
+            .unwrap();
+        let mut from_batch: Vec<(UserId, i64, i64)> = reply
+            .unread
+            .iter()
+            .map(|u| (u.user_id, u.unread_count, u.last_read_seq))
+            .collect();
+        from_batch.sort();
+        let mut expected = vec![(a, 0, 4), (b, 2, 2), (c, 1, 3)];
+        expected.sort();
+        assert_eq!(from_batch, expected, "the batch reports everyone's count");
+
+        // b catches up.
+        let (count, moved) = store.mark_read(chat, b, None).await.unwrap().unwrap();
+        assert_eq!((count.unread_count, count.last_read_seq), (0, 4));
+        assert!(moved.is_some());
+
+        let expected = [(a, 0), (b, 0), (c, 1)];
+        let by_user = store.unread_by_user(chat).await.unwrap();
+        assert_eq!(by_user.len(), 3);
+        let shown = store.chat(chat, None).await.unwrap().unwrap();
+        assert_eq!(shown.last_seq, 4);
+        for (who, n) in expected {
+            // The rule: the chat's end minus the participant's watermark.
+            let watermark = shown
+                .participants
+                .iter()
+                .find(|p| p.user.id == who)
+                .unwrap()
+                .last_read_seq;
+            assert_eq!(shown.last_seq - watermark, n);
+            assert_eq!(by_user[&who], n);
+            let one = store.unread_count(chat, who).await.unwrap().unwrap();
+            assert_eq!((one.unread_count, one.last_read_seq), (n, watermark));
+            let all = store.unread_counts(who).await.unwrap();
+            assert_eq!(all.len(), 1);
+            assert_eq!(all[0].unread_count, n);
+            let viewed = store.chat(chat, Some(who)).await.unwrap().unwrap();
+            assert_eq!(viewed.unread_count, n);
+            let list = store.chats_for(who).await.unwrap();
+            assert_eq!(list.len(), 1);
+            assert_eq!(list[0].unread_count, n, "the chats list agrees");
+        }
+
+        // A newcomer starts with nothing unread and counts what comes after.
+        let d = user(&store).await;
+        assert_eq!(store.add_participants(chat, &[d]).await.unwrap(), [d]);
+        assert_eq!(store.chats_for(d).await.unwrap()[0].unread_count, 0);
+        store
+            .write_messages(&[message(chat, c, "five", None)])
+            .await
+            .unwrap();
+        assert_eq!(store.chats_for(d).await.unwrap()[0].unread_count, 1);
+        assert_eq!(store.unread_by_user(chat).await.unwrap()[&a], 1);
+        assert_eq!(store.unread_by_user(chat).await.unwrap()[&c], 0);
+
+        // Whoever leaves has no count any more.
+        assert!(store.remove_participant(chat, d).await.unwrap());
+        assert!(store.unread_count(chat, d).await.unwrap().is_none());
+        assert!(!store.unread_by_user(chat).await.unwrap().contains_key(&d));
+    }
+}

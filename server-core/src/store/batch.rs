@@ -6,8 +6,14 @@
 //! chats stay ordered and independent; chats are locked in id order, so concurrent
 //! batches cannot deadlock. The statements read what the batch needs, a pure
 //! [`plan`] decides everything, and set-based statements write it.
+//!
+//! Unread counts are not stored: a participant's count is the chat's `last_seq` minus
+//! their read watermark (`message_reads.last_read_seq`). That holds because sending
+//! moves the sender's watermark to their newest message, newcomers start at the chat's
+//! end and watermarks only move forward: everything after a watermark is someone
+//! else's. So a message writes one row per sender, not one per participant.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chat_types::{ChatId, Message, ReadUpdate, UnreadCount, UserId};
@@ -15,7 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::rows::{MessageRow, UnreadRow, message_columns};
+use super::rows::{MessageRow, message_columns};
 use super::{Db, Store, StoreResult};
 
 /// A validated `createMessage`.
@@ -66,14 +72,14 @@ struct Before {
 struct Plan {
     outcomes: Vec<StoredMessage>,
     fresh: Vec<Arc<Message>>,
-    /// Each chat that got messages, with its new last seq and how many it got.
-    chats: Vec<(ChatId, i64, i64)>,
-    /// (chat, sender, their newest seq, what others wrote after it).
-    senders: Vec<(ChatId, UserId, i64, i64)>,
+    /// Each chat that got messages, with its new last seq.
+    chats: Vec<(ChatId, i64)>,
+    /// (chat, sender, their newest seq): where the sender's read watermark moves.
+    senders: Vec<(ChatId, UserId, i64)>,
 }
 
-/// Decides seqs, outcomes and counts: messages in batch order within each chat, a
-/// clientId seen before (in the database or earlier in the batch) returns that message.
+/// Decides seqs and outcomes: messages in batch order within each chat, a clientId
+/// seen before (in the database or earlier in the batch) returns that message.
 fn plan(
     batch: &[NewMessage],
     before: Before,
@@ -124,26 +130,17 @@ fn plan(
         fresh.push(message);
     }
 
-    let mut chats: Vec<(ChatId, i64, i64)> = Vec::new();
-    let mut senders: Vec<(ChatId, UserId, i64, i64)> = Vec::new();
+    let mut chats: Vec<(ChatId, i64)> = Vec::new();
+    let mut senders: Vec<(ChatId, UserId, i64)> = Vec::new();
     let touched: BTreeSet<ChatId> = fresh.iter().map(|m| m.chat_id).collect();
     for chat in touched {
-        let in_chat: Vec<&Arc<Message>> = fresh.iter().filter(|m| m.chat_id == chat).collect();
-        chats.push((chat, last_seq[&chat], in_chat.len() as i64));
-        let authors: BTreeSet<UserId> = in_chat.iter().map(|m| m.sender_id).collect();
-        for author in authors {
-            let newest = in_chat
-                .iter()
-                .filter(|m| m.sender_id == author)
-                .map(|m| m.seq)
-                .max()
-                .unwrap_or(0);
-            let after = in_chat
-                .iter()
-                .filter(|m| m.seq > newest && m.sender_id != author)
-                .count() as i64;
-            senders.push((chat, author, newest, after));
+        chats.push((chat, last_seq[&chat]));
+        let mut newest: BTreeMap<UserId, i64> = BTreeMap::new();
+        for m in fresh.iter().filter(|m| m.chat_id == chat) {
+            let seq = newest.entry(m.sender_id).or_default();
+            *seq = (*seq).max(m.seq);
         }
+        senders.extend(newest.into_iter().map(|(author, seq)| (chat, author, seq)));
     }
     Plan {
         outcomes,
@@ -184,26 +181,48 @@ impl Touched {
     }
 }
 
-/// Fills `written` with what the events need, from the plan and the final counts.
+/// Read watermarks as they were before the batch: (participant, last_read_seq) by chat.
+type Watermarks = HashMap<ChatId, Vec<(UserId, i64)>>;
+
+/// Fills `written` with what the events need, from the plan and the watermarks the
+/// touched chats had before the batch: senders' move to their newest message, and
+/// everyone's unread count is the chat's new last seq minus their watermark.
 fn finish(
     mut written: WrittenBatch,
     plan: &Plan,
     members: &HashMap<ChatId, HashSet<UserId>>,
-    unread: Vec<UnreadRow>,
+    watermarks: &Watermarks,
     now: DateTime<Utc>,
 ) -> WrittenBatch {
-    written.unread = unread.into_iter().map(UnreadCount::from).collect();
+    let newest: HashMap<(ChatId, UserId), i64> = plan
+        .senders
+        .iter()
+        .map(|(chat, user, seq)| ((*chat, *user), *seq))
+        .collect();
+    for (chat, last_seq) in &plan.chats {
+        for (user, read) in watermarks.get(chat).into_iter().flatten() {
+            let read = newest
+                .get(&(*chat, *user))
+                .map_or(*read, |seq| (*seq).max(*read));
+            written.unread.push(UnreadCount {
+                chat_id: *chat,
+                user_id: *user,
+                unread_count: (last_seq - read).max(0),
+                last_read_seq: read,
+            });
+        }
+    }
     written.reads = plan
         .senders
         .iter()
-        .map(|(chat, user, newest, _)| ReadUpdate {
+        .map(|(chat, user, newest)| ReadUpdate {
             chat_id: *chat,
             user_id: *user,
             last_read_seq: *newest,
             read_at: now,
         })
         .collect();
-    for (chat, _, _) in &plan.chats {
+    for (chat, _) in &plan.chats {
         let people = members
             .get(chat)
             .map(|m| m.iter().copied().collect())
@@ -288,17 +307,20 @@ mod postgres {
         }
         let column =
             |f: fn(&Message) -> Uuid| plan.fresh.iter().map(|m| f(m)).collect::<Vec<Uuid>>();
-        let chats: Vec<Uuid> = plan.chats.iter().map(|(c, _, _)| c.as_uuid()).collect();
+        let chats: Vec<Uuid> = plan.chats.iter().map(|(c, _)| c.as_uuid()).collect();
         let senders = &plan.senders;
-        // Every write of the batch in one statement (one round trip). The unread counts:
-        // everyone in a chat gets its new messages, except its senders, whose count is
-        // what others wrote after their newest message. No read-modify-write.
+        // Every write of the batch in one statement (one round trip): the messages, the
+        // chats' last seq and the senders' read watermarks. Nothing per participant:
+        // unread counts are derived from the watermarks, which the statement returns as
+        // they were before it (its snapshot is taken after the chats were locked, so no
+        // other batch or markAsRead on these chats can have moved them since; the lock
+        // statement's own snapshot predates its lock waits and can be stale).
         //
         // Rows are found with `= ANY` and correlated lookups, never by joining an
         // `UNNEST`: the prepared statement's generic plan cannot know the arrays' sizes
         // and would hash-join them against whole-table scans (measured: three
         // sequential scans per batch, most of the database's CPU under load).
-        let mut unread: Vec<UnreadRow> = sqlx::query_as(
+        let rows: Vec<(Uuid, Vec<Uuid>, Vec<i64>)> = sqlx::query_as(
             "WITH inserted AS ( \
                  INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) \
                  SELECT id, chat_id, seq, sender_id, content, client_id, $7 \
@@ -306,10 +328,10 @@ mod postgres {
                      AS m(id, chat_id, seq, sender_id, content, client_id) \
                  RETURNING 1 \
              ), batch_chats AS ( \
-                 SELECT * FROM UNNEST($8::uuid[], $9::int8[], $14::int8[]) AS v(chat_id, seq, n) \
+                 SELECT * FROM UNNEST($8::uuid[], $9::int8[]) AS v(chat_id, seq) \
              ), batch_senders AS ( \
-                 SELECT * FROM UNNEST($10::uuid[], $11::uuid[], $12::int8[], $13::int8[]) \
-                     AS s(chat_id, user_id, newest, unread) \
+                 SELECT * FROM UNNEST($10::uuid[], $11::uuid[], $12::int8[]) \
+                     AS s(chat_id, user_id, newest) \
              ), chats_moved AS ( \
                  UPDATE chats c SET last_message_at = $7, \
                      last_seq = (SELECT v.seq FROM batch_chats v WHERE v.chat_id = c.id) \
@@ -323,18 +345,13 @@ mod postgres {
                    AND r.last_read_seq < (SELECT s.newest FROM batch_senders s \
                                           WHERE s.chat_id = r.chat_id AND s.user_id = r.user_id) \
                  RETURNING 1 \
-             ), counts AS ( \
-                 UPDATE unread_counts u SET unread_count = COALESCE( \
-                     (SELECT s.unread FROM batch_senders s \
-                      WHERE s.chat_id = u.chat_id AND s.user_id = u.user_id), \
-                     u.unread_count + (SELECT v.n FROM batch_chats v WHERE v.chat_id = u.chat_id)) \
-                 WHERE u.chat_id = ANY($8) \
-                 RETURNING u.chat_id, u.user_id, u.unread_count \
              ) \
-             SELECT counts.chat_id, counts.user_id, counts.unread_count, \
-                 COALESCE((SELECT r.last_read_seq FROM message_reads r \
-                  WHERE r.chat_id = counts.chat_id AND r.user_id = counts.user_id), 0) AS last_read_seq \
-             FROM counts",
+             SELECT v.chat_id, \
+                 ARRAY(SELECT r.user_id FROM message_reads r \
+                       WHERE r.chat_id = v.chat_id ORDER BY r.user_id), \
+                 ARRAY(SELECT r.last_read_seq FROM message_reads r \
+                       WHERE r.chat_id = v.chat_id ORDER BY r.user_id) \
+             FROM UNNEST($8::uuid[]) AS v(chat_id)",
         )
         .bind(column(|m| m.id.as_uuid()))
         .bind(column(|m| m.chat_id.as_uuid()))
@@ -344,25 +361,21 @@ mod postgres {
         .bind(plan.fresh.iter().map(|m| m.client_id.as_deref()).collect::<Vec<Option<&str>>>())
         .bind(now)
         .bind(&chats)
-        .bind(plan.chats.iter().map(|(_, seq, _)| *seq).collect::<Vec<i64>>())
-        .bind(senders.iter().map(|(c, _, _, _)| c.as_uuid()).collect::<Vec<Uuid>>())
-        .bind(senders.iter().map(|(_, u, _, _)| u.as_uuid()).collect::<Vec<Uuid>>())
-        .bind(senders.iter().map(|(_, _, newest, _)| *newest).collect::<Vec<i64>>())
-        .bind(senders.iter().map(|(_, _, _, after)| *after).collect::<Vec<i64>>())
-        .bind(plan.chats.iter().map(|(_, _, n)| *n).collect::<Vec<i64>>())
+        .bind(plan.chats.iter().map(|(_, seq)| *seq).collect::<Vec<i64>>())
+        .bind(senders.iter().map(|(c, _, _)| c.as_uuid()).collect::<Vec<Uuid>>())
+        .bind(senders.iter().map(|(_, u, _)| u.as_uuid()).collect::<Vec<Uuid>>())
+        .bind(senders.iter().map(|(_, _, newest)| *newest).collect::<Vec<i64>>())
         .fetch_all(&mut *tx)
         .await?;
-        // The statement read watermarks as they were before it: senders' moved on.
-        for row in &mut unread {
-            if let Some((_, _, newest, _)) = senders
-                .iter()
-                .find(|(c, u, _, _)| c.as_uuid() == row.chat_id && u.as_uuid() == row.user_id)
-            {
-                row.last_read_seq = row.last_read_seq.max(*newest);
-            }
-        }
         tx.commit().await?;
-        Ok(finish(written, &plan, &members, unread, now))
+        let watermarks: Watermarks = rows
+            .into_iter()
+            .map(|(chat, users, seqs)| {
+                let reads = users.into_iter().map(UserId::from).zip(seqs).collect();
+                (chat.into(), reads)
+            })
+            .collect();
+        Ok(finish(written, &plan, &members, &watermarks, now))
     }
 }
 
@@ -394,14 +407,18 @@ mod sqlite {
         let mut tx = pool.begin().await?;
         let mut before = Before::default();
 
+        // The chats, their members and the members' read watermarks.
         let mut query = QueryBuilder::new(
-            "SELECT c.id, c.last_seq, p.user_id FROM chats c \
-             LEFT JOIN chat_participants p ON p.chat_id = c.id WHERE c.id IN ",
+            "SELECT c.id, c.last_seq, p.user_id, r.last_read_seq FROM chats c \
+             LEFT JOIN chat_participants p ON p.chat_id = c.id \
+             LEFT JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id \
+             WHERE c.id IN ",
         );
         push_list(&mut query, touched.chat_ids.iter().copied());
-        let rows: Vec<(Uuid, i64, Option<Uuid>)> =
+        let rows: Vec<(Uuid, i64, Option<Uuid>, Option<i64>)> =
             query.build_query_as().fetch_all(&mut *tx).await?;
-        for (chat, last_seq, member) in rows {
+        let mut watermarks = Watermarks::new();
+        for (chat, last_seq, member, read) in rows {
             before.last_seq.insert(chat.into(), last_seq);
             if let Some(member) = member {
                 before
@@ -409,6 +426,12 @@ mod sqlite {
                     .entry(chat.into())
                     .or_default()
                     .insert(member.into());
+                if let Some(read) = read {
+                    watermarks
+                        .entry(chat.into())
+                        .or_default()
+                        .push((member.into(), read));
+                }
             }
         }
 
@@ -468,7 +491,7 @@ mod sqlite {
         let mut update =
             QueryBuilder::new("UPDATE chats SET last_seq = v.column2, last_message_at = ");
         update.push_bind(now).push(" FROM (");
-        update.push_values(&plan.chats, |mut row, (chat, seq, _)| {
+        update.push_values(&plan.chats, |mut row, (chat, seq)| {
             row.push_bind(chat.as_uuid()).push_bind(*seq);
         });
         update.push(") AS v WHERE chats.id = v.column1");
@@ -477,7 +500,7 @@ mod sqlite {
         let mut reads =
             QueryBuilder::new("UPDATE message_reads SET last_read_seq = v.column3, read_at = ");
         reads.push_bind(now).push(" FROM (");
-        reads.push_values(&plan.senders, |mut row, (chat, user, newest, _)| {
+        reads.push_values(&plan.senders, |mut row, (chat, user, newest)| {
             row.push_bind(chat.as_uuid())
                 .push_bind(user.as_uuid())
                 .push_bind(*newest);
@@ -488,37 +511,8 @@ mod sqlite {
         );
         reads.build().execute(&mut *tx).await?;
 
-        let mut bump = QueryBuilder::new(
-            "UPDATE unread_counts SET unread_count = unread_count + v.column2 FROM (",
-        );
-        bump.push_values(&plan.chats, |mut row, (chat, _, count)| {
-            row.push_bind(chat.as_uuid()).push_bind(*count);
-        });
-        bump.push(") AS v WHERE unread_counts.chat_id = v.column1");
-        bump.build().execute(&mut *tx).await?;
-        let mut senders =
-            QueryBuilder::new("UPDATE unread_counts SET unread_count = v.column3 FROM (");
-        senders.push_values(&plan.senders, |mut row, (chat, user, _, after)| {
-            row.push_bind(chat.as_uuid())
-                .push_bind(user.as_uuid())
-                .push_bind(*after);
-        });
-        senders.push(
-            ") AS v WHERE unread_counts.chat_id = v.column1 AND unread_counts.user_id = v.column2",
-        );
-        senders.build().execute(&mut *tx).await?;
-
-        let mut counts = QueryBuilder::new(
-            "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
-             JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id WHERE u.chat_id IN ",
-        );
-        push_list(
-            &mut counts,
-            plan.chats.iter().map(|(chat, _, _)| chat.as_uuid()),
-        );
-        let unread: Vec<UnreadRow> = counts.build_query_as().fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        Ok(finish(written, &plan, &members, unread, now))
+        Ok(finish(written, &plan, &members, &watermarks, now))
     }
 }
 
@@ -578,10 +572,52 @@ mod tests {
             },
         );
         assert_eq!(seqs(&plan), [Some(11), Some(1), Some(12), Some(13)]);
-        assert_eq!(plan.chats, [(id(1).into(), 13, 3), (id(2).into(), 1, 1)]);
-        // In chat 1, user 7 wrote last (13): nothing after; user 8 wrote 12, 7 wrote 13 after.
-        assert!(plan.senders.contains(&(id(1).into(), id(7).into(), 13, 0)));
-        assert!(plan.senders.contains(&(id(1).into(), id(8).into(), 12, 1)));
+        assert_eq!(plan.chats, [(id(1).into(), 13), (id(2).into(), 1)]);
+        // In chat 1, user 7's newest is 13 and user 8's is 12.
+        assert!(plan.senders.contains(&(id(1).into(), id(7).into(), 13)));
+        assert!(plan.senders.contains(&(id(1).into(), id(8).into(), 12)));
+    }
+
+    #[test]
+    fn unread_is_the_new_end_minus_the_moved_watermark() {
+        let before = world();
+        let members = before.members.clone();
+        let plan = plan(
+            &[send(1, 7, None), send(1, 8, None), send(1, 7, None)],
+            before,
+            Utc::now(),
+            Uuid::now_v7,
+        );
+        // Before the batch, chat 1 ended at 10: 7 had read it all, 8 up to 4, and 9
+        // (who joined with nothing else in the batch) up to 10.
+        let watermarks: Watermarks = [(
+            id(1).into(),
+            vec![(id(7).into(), 10), (id(8).into(), 4), (id(9).into(), 10)],
+        )]
+        .into();
+        let written = finish(
+            WrittenBatch::default(),
+            &plan,
+            &members,
+            &watermarks,
+            Utc::now(),
+        );
+        let mut unread: Vec<(UserId, i64, i64)> = written
+            .unread
+            .iter()
+            .map(|u| (u.user_id, u.unread_count, u.last_read_seq))
+            .collect();
+        unread.sort();
+        // 7 wrote 13 (the end), 8 wrote 12 and has 13 to read, 9 has 11..=13.
+        assert_eq!(
+            unread,
+            [
+                (id(7).into(), 0, 13),
+                (id(8).into(), 1, 12),
+                (id(9).into(), 3, 10)
+            ]
+        );
+        assert_eq!(written.reads.len(), 2);
     }
 
     #[test]

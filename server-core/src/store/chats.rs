@@ -6,12 +6,13 @@ use chat_types::{Chat, ChatId, ChatKind, Participant, Role, UserId};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::rows::{ChatRow, ParticipantRow, chat_columns, participant_select};
+use super::rows::{ChatRow, ParticipantRow, chat_columns, participant_select, unread_count};
 use super::{Store, StoreError, StoreResult, on_read, on_write};
 
-/// Inserts a participant with a zero unread count and a read watermark at the chat's
-/// current end (a newcomer has nothing to catch up on); evaluates to whether they
-/// were new. A macro so it runs inside either backend's transaction.
+/// Inserts a participant with a read watermark at the chat's current end (a newcomer
+/// has nothing to catch up on: their unread count, derived from the watermark, starts
+/// at zero); evaluates to whether they were new. A macro so it runs inside either
+/// backend's transaction.
 macro_rules! join_chat {
     ($tx:expr, $chat:expr, $user:expr, $role:expr, $now:expr) => {{
         let inserted = sqlx::query(
@@ -27,14 +28,6 @@ macro_rules! join_chat {
         .rows_affected()
             > 0;
         if inserted {
-            sqlx::query(
-                "INSERT INTO unread_counts (chat_id, user_id, unread_count) VALUES ($1, $2, 0) \
-                 ON CONFLICT (chat_id, user_id) DO UPDATE SET unread_count = 0",
-            )
-            .bind($chat)
-            .bind($user.as_uuid())
-            .execute($tx)
-            .await?;
             sqlx::query(
                 "INSERT INTO message_reads (chat_id, user_id, last_read_seq, read_at) \
                  SELECT $1, $2, last_seq, $3 FROM chats WHERE id = $1 \
@@ -117,7 +110,7 @@ impl Store {
             sqlx::query_as::<_, ChatRow>(concat!(
                 chat_columns!(),
                 "FROM chats c \
-                 LEFT JOIN unread_counts u ON u.chat_id = c.id AND u.user_id = $2 \
+                 LEFT JOIN message_reads r ON r.chat_id = c.id AND r.user_id = $2 \
                  LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq \
                  WHERE c.id = $1"
             ))
@@ -140,7 +133,7 @@ impl Store {
                 chat_columns!(),
                 "FROM chat_participants p \
                  JOIN chats c ON c.id = p.chat_id \
-                 LEFT JOIN unread_counts u ON u.chat_id = c.id AND u.user_id = p.user_id \
+                 LEFT JOIN message_reads r ON r.chat_id = c.id AND r.user_id = p.user_id \
                  LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq \
                  WHERE p.user_id = $1 \
                  ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id"
@@ -216,9 +209,11 @@ impl Store {
     /// Every participant's unread count in the chat.
     pub async fn unread_by_user(&self, chat_id: ChatId) -> StoreResult<HashMap<UserId, i64>> {
         on_read!(self, |pool| {
-            let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-                "SELECT user_id, unread_count FROM unread_counts WHERE chat_id = $1",
-            )
+            let rows: Vec<(Uuid, i64)> = sqlx::query_as(concat!(
+                "SELECT r.user_id, ",
+                unread_count!(),
+                " FROM message_reads r JOIN chats c ON c.id = r.chat_id WHERE r.chat_id = $1"
+            ))
             .bind(chat_id.as_uuid())
             .fetch_all(pool)
             .await?;
@@ -280,8 +275,8 @@ impl Store {
         })
     }
 
-    /// Removes a participant with their unread count and read watermark; `false` if
-    /// they were not in the chat.
+    /// Removes a participant with their read watermark; `false` if they were not in
+    /// the chat.
     pub async fn remove_participant(&self, chat_id: ChatId, user: UserId) -> StoreResult<bool> {
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -292,16 +287,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            for table in [
-                "DELETE FROM unread_counts WHERE chat_id = $1 AND user_id = $2",
-                "DELETE FROM message_reads WHERE chat_id = $1 AND user_id = $2",
-            ] {
-                sqlx::query(table)
-                    .bind(chat_id.as_uuid())
-                    .bind(user.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            sqlx::query("DELETE FROM message_reads WHERE chat_id = $1 AND user_id = $2")
+                .bind(chat_id.as_uuid())
+                .bind(user.as_uuid())
+                .execute(&mut *tx)
+                .await?;
             // A group keeps an owner: when the owner leaves, the longest-standing member
             // takes over.
             sqlx::query(

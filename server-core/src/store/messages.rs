@@ -8,7 +8,7 @@ use chat_types::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::rows::{MessageRow, UnreadRow, message_columns};
+use super::rows::{MessageRow, UnreadRow, message_columns, unread_count};
 use super::{Store, StoreError, StoreResult, on_read, on_write};
 
 /// Why an edit or delete was refused.
@@ -194,9 +194,9 @@ impl Store {
         })
     }
 
-    /// Moves the user's read watermark up to `up_to` (default: the chat's end) and
-    /// recounts what is left unread. Never moves the watermark backwards. `None` when
-    /// the user does not take part in the chat.
+    /// Moves the user's read watermark up to `up_to` (default: the chat's end); what
+    /// is left unread is everything after it. Never moves the watermark backwards.
+    /// `None` when the user does not take part in the chat.
     pub async fn mark_read(
         &self,
         chat_id: ChatId,
@@ -207,7 +207,8 @@ impl Store {
         let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
-            // Share-lock the chat so no message lands between counting and storing.
+            // Share-lock the chat so no batch moves its end or this user's watermark
+            // between reading them and storing the new watermark.
             let lock = if PG {
                 "SELECT c.last_seq, r.last_read_seq FROM chats c JOIN message_reads r \
                  ON r.chat_id = c.id AND r.user_id = $2 WHERE c.id = $1 FOR SHARE OF c"
@@ -243,33 +244,12 @@ impl Store {
                 });
             }
             let watermark = target.max(watermark);
-            let unread: i64 = if watermark >= last_seq {
-                0
-            } else {
-                let (n,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM messages WHERE chat_id = $1 AND seq > $2 AND sender_id <> $3",
-                )
-                .bind(chat)
-                .bind(watermark)
-                .bind(user.as_uuid())
-                .fetch_one(&mut *tx)
-                .await?;
-                n
-            };
-            sqlx::query(
-                "UPDATE unread_counts SET unread_count = $3 WHERE chat_id = $1 AND user_id = $2",
-            )
-            .bind(chat)
-            .bind(user.as_uuid())
-            .bind(unread)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
             Ok(Some((
                 UnreadCount {
                     chat_id,
                     user_id: user,
-                    unread_count: unread,
+                    unread_count: (last_seq - watermark).max(0),
                     last_read_seq: watermark,
                 },
                 moved,
@@ -280,11 +260,14 @@ impl Store {
     /// The user's unread counts in every chat they take part in.
     pub async fn unread_counts(&self, user: UserId) -> StoreResult<Vec<UnreadCount>> {
         on_read!(self, |pool| {
-            let rows: Vec<UnreadRow> = sqlx::query_as(
-                "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
-                 JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id \
-                 WHERE u.user_id = $1",
-            )
+            let rows: Vec<UnreadRow> = sqlx::query_as(concat!(
+                "SELECT r.chat_id, r.user_id, ",
+                unread_count!(),
+                " AS unread_count, r.last_read_seq FROM chat_participants p \
+                 JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id \
+                 JOIN chats c ON c.id = p.chat_id \
+                 WHERE p.user_id = $1"
+            ))
             .bind(user.as_uuid())
             .fetch_all(pool)
             .await?;
@@ -299,11 +282,13 @@ impl Store {
         user: UserId,
     ) -> StoreResult<Option<UnreadCount>> {
         on_read!(self, |pool| {
-            let row: Option<UnreadRow> = sqlx::query_as(
-                "SELECT u.chat_id, u.user_id, u.unread_count, r.last_read_seq FROM unread_counts u \
-                 JOIN message_reads r ON r.chat_id = u.chat_id AND r.user_id = u.user_id \
-                 WHERE u.chat_id = $1 AND u.user_id = $2",
-            )
+            let row: Option<UnreadRow> = sqlx::query_as(concat!(
+                "SELECT r.chat_id, r.user_id, ",
+                unread_count!(),
+                " AS unread_count, r.last_read_seq FROM message_reads r \
+                 JOIN chats c ON c.id = r.chat_id \
+                 WHERE r.chat_id = $1 AND r.user_id = $2"
+            ))
             .bind(chat_id.as_uuid())
             .bind(user.as_uuid())
             .fetch_optional(pool)

@@ -92,13 +92,28 @@ impl ChatRow {
     }
 }
 
-/// The columns of a [`ChatRow`]: chat `c`, the viewer's unread row `u`, last message `m`.
+/// A participant's unread count, derived from chat `c` and their read watermark `r`:
+/// everything after the watermark (never negative; 0 without a watermark). Exact
+/// because a sender's watermark moves to their own message, newcomers start at the
+/// chat's end and watermarks only move forward.
+macro_rules! unread_count {
+    () => {
+        "CASE WHEN c.last_seq > r.last_read_seq THEN c.last_seq - r.last_read_seq ELSE 0 END"
+    };
+}
+pub(super) use unread_count;
+
+/// The columns of a [`ChatRow`]: chat `c`, the viewer's read watermark `r` (for the
+/// unread count), last message `m`.
 macro_rules! chat_columns {
     () => {
-        "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.created_at, c.updated_at, \
-           u.unread_count, \
+        concat!(
+            "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.created_at, c.updated_at, ",
+            $crate::store::rows::unread_count!(),
+            " AS unread_count, \
            m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
            m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at "
+        )
     };
 }
 pub(super) use chat_columns;
