@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   WEB, eventually, hydrated, launchBrowser, messageTexts, newPerson, pickInstance, register,
-  send, shot, startSystem,
+  send, shot, sleep, startSystem,
 } from '../support.mjs';
 
 let system;
@@ -231,4 +231,91 @@ test('the registration form checks the rules before sending', async () => {
   await eventually('field errors', async () => (await person.page.locator('.field-error:not(:empty)').count()) >= 3);
   assert.equal(await person.page.getByLabel('Username', { exact: true }).getAttribute('aria-invalid'), 'true');
   await shot(person.page, '10-register-errors');
+});
+
+test('script in messages, chat names and display names is shown as text', async () => {
+  // The payload from the hardening issue. A display name has at most 64 characters
+  // (this one has 65), so the display name carries a 58-character variant that does
+  // the same thing.
+  const payload = '<img src=x onerror=window.__xss=1><script>window.__xss=1</script>';
+  const namePayload = '<img src=x onerror=window.__xss=1><script>__xss=1</script>';
+  const mallory = await newPerson(browser);
+  const victim = await newPerson(browser);
+  const bystander = await newPerson(browser);
+  const malloryName = unique('mallory');
+  const victimName = unique('victim');
+  const bystanderName = unique('bystander');
+  await register(victim.page, victimName, 'Victim');
+  await register(bystander.page, bystanderName, 'Bystander');
+  await register(mallory.page, malloryName, namePayload);
+
+  // Mallory starts a group (of three, so messages show their author) named with the
+  // payload, and writes the payload into it.
+  await mallory.page.getByRole('button', { name: 'New chat' }).click();
+  await mallory.page.getByRole('radio', { name: 'Group' }).click();
+  await mallory.page.getByLabel('Group name').fill(payload);
+  for (const name of [victimName, bystanderName]) {
+    await mallory.page.getByLabel('Find people').fill(name);
+    await mallory.page.getByRole('button', { name: new RegExp(name) }).click();
+  }
+  await mallory.page.getByRole('button', { name: 'Create group' }).click();
+  await mallory.page.waitForURL(/\/chats\//);
+  await send(mallory.page, payload);
+
+  // The victim's list shows the group by its name, as text; opened, the title, the
+  // message and its author (Mallory's display name) are text too.
+  const item = victim.page.locator('.chat-item', { hasText: payload });
+  await eventually('the group in the victim’s list', () => item.count());
+  await item.locator('a').click();
+  await eventually('the message as text', async () => (await messageTexts(victim.page)).includes(payload));
+  assert.equal(await victim.page.locator('[data-test=room-title]').textContent(), payload);
+  await eventually('the author’s name as text', async () =>
+    (await victim.page.locator('[data-test=message] .author').allTextContents()).includes(namePayload));
+  // Typing shows Mallory's display name (typing notices go out at most every two
+  // seconds, so she keeps typing until one arrives).
+  const composer = mallory.page.getByLabel('Message', { exact: true });
+  await eventually('the typing line names Mallory as text', async () => {
+    await composer.press('x');
+    await sleep(250);
+    return (await victim.page.locator('.typing').textContent()).includes(namePayload);
+  }, 15_000);
+  await composer.fill('');
+
+  // A direct chat is titled with the other person's display name.
+  await mallory.page.getByRole('button', { name: 'New chat' }).click();
+  await mallory.page.getByLabel('Find people').fill(victimName);
+  await mallory.page.getByRole('button', { name: new RegExp(victimName) }).click();
+  await mallory.page.waitForURL(/\/chats\//);
+  await send(mallory.page, 'direct hello');
+  const direct = victim.page.locator('.chat-item', { hasText: namePayload });
+  await eventually('the direct chat in the victim’s list', () => direct.count());
+  await shot(victim.page, '11-script-as-text');
+
+  // Nothing ran, and none of the payloads became an element, in either browser.
+  const untouched = async (page, where) => {
+    assert.equal(await page.evaluate(() => window.__xss), undefined, `script ran in ${where}`);
+    assert.equal(await page.locator('img[src="x"]').count(), 0, `an <img> from a payload in ${where}`);
+    const injected = await page.evaluate(() => [...document.querySelectorAll('script')]
+      .filter((s) => ['window.__xss=1', '__xss=1'].includes(s.textContent.trim())).length);
+    assert.equal(injected, 0, `a <script> from a payload in ${where}`);
+  };
+  await untouched(victim.page, 'the victim’s page');
+  await untouched(mallory.page, 'Mallory’s page');
+
+  // Rendered by the server: escaped in the HTML (the hydration data included), and
+  // nothing runs after a reload either.
+  const html = await (await victim.page.request.get(victim.page.url())).text();
+  assert.ok(html.includes('&lt;img src=x'), 'the payload is escaped in the server-rendered HTML');
+  assert.ok(!html.includes('<img src=x'), 'a raw <img> in the server-rendered HTML');
+  assert.ok(!html.includes('<script>window.__xss'), 'a raw <script> in the server-rendered HTML');
+  assert.ok(!html.includes('<script>__xss'), 'a raw <script> in the server-rendered HTML');
+  await victim.page.reload();
+  await hydrated(victim.page);
+  await eventually('the message after a reload', async () => (await messageTexts(victim.page)).includes(payload));
+  await untouched(victim.page, 'the victim’s page after a reload');
+  await victim.page.goto('/');
+  await hydrated(victim.page);
+  await eventually('the chat list after a reload', () => victim.page.locator('.chat-item', { hasText: payload }).count());
+  await untouched(victim.page, 'the victim’s chat list');
+  assert.deepEqual(victim.errors, []);
 });

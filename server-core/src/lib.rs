@@ -7,6 +7,7 @@
 //! - [`state`]: what a service instance holds, built from the configuration.
 //! - [`graphql`]: the resolver error type, error codes, sessions, `/graphql` routes.
 //! - [`http`]: CORS, limits, health, metrics, request ids, serving and shutdown.
+//! - [`logging`]: what logs must never contain, whatever the log level.
 //! - [`metrics`]: the Prometheus figures.
 //! - [`rate_limit`]: request rates per client IP and per user.
 
@@ -16,6 +17,7 @@ pub mod bus;
 pub mod config;
 pub mod graphql;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod rate_limit;
 pub mod state;

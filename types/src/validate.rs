@@ -294,9 +294,87 @@ pub fn check_group_size(participants: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// How deeply a GraphQL document may nest brackets (`{`, `[`, `(`), counted on its
+/// text. Real documents nest a dozen levels at most (selections are limited to 10).
+pub const DOCUMENT_NESTING_MAX: usize = 64;
+
+/// The deepest nesting of brackets in a GraphQL document, outside strings and comments,
+/// found in one pass over its bytes without parsing it. The GraphQL parser recurses
+/// once per level of a nested value (`{a: {a: …}}`, `[[…]]`) with no limit of its
+/// own, so this is checked first: a few kilobytes of brackets would otherwise exhaust
+/// the stack of the thread parsing them.
+///
+/// Strings and comments are skipped as the GraphQL lexer reads them; where the lexer
+/// would fail (an unterminated string), the parser stops too, so nothing after that
+/// point needs counting.
+pub fn document_nesting(document: &str) -> usize {
+    let bytes = document.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\r') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() {
+                    if bytes[i..].starts_with(b"\\\"\"\"") {
+                        i += 4;
+                    } else if bytes[i..].starts_with(b"\"\"\"") {
+                        i += 3;
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        b'\n' | b'\r' => break,
+                        _ => i += 1,
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
+}
+
+/// Refuses a GraphQL document nested deeper than [`DOCUMENT_NESTING_MAX`].
+pub fn check_document_nesting(document: &str) -> Result<(), FieldError> {
+    let depth = document_nesting(document);
+    if depth > DOCUMENT_NESTING_MAX {
+        return Err(FieldError::new(
+            "query",
+            format!("nests {depth} levels deep; at most {DOCUMENT_NESTING_MAX} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops;
     use proptest::prelude::*;
 
     #[test]
@@ -363,6 +441,381 @@ mod tests {
     fn groups_are_capped() {
         assert!(check_group_size(1000).is_ok());
         assert!(check_group_size(1001).is_err());
+    }
+
+    /// Characters that stress the rules: the username and email alphabets, every kind of
+    /// whitespace `trim` knows, control characters (NUL included), invisible and
+    /// multi-byte characters, and now and then any character at all.
+    fn hostile_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => proptest::char::range('a', 'z'),
+            1 => proptest::char::range('A', 'Z'),
+            1 => proptest::char::range('0', '9'),
+            2 => proptest::sample::select(vec![
+                ' ', '\t', '\n', '\r', '\0', '\u{1}', '\u{7}', '\u{1b}', '\u{7f}', '\u{85}',
+                '\u{a0}', '\u{200b}', '\u{202e}', '\u{2028}', '\u{3000}', '\u{feff}', '@', '.',
+                '_', '-', '<', '>', '"', '\'', '\\', '%', 'é', 'İ', 'ß', 'K', '😀', '\u{10ffff}',
+            ]),
+            1 => any::<char>(),
+        ]
+    }
+
+    /// Text of lengths around every limit of the rules, and well beyond them.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let lengths = proptest::sample::select(vec![
+            0usize, 1, 2, 3, 4, 7, 8, 9, 31, 32, 33, 63, 64, 65, 99, 100, 101, 127, 128, 129, 253,
+            254, 255, 999, 1000, 1001, 3999, 4000, 4001,
+        ]);
+        prop_oneof![
+            3 => proptest::collection::vec(hostile_char(), 0..40),
+            2 => proptest::collection::vec(hostile_char(), 0..300),
+            2 => lengths.prop_flat_map(|n| proptest::collection::vec(hostile_char(), n)),
+            1 => "(?s).{0,200}".prop_map(|s| s.chars().collect::<Vec<_>>()),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// The same text with whitespace of any kind around it.
+    fn padded(core: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+        let space = proptest::collection::vec(
+            proptest::sample::select(vec![' ', '\t', '\n', '\r', '\u{a0}', '\u{3000}']),
+            0..4,
+        )
+        .prop_map(String::from_iter);
+        (space.clone(), core, space).prop_map(|(a, core, b)| format!("{a}{core}{b}"))
+    }
+
+    fn chars(s: &str) -> usize {
+        s.chars().count()
+    }
+
+    /// Asserts what every parser promises: a rejection names `field`, an acceptance is
+    /// the input after the parser's normalisation and passes `rule`.
+    fn check<T: AsRef<str> + std::fmt::Debug>(
+        input: &str,
+        parsed: Result<T, FieldError>,
+        field: &str,
+        normalised: impl Fn(&str) -> String,
+        rule: impl Fn(&str) -> bool,
+    ) -> Result<(), TestCaseError> {
+        match parsed {
+            Ok(value) => {
+                let value = value.as_ref();
+                let expected = normalised(input);
+                prop_assert_eq!(value, expected.as_str(), "{} of {:?}", field, input);
+                prop_assert!(
+                    rule(value),
+                    "{field} accepted {value:?}, which breaks its rule"
+                );
+            }
+            Err(e) => {
+                prop_assert_eq!(e.field.as_str(), field, "{:?}", input);
+                prop_assert!(!e.message.is_empty());
+            }
+        }
+        Ok(())
+    }
+
+    fn username_rule(v: &str) -> bool {
+        (USERNAME_MIN..=USERNAME_MAX).contains(&chars(v))
+            && v.chars()
+                .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '.' | '-'))
+    }
+
+    fn email_rule(v: &str) -> bool {
+        let Some((local, domain)) = v.split_once('@') else {
+            return false;
+        };
+        chars(v) <= EMAIL_MAX
+            && !local.is_empty()
+            && !domain.contains('@')
+            && domain.split('.').count() >= 2
+            && domain.split('.').all(|label| !label.is_empty())
+            && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+            && v == v.to_ascii_lowercase()
+    }
+
+    /// 1..=max characters, no whitespace at either end, no control characters.
+    fn trimmed_name_rule(v: &str, max: usize) -> bool {
+        (1..=max).contains(&chars(v)) && v == v.trim() && !v.chars().any(char::is_control)
+    }
+
+    fn password_rule(v: &str) -> bool {
+        (PASSWORD_MIN..=PASSWORD_MAX).contains(&chars(v))
+    }
+
+    fn description_rule(v: &str) -> bool {
+        chars(v) <= DESCRIPTION_MAX && v == v.trim() && !v.contains('\0')
+    }
+
+    fn content_rule(v: &str) -> bool {
+        (1..=MESSAGE_MAX).contains(&chars(v)) && v == v.trim() && !v.contains('\0')
+    }
+
+    fn client_id_rule(v: &str) -> bool {
+        (1..=CLIENT_ID_MAX).contains(&v.len()) && v.chars().all(|c| c.is_ascii_graphic())
+    }
+
+    /// Every parser on `s`: no panic, rejections name their field, acceptances obey the
+    /// documented rule.
+    fn check_all(s: &str) -> Result<(), TestCaseError> {
+        let lower_trim = |s: &str| s.trim().to_ascii_lowercase();
+        let trim = |s: &str| s.trim().to_string();
+        check(s, Username::parse(s), "username", lower_trim, username_rule)?;
+        check(s, Email::parse(s), "email", lower_trim, email_rule)?;
+        check(s, DisplayName::parse(s), "displayName", trim, |v| {
+            trimmed_name_rule(v, DISPLAY_NAME_MAX)
+        })?;
+        check(
+            s,
+            Password::parse(s),
+            "password",
+            str::to_string,
+            password_rule,
+        )?;
+        check(s, ChatName::parse(s), "name", trim, |v| {
+            trimmed_name_rule(v, CHAT_NAME_MAX)
+        })?;
+        check(
+            s,
+            Description::parse(s),
+            "description",
+            trim,
+            description_rule,
+        )?;
+        check(s, MessageContent::parse(s), "content", trim, content_rule)?;
+        check(
+            s,
+            ClientId::parse(s),
+            "clientId",
+            str::to_string,
+            client_id_rule,
+        )?;
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn hostile_text_never_panics_and_every_verdict_follows_the_rules(s in hostile_text()) {
+            check_all(&s)?;
+        }
+
+        #[test]
+        fn padded_hostile_text_follows_the_rules_too(s in padded(hostile_text())) {
+            check_all(&s)?;
+        }
+
+        /// The other direction: what the rules allow is accepted, whatever its case and
+        /// the whitespace around it.
+        #[test]
+        fn valid_usernames_are_accepted(s in padded("[A-Za-z0-9_.-]{3,32}".prop_map(String::from))) {
+            prop_assert_eq!(Username::parse(&s).unwrap().into_inner(), s.trim().to_ascii_lowercase());
+        }
+
+        #[test]
+        fn valid_emails_are_accepted(
+            local in "[A-Za-z0-9._%+!#-]{1,64}",
+            labels in proptest::collection::vec("[A-Za-z0-9-]{1,20}", 2..5),
+        ) {
+            let email = format!("{local}@{}", labels.join("."));
+            prop_assert_eq!(Email::parse(&email).unwrap().into_inner(), email.to_ascii_lowercase());
+        }
+
+        #[test]
+        fn valid_passwords_are_kept_exactly(s in proptest::collection::vec(any::<char>(), 8..=128)) {
+            let s = String::from_iter(s);
+            prop_assert_eq!(Password::parse(&s).unwrap().into_inner(), s.as_str());
+        }
+
+        #[test]
+        fn valid_texts_are_accepted_trimmed(s in padded("[^\\p{C}\\s]([^\\p{C}]{0,60}[^\\p{C}\\s])?".prop_map(String::from))) {
+            let trimmed = s.trim();
+            prop_assert_eq!(DisplayName::parse(&s).unwrap().into_inner(), trimmed);
+            prop_assert_eq!(ChatName::parse(&s).unwrap().into_inner(), trimmed);
+            prop_assert_eq!(Description::parse(&s).unwrap().into_inner(), trimmed);
+            prop_assert_eq!(MessageContent::parse(&s).unwrap().into_inner(), trimmed);
+        }
+
+        #[test]
+        fn valid_client_ids_are_accepted(s in "[!-~]{1,64}") {
+            prop_assert_eq!(ClientId::parse(&s).unwrap().into_inner(), s.as_str());
+        }
+
+        #[test]
+        fn group_sizes_are_capped_at_the_limit(n in 0usize..5000) {
+            match check_group_size(n) {
+                Ok(()) => prop_assert!(n <= GROUP_MAX_PARTICIPANTS),
+                Err(e) => {
+                    prop_assert!(n > GROUP_MAX_PARTICIPANTS);
+                    prop_assert_eq!(e.field.as_str(), "participantIds");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn document_nesting_counts_brackets_outside_strings_and_comments() {
+        assert_eq!(document_nesting(""), 0);
+        assert_eq!(document_nesting("{ me { id } }"), 2);
+        assert_eq!(document_nesting("{ a(x: {b: [1]}) { c } }"), 4);
+        assert_eq!(document_nesting(r#"{ a(x: "{{{[[[(((") }"#), 2);
+        assert_eq!(document_nesting(r#"{ a(x: "\"{{{\\") }"#), 2);
+        assert_eq!(document_nesting("{ a(x: \"\"\"{{ \\\"\"\" [[ \"\"\") }"), 2);
+        assert_eq!(document_nesting("# {{{{{{\n{ a }"), 1);
+        assert_eq!(document_nesting("{ a } # ((((\r[[["), 3);
+        // An unterminated string ends at the line (as the lexer reads it).
+        assert_eq!(document_nesting("{ a(x: \"[[[\n[[[ ) }"), 5);
+        // Closing more than was opened does not hide what comes after.
+        assert_eq!(document_nesting("]]]]}}}{{{"), 3);
+        assert_eq!(document_nesting(&"{a:".repeat(100_000)), 100_000);
+        for document in [ops::CREATE_CHAT, ops::CHATS, ops::MESSAGES, ops::REGISTER] {
+            assert!(check_document_nesting(document).is_ok(), "{document}");
+        }
+        let error = check_document_nesting(&"[".repeat(65)).unwrap_err();
+        assert_eq!(error.field, "query");
+        assert!(check_document_nesting(&"[".repeat(64)).is_ok());
+    }
+
+    /// A GraphQL string literal of `s`.
+    fn graphql_string(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    /// A GraphQL value with its true nesting depth: literals, strings, block strings and
+    /// comments full of brackets and quotes, inside lists, objects and argument lists.
+    fn nested_value() -> impl Strategy<Value = (String, usize)> {
+        let junk = "[\\[\\]{}()\"\\\\#a-z \\n]{0,12}";
+        let leaf = prop_oneof![
+            Just(("1".to_string(), 0)),
+            Just(("$v".to_string(), 0)),
+            junk.prop_map(|s| (graphql_string(&s), 0)),
+            "[\\[\\]{}()#a-z \\n\\\\]{0,12}".prop_map(|s| {
+                (
+                    format!("\"\"\"{}\\\"\"\"{}\"\"\"", s.replace('\\', ""), "[{("),
+                    0,
+                )
+            }),
+        ];
+        leaf.prop_recursive(12, 64, 4, move |inner| {
+            let comment = proptest::option::of("[\\[\\]{}()\"a-z ]{0,8}")
+                .prop_map(|c| c.map(|c| format!("# {c}\n")).unwrap_or_default());
+            (
+                proptest::sample::select(vec![('[', ']'), ('{', '}'), ('(', ')')]),
+                proptest::collection::vec((comment, inner), 0..4),
+            )
+                .prop_map(|((open, close), children)| {
+                    let depth = 1 + children.iter().map(|(_, (_, d))| *d).max().unwrap_or(0);
+                    let body: Vec<String> = children
+                        .into_iter()
+                        .map(|(comment, (text, _))| {
+                            if open == '[' {
+                                format!("{comment}{text}")
+                            } else {
+                                format!("{comment}k: {text}")
+                            }
+                        })
+                        .collect();
+                    (format!("{open}{}{close}", body.join(", ")), depth)
+                })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// On a well-formed value the count is exactly its depth: brackets in strings,
+        /// block strings and comments never count, and none outside them is missed.
+        #[test]
+        fn document_nesting_is_exact_on_well_formed_values((text, depth) in nested_value()) {
+            let document = format!("{{ f(a: {text}) }}");
+            prop_assert_eq!(document_nesting(&document), depth + 2, "{}", document);
+        }
+
+        #[test]
+        fn document_nesting_never_panics(s in hostile_text()) {
+            let depth = document_nesting(&s);
+            let brackets = s.bytes().filter(|b| matches!(b, b'{' | b'[' | b'(')).count();
+            prop_assert!(depth <= brackets);
+        }
+    }
+
+    proptest! {
+        // Four texts a case: fewer cases.
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// A registration reports exactly the fields whose own parser refuses them, in
+        /// form order.
+        #[test]
+        fn registration_reports_exactly_the_broken_fields(
+            u in hostile_text(), e in hostile_text(), d in hostile_text(), p in hostile_text(),
+        ) {
+            let expected: Vec<&str> = [
+                ("username", Username::parse(&u).is_err()),
+                ("email", Email::parse(&e).is_err()),
+                ("displayName", DisplayName::parse(&d).is_err()),
+                ("password", Password::parse(&p).is_err()),
+            ]
+            .into_iter()
+            .filter_map(|(field, broken)| broken.then_some(field))
+            .collect();
+            match check_registration(&u, &e, &d, &p) {
+                Ok(_) => prop_assert!(expected.is_empty()),
+                Err(errors) => {
+                    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                    prop_assert_eq!(fields, expected);
+                }
+            }
+        }
+    }
+
+    /// Inputs far beyond any limit (a megabyte and more, as a request body could never
+    /// carry but a caller of the library could) are refused quickly, without a panic.
+    #[test]
+    fn huge_inputs_are_refused_without_panicking() {
+        let started = std::time::Instant::now();
+        for unit in ["a", " ", "\0", "é", "😀", "a@b.c", "\u{202e}", "\n"] {
+            let huge = unit.repeat(1 << 20);
+            let padded = format!("  {huge}  ");
+            for s in [&huge, &padded] {
+                check_all(s).unwrap();
+                assert!(MessageContent::parse(s).is_err());
+                assert!(Password::parse(s).is_err());
+                assert!(Username::parse(s).is_err());
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "validating huge inputs took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn nul_and_control_characters_are_refused_where_the_rules_say() {
+        assert_eq!(MessageContent::parse("\0").unwrap_err().field, "content");
+        assert_eq!(MessageContent::parse(" a\0 ").unwrap_err().field, "content");
+        assert_eq!(Description::parse("a\0b").unwrap_err().field, "description");
+        assert_eq!(DisplayName::parse("a\0b").unwrap_err().field, "displayName");
+        assert_eq!(ChatName::parse("a\u{1b}[31mb").unwrap_err().field, "name");
+        assert_eq!(Email::parse("a\0@b.c").unwrap_err().field, "email");
+        assert_eq!(Username::parse("abc\0").unwrap_err().field, "username");
+        assert_eq!(ClientId::parse("abc\0").unwrap_err().field, "clientId");
+        assert_eq!(ClientId::parse("ab c").unwrap_err().field, "clientId");
+        assert_eq!(ClientId::parse("é").unwrap_err().field, "clientId");
+        // A password is opaque: any character counts, none is trimmed.
+        assert!(Password::parse("\0\0\0\0\0\0\0\0").is_ok());
     }
 
     proptest! {

@@ -152,9 +152,27 @@ fn to_axum(message: WsMessage) -> Message {
         WsMessage::Text(text) => Message::Text(text.into()),
         WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
             code,
-            reason: reason.into(),
+            reason: close_reason(reason).into(),
         })),
     }
+}
+
+/// The most a close frame's reason may take: a control frame carries at most 125 bytes,
+/// two of them the code (RFC 6455, 5.5).
+const MAX_CLOSE_REASON: usize = 123;
+
+/// `reason`, cut to fit a close frame. async-graphql's reasons can be longer (a message
+/// it cannot parse is quoted back), and a longer close frame is a protocol error: the
+/// client would see a broken connection instead of the code.
+fn close_reason(mut reason: String) -> String {
+    if reason.len() > MAX_CLOSE_REASON {
+        let mut end = MAX_CLOSE_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
 }
 
 /// Runs the connection's operations, refusing any beyond its cap of active ones.
@@ -319,5 +337,15 @@ mod tests {
         // Users with no connection left are forgotten.
         drop(second);
         assert!(slots.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn close_reasons_fit_in_a_control_frame() {
+        assert_eq!(close_reason("short".into()), "short");
+        let long = close_reason("x".repeat(500));
+        assert_eq!(long.len(), MAX_CLOSE_REASON);
+        // Cut on a character boundary.
+        let multibyte = close_reason("é".repeat(100));
+        assert!(multibyte.len() <= MAX_CLOSE_REASON && multibyte.chars().all(|c| c == 'é'));
     }
 }

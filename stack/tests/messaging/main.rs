@@ -5,6 +5,7 @@ mod support;
 
 mod authorization;
 mod bad_input;
+mod csrf;
 mod delivery;
 mod flow;
 mod limits;
