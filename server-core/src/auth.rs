@@ -194,7 +194,20 @@ pub struct Authenticator {
     keys: TokenKeys,
     store: Store,
     versions: Arc<Mutex<rustc_hash::FxHashMap<UserId, CachedVersion>>>,
+    revoked: tokio::sync::broadcast::Sender<Revoked>,
 }
+
+/// Whose sessions were revoked, for what holds a session open (WebSockets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    User(UserId),
+    /// Revocations may have been missed (the bus reconnected): check every session.
+    Anyone,
+}
+
+/// Revocations waiting for a slow listener; one that falls further behind checks
+/// every session as if it had heard [`Revoked::Anyone`].
+const REVOCATION_BACKLOG: usize = 256;
 
 /// A user's token version (`None`: gone or deactivated) and when it was read.
 type CachedVersion = (Option<i64>, Instant);
@@ -212,6 +225,7 @@ impl Authenticator {
             keys,
             store,
             versions: Arc::default(),
+            revoked: tokio::sync::broadcast::channel(REVOCATION_BACKLOG).0,
         }
     }
 
@@ -255,11 +269,18 @@ impl Authenticator {
     /// Drops what is cached about the user: their sessions were just revoked.
     pub fn forget(&self, user: UserId) {
         self.versions.lock().expect("versions lock").remove(&user);
+        let _ = self.revoked.send(Revoked::User(user));
     }
 
     /// Drops everything cached (revocations may have been missed).
     pub fn forget_all(&self) {
         self.versions.lock().expect("versions lock").clear();
+        let _ = self.revoked.send(Revoked::Anyone);
+    }
+
+    /// Hears of every revocation from now on, so open sessions can check themselves.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Revoked> {
+        self.revoked.subscribe()
     }
 }
 

@@ -439,11 +439,16 @@ async fn get_graphql<E: Executor>(
             let state = app.state;
             let metrics = state.metrics.clone();
             metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+            let session = ws::OpenSession {
+                auth: state.auth.clone(),
+                accepted: Arc::default(),
+            };
             let init = InitContext {
                 state: state.clone(),
                 cookie,
                 connections: app.connections,
                 counters: app.ws_counters.clone(),
+                accepted: session.accepted.clone(),
             };
             let connection = ws::Connection {
                 protocol,
@@ -451,6 +456,7 @@ async fn get_graphql<E: Executor>(
                 limits: state.limits.ws,
                 counters: app.ws_counters,
                 metrics: metrics.clone(),
+                session,
             };
             ws::serve(
                 socket,
@@ -481,6 +487,8 @@ struct InitContext {
     cookie: Option<String>,
     connections: Arc<ws::ConnectionSlots>,
     counters: Arc<ws::WsCounters>,
+    /// Where the accepted session goes, for the connection to check on revocations.
+    accepted: Arc<std::sync::OnceLock<(UserId, String)>>,
 }
 
 /// Authenticates a WebSocket from its `connection_init` payload
@@ -523,6 +531,7 @@ async fn connection_init(
         // connection: the slot is given back when it closes.
         data.insert(slot);
     }
+    let _ = init.accepted.set((user, token));
     Ok(data)
 }
 

@@ -53,6 +53,7 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
         .merge(ops)
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::map_response(coded_payload_too_large))
         .layer(CatchPanicLayer::custom(|_| {
             error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +74,22 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The body limit answers in plain text; clients get the same coded JSON as for every
+/// other refusal.
+async fn coded_payload_too_large(response: axum::response::Response) -> axum::response::Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::BadUserInput,
+        &format!(
+            "request body too large (at most {} KiB)",
+            MAX_BODY_BYTES / 1024
+        ),
+    )
 }
 
 async fn healthz(service: &'static str) -> impl IntoResponse {

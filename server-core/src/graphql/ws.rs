@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
@@ -24,7 +24,10 @@ use chat_types::{ErrorCode, UserId};
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt, future};
 
+use tokio::sync::broadcast::error::RecvError;
+
 use super::ApiError;
+use crate::auth::{AuthError, Authenticator, Revoked};
 use crate::metrics::{Metrics, MetricsSource, OperationKind};
 
 /// Limits on WebSocket connections.
@@ -62,7 +65,41 @@ pub(crate) struct Connection {
     pub(crate) limits: WsLimits,
     pub(crate) counters: Arc<WsCounters>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) session: OpenSession,
 }
+
+/// The session a connection was opened with, checked again whenever sessions are
+/// revoked: a socket must not outlive its user's logout, password change or
+/// deactivation.
+#[derive(Clone)]
+pub(crate) struct OpenSession {
+    pub(crate) auth: Authenticator,
+    /// The user and token, once `connection_init` has accepted them.
+    pub(crate) accepted: Arc<OnceLock<(UserId, String)>>,
+}
+
+impl OpenSession {
+    /// Whether `notice` ends this connection's session (checked against the store).
+    async fn revoked_by(&self, notice: Result<Revoked, RecvError>) -> bool {
+        let Some((user, token)) = self.accepted.get() else {
+            return false;
+        };
+        let concerns_us = match notice {
+            Ok(Revoked::User(revoked)) => revoked == *user,
+            Ok(Revoked::Anyone) | Err(RecvError::Lagged(_)) => true,
+            Err(RecvError::Closed) => false,
+        };
+        // A store that cannot answer now is no proof of revocation: keep the socket.
+        concerns_us
+            && matches!(
+                self.auth.authenticate(token).await,
+                Err(AuthError::Invalid | AuthError::Missing)
+            )
+    }
+}
+
+/// The close code for a socket whose session ended (graphql-transport-ws "Unauthorized").
+const SESSION_ENDED_CODE: u16 = 4401;
 
 /// Drives one connection until either side ends it or a limit is hit. `on_init`
 /// authenticates `connection_init`.
@@ -82,7 +119,10 @@ pub(crate) async fn serve<E, F, R>(
         limits,
         counters,
         metrics,
+        session,
     } = connection;
+    let mut revocations = session.auth.revocations();
+    let mut revocations_open = true;
     let (mut sink, stream) = socket.split();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
@@ -118,6 +158,16 @@ pub(crate) async fn serve<E, F, R>(
                 Some(message) => to_axum(message),
                 None => break,
             },
+            notice = revocations.recv(), if revocations_open => {
+                revocations_open = !matches!(notice, Err(RecvError::Closed));
+                if !session.revoked_by(notice).await {
+                    continue;
+                }
+                Message::Close(Some(CloseFrame {
+                    code: SESSION_ENDED_CODE,
+                    reason: "session ended: sign in again".into(),
+                }))
+            }
             () = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
                 if initialised.load(Ordering::Acquire) {
                     continue;

@@ -874,7 +874,7 @@ fn random_requests_get_coded_client_errors_on_postgres_and_redis() {
     fuzz(Backend::Real, 100);
 }
 
-/// A body over the limit is refused before anything reads it, with a 413.
+/// A body over the limit is refused before anything reads it, with a coded 413.
 #[test]
 fn oversized_bodies_are_refused() {
     let Some(world) = World::start(Backend::Embedded) else {
@@ -894,6 +894,11 @@ fn oversized_bodies_are_refused() {
                 .await
                 .expect("answer");
             assert_eq!(response.status(), 413, "{base}");
+            let body: serde_json::Value = response.json().await.expect("a JSON body");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                "{base}"
+            );
         }
     });
     world.assert_still_serving();

@@ -689,11 +689,8 @@ async fn forged_expired_and_unsigned_tokens_are_refused_by_sender_and_receiver(e
 }
 
 /// A session revoked by logout, a password change or deactivation should also end the
-/// WebSockets it opened: today they go on delivering the chat (the socket's session is
-/// fixed at `connection_init`, and revocations only clear the token cache). Ignored
-/// until that is fixed; see the hardening report.
+/// WebSockets it opened: they are closed (4401) when the revocation is heard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: open WebSockets outlive session revocation"]
 async fn open_sockets_end_when_their_session_is_revoked() {
     let Some(env) = TestEnv::new(testkit::Backend::Embedded).await else {
         return;
@@ -724,7 +721,8 @@ async fn open_sockets_end_when_their_session_is_revoked() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         alice.send(&chat, "after the revocation", 0).await;
         match added.next_event_within(Duration::from_secs(2)).await {
-            None | Some(testkit::ws::Event::Closed(_)) | Some(testkit::ws::Event::Complete) => {}
+            None => panic!("{revoke}: the revoked session's socket stayed open"),
+            Some(testkit::ws::Event::Closed(_)) | Some(testkit::ws::Event::Complete) => {}
             Some(testkit::ws::Event::Error(errors)) => {
                 assert_eq!(
                     errors[0]["extensions"]["code"], "UNAUTHENTICATED",
