@@ -112,6 +112,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("record"),
             StoreError::Conflict(field) => ApiError::Conflict { field },
+            StoreError::InvalidText => {
+                ApiError::bad_input("input", "text must not contain NUL characters")
+            }
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %crate::describe(&cause), "database unavailable");
                 ApiError::Unavailable

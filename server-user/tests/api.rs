@@ -136,6 +136,15 @@ async fn wrong_password_and_unknown_user_read_the_same(env: TestEnv) {
         .await;
     assert_eq!(wrong.message, unknown.message);
     assert_eq!(wrong.raw["extensions"], unknown.raw["extensions"]);
+    // A name no account can have (PostgreSQL cannot even compare it) reads the same.
+    let impossible = gql
+        .expect_code(
+            ops::LOGIN,
+            credentials("nul\0name", "not the password"),
+            "UNAUTHENTICATED",
+        )
+        .await;
+    assert_eq!(wrong.raw["extensions"], impossible.raw["extensions"]);
 }
 
 async fn forged_expired_and_unsigned_tokens_are_refused(env: TestEnv) {

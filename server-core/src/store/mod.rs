@@ -39,6 +39,9 @@ pub enum StoreError {
     /// The database could not be reached in time; the operation may succeed later.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database refused a text value it cannot store (PostgreSQL: a NUL character).
+    #[error("text the database cannot store")]
+    InvalidText,
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("database migration failed")]
@@ -59,6 +62,14 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
                 StoreError::Conflict(unique_column(db.message(), db.constraint()))
             }
+            sqlx::Error::Database(ref db) => match db.code().as_deref() {
+                // PostgreSQL: invalid byte sequence / untranslatable character.
+                Some("22021" | "22P05") => StoreError::InvalidText,
+                // PostgreSQL serialization failure or deadlock, SQLite busy or locked:
+                // contention, which a retry resolves.
+                Some("40001" | "40P01" | "5" | "6") => StoreError::Unavailable(e),
+                _ => StoreError::Database(e),
+            },
             other => StoreError::Database(other),
         }
     }
