@@ -234,8 +234,9 @@ async fn an_idle_redis_subscription_stays_connected() {
     let (subscription, mut rx) = bus.subscribe();
     let (chat, topic) = chat_topic();
     subscription.add(&topic).await.unwrap();
-    // Longer than the health check's interval: the check must not drop a good connection.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Past the first health check (a PING): it must not drop a good connection, as
+    // misreading the subscribed connection's answer once did, every interval.
+    tokio::time::sleep(server_core::bus::PING_INTERVAL + Duration::from_secs(1)).await;
     assert_eq!(
         bus.metrics()
             .reconnects

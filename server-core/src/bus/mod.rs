@@ -18,7 +18,7 @@ use chat_types::{BusEvent, Topic};
 use tokio::sync::mpsc;
 
 pub use self::memory::MemoryBus;
-pub use self::redis::RedisBus;
+pub use self::redis::{PING_INTERVAL, RedisBus};
 
 /// What can go wrong on the bus.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@ const PIPELINE_MAX: usize = 1024;
 /// How long connecting and subscribing every wanted topic may take.
 const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle subscribing connection is checked.
-const PING_INTERVAL: Duration = Duration::from_secs(5);
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct RedisBus {
