@@ -67,6 +67,37 @@ struct Before {
     existing: HashMap<(ChatId, UserId, String), Arc<Message>>,
 }
 
+impl Before {
+    /// Records messages already written with the batch's client ids.
+    fn add_existing(&mut self, rows: Vec<MessageRow>) {
+        for row in rows {
+            let message = Message::from(row);
+            let key = (
+                message.chat_id,
+                message.sender_id,
+                message.client_id.clone().unwrap_or_default(),
+            );
+            self.existing.insert(key, Arc::new(message));
+        }
+    }
+}
+
+/// Plans the batch over what the database said: the members (for the unread counts),
+/// the plan, and the batch's result so far (its outcomes).
+fn start(
+    batch: &[NewMessage],
+    before: Before,
+    now: DateTime<Utc>,
+) -> (HashMap<ChatId, HashSet<UserId>>, Plan, WrittenBatch) {
+    let members = before.members.clone();
+    let mut plan = plan(batch, before, now, Uuid::now_v7);
+    let written = WrittenBatch {
+        outcomes: std::mem::take(&mut plan.outcomes),
+        ..WrittenBatch::default()
+    };
+    (members, plan, written)
+}
+
 /// Everything the batch writes.
 #[derive(Debug, Default, PartialEq)]
 struct Plan {
@@ -284,23 +315,10 @@ mod postgres {
             .bind(touched.keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await?;
-            for row in rows {
-                let message = Message::from(row);
-                let key = (
-                    message.chat_id,
-                    message.sender_id,
-                    message.client_id.clone().unwrap_or_default(),
-                );
-                before.existing.insert(key, Arc::new(message));
-            }
+            before.add_existing(rows);
         }
 
-        let members = before.members.clone();
-        let mut plan = plan(batch, before, now, Uuid::now_v7);
-        let written = WrittenBatch {
-            outcomes: std::mem::take(&mut plan.outcomes),
-            ..WrittenBatch::default()
-        };
+        let (members, plan, written) = start(batch, before, now);
         if plan.fresh.is_empty() {
             tx.commit().await?;
             return Ok(written);
@@ -453,23 +471,10 @@ mod sqlite {
             }
             query.push(")");
             let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
-            for row in rows {
-                let message = Message::from(row);
-                let key = (
-                    message.chat_id,
-                    message.sender_id,
-                    message.client_id.clone().unwrap_or_default(),
-                );
-                before.existing.insert(key, Arc::new(message));
-            }
+            before.add_existing(rows);
         }
 
-        let members = before.members.clone();
-        let mut plan = plan(batch, before, now, Uuid::now_v7);
-        let written = WrittenBatch {
-            outcomes: std::mem::take(&mut plan.outcomes),
-            ..WrittenBatch::default()
-        };
+        let (members, plan, written) = start(batch, before, now);
         if plan.fresh.is_empty() {
             tx.commit().await?;
             return Ok(written);
