@@ -125,3 +125,31 @@ fn parse_error(raw: &Value) -> GqlError {
         raw: raw.clone(),
     }
 }
+
+/// A user registered by [`register`].
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub id: String,
+    pub token: String,
+}
+
+/// Registers a fresh user (a unique username from `name`, `name` as display name) on
+/// the user service at `base`.
+pub async fn register(base: &str, name: &str) -> Registered {
+    let username = crate::unique(name);
+    let data = Gql::new(base)
+        .data(
+            chat_types::ops::REGISTER,
+            json!({ "input": {
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "displayName": name,
+                "password": "correct horse battery",
+            }}),
+        )
+        .await;
+    Registered {
+        id: data["register"]["user"]["id"].as_str().unwrap().to_string(),
+        token: data["register"]["token"].as_str().unwrap().to_string(),
+    }
+}

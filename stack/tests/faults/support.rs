@@ -151,21 +151,10 @@ impl World {
 
     /// Registers a fresh user.
     pub(crate) async fn register(&self, name: &str) -> Person {
-        let username = unique(name);
-        let data = Gql::new(&self.cluster.users[0].url())
-            .data(
-                ops::REGISTER,
-                json!({ "input": {
-                    "username": username,
-                    "email": format!("{username}@example.com"),
-                    "displayName": name,
-                    "password": "correct horse battery",
-                }}),
-            )
-            .await;
+        let user = testkit::gql::register(&self.cluster.users[0].url(), name).await;
         Person {
-            id: data["register"]["user"]["id"].as_str().unwrap().to_string(),
-            token: data["register"]["token"].as_str().unwrap().to_string(),
+            id: user.id,
+            token: user.token,
         }
     }
 

@@ -228,21 +228,10 @@ impl World {
 }
 
 async fn register(base: &str, name: &str) -> Person {
-    let username = unique(name);
-    let data = Gql::new(base)
-        .data(
-            ops::REGISTER,
-            json!({ "input": {
-                "username": username,
-                "email": format!("{username}@example.com"),
-                "displayName": name,
-                "password": "correct horse battery",
-            }}),
-        )
-        .await;
+    let user = testkit::gql::register(base, name).await;
     Person {
-        id: data["register"]["user"]["id"].as_str().unwrap().to_string(),
-        token: data["register"]["token"].as_str().unwrap().to_string(),
+        id: user.id,
+        token: user.token,
     }
 }
 

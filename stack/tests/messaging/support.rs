@@ -46,21 +46,10 @@ impl System {
 
     /// Registers a fresh user on user instance `instance`.
     pub(crate) async fn register(&self, name: &str, instance: usize) -> Person {
-        let username = unique(name);
-        let data = Gql::new(&self.users[instance])
-            .data(
-                ops::REGISTER,
-                json!({ "input": {
-                    "username": username,
-                    "email": format!("{username}@example.com"),
-                    "displayName": name,
-                    "password": "correct horse battery",
-                }}),
-            )
-            .await;
-        let token = data["register"]["token"].as_str().unwrap().to_string();
+        let user = testkit::gql::register(&self.users[instance], name).await;
+        let token = user.token;
         Person {
-            id: data["register"]["user"]["id"].as_str().unwrap().to_string(),
+            id: user.id,
             token: token.clone(),
             senders: [
                 Gql::new(&self.senders[0]).with_token(&token),
