@@ -1,5 +1,6 @@
 //! Types shared by the browser app and the services.
 //!
+//! - [`backoff`]: pauses between attempts at something that keeps failing.
 //! - [`ids`]: typed identifiers ([`UserId`], [`ChatId`], [`MessageId`]).
 //! - [`model`]: what the GraphQL API returns (users, chats, messages, unread counts…).
 //! - [`validate`]: the input rules of the system, as parsers that return field-level errors.
@@ -10,6 +11,7 @@
 //! This crate compiles for `wasm32-unknown-unknown`; server-only derives sit behind
 //! the `graphql` feature.
 
+pub mod backoff;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chat_types::Topic;
+use chat_types::backoff::Backoff;
 use futures::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink};
 use tokio::sync::{mpsc, oneshot};
@@ -146,7 +147,7 @@ async fn run_publisher(
     metrics: Arc<BusMetrics>,
 ) {
     let mut batch: Vec<Outgoing> = Vec::with_capacity(PIPELINE_MAX);
-    let mut backoff = Backoff::default();
+    let mut backoff = reconnect_backoff();
     loop {
         if batch.is_empty() && queue.recv_many(&mut batch, PIPELINE_MAX).await == 0 {
             return;
@@ -167,7 +168,7 @@ async fn run_publisher(
                 }
                 Err(e) => {
                     tracing::warn!(error = %crate::describe(&e), "bus publisher cannot connect");
-                    tokio::time::sleep(backoff.next()).await;
+                    tokio::time::sleep(backoff.next_pause()).await;
                     continue;
                 }
             },
@@ -193,7 +194,7 @@ async fn run_publisher(
                 tracing::warn!(%error, events = batch.len(), "bus publish failed; will retry");
                 BusMetrics::add(&metrics.publish_failures, batch.len() as u64);
                 connection = None;
-                tokio::time::sleep(backoff.next()).await;
+                tokio::time::sleep(backoff.next_pause()).await;
             }
         }
     }
@@ -250,7 +251,7 @@ async fn run_subscriber(
     metrics: Arc<BusMetrics>,
 ) {
     let mut topics: HashSet<Topic> = HashSet::new();
-    let mut backoff = Backoff::default();
+    let mut backoff = reconnect_backoff();
     let mut ever_connected = false;
     loop {
         // Connecting and resubscribing is bounded as a whole: a server that accepts and
@@ -269,7 +270,7 @@ async fn run_subscriber(
             Ok(pair) => pair,
             Err(e) => {
                 tracing::warn!(error = %crate::describe(&e), "bus subscriber cannot connect");
-                let pause = tokio::time::sleep(backoff.next());
+                let pause = tokio::time::sleep(backoff.next_pause());
                 tokio::pin!(pause);
                 loop {
                     tokio::select! {
@@ -371,24 +372,7 @@ async fn apply_online(
     }
 }
 
-/// Exponential backoff from 50 ms to 2 s.
-#[derive(Debug)]
-struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff(Duration::from_millis(50))
-    }
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let current = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(2));
-        current
-    }
-
-    fn reset(&mut self) {
-        *self = Backoff::default();
-    }
+/// Reconnecting: from 50 ms up to 2 s between attempts.
+fn reconnect_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(50), Duration::from_secs(2))
 }
