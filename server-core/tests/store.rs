@@ -279,7 +279,8 @@ async fn unread_counts_are_the_chat_end_minus_each_watermark_everywhere() {
 
         // A newcomer starts with nothing unread and counts what comes after.
         let d = user(&store).await;
-        assert_eq!(store.add_participants(chat, &[d]).await.unwrap(), [d]);
+        let added = store.add_participants(chat, a, &[d]).await.unwrap();
+        assert_eq!(added.iter().map(|(u, _)| *u).collect::<Vec<_>>(), [d]);
         assert_eq!(store.chats_for(d).await.unwrap()[0].unread_count, 0);
         store
             .write_messages(&[message(chat, c, "five", None)])
@@ -290,7 +291,13 @@ async fn unread_counts_are_the_chat_end_minus_each_watermark_everywhere() {
         assert_eq!(store.unread_by_user(chat).await.unwrap()[&c], 0);
 
         // Whoever leaves has no count any more.
-        assert!(store.remove_participant(chat, d).await.unwrap());
+        assert!(
+            store
+                .remove_participant(chat, d, d)
+                .await
+                .unwrap()
+                .is_some()
+        );
         assert!(store.unread_count(chat, d).await.unwrap().is_none());
         assert!(!store.unread_by_user(chat).await.unwrap().contains_key(&d));
     }

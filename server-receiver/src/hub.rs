@@ -38,6 +38,7 @@ pub enum Filter {
     MessageDeleted,
     ReadUpdated,
     Typing,
+    ChatChanged,
     ChatAdded,
     ChatUpdated,
     UnreadCount,
@@ -51,6 +52,7 @@ impl Filter {
             | (Filter::MessageUpdated, Event::MessageUpdated(_))
             | (Filter::MessageDeleted, Event::MessageDeleted(_))
             | (Filter::ReadUpdated, Event::ReadUpdated(_))
+            | (Filter::ChatChanged, Event::ChatChanged(_))
             | (Filter::ChatAdded, Event::ChatAdded(_))
             | (Filter::ChatUpdated, Event::ChatUpdated(_))
             | (

@@ -6,6 +6,7 @@
 
 pub mod hub;
 mod schema;
+mod timeline;
 
 use std::sync::Arc;
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
 use chat_types::{
-    Chat, ChatId, Event, MAX_PAGE_SIZE, Message, MessageId, MessagePage, MessageReadStatus,
-    ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
+    Chat, ChatEvent, ChatId, Event, MAX_PAGE_SIZE, Message, MessageId, MessagePage,
+    MessageReadStatus, ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
 };
 use futures::Stream;
 use server_core::access::participant;
@@ -54,13 +54,16 @@ impl Query {
     }
 
     /// A page of a chat's messages, in ascending seq: the newest `limit` (before
-    /// `beforeSeq` if given), or the oldest `limit` after `afterSeq`.
+    /// `beforeSeq` if given), the oldest `limit` after `afterSeq`, or `limit` around
+    /// `aroundSeq` (a few before it, the rest from it on: where a reader left off).
+    /// With the authors of the page and the chat's changes among its messages.
     async fn messages(
         &self,
         ctx: &Context<'_>,
         chat_id: ChatId,
         before_seq: Option<i64>,
         after_seq: Option<i64>,
+        around_seq: Option<i64>,
         #[graphql(default_with = "Some(chat_types::DEFAULT_PAGE_SIZE)")] limit: Option<i64>,
     ) -> Result<MessagePage, ApiError> {
         let me = viewer(ctx)?;
@@ -71,12 +74,30 @@ impl Query {
                 format!("must be 1–{MAX_PAGE_SIZE}"),
             ));
         }
+        if around_seq.is_some() && (before_seq.is_some() || after_seq.is_some()) {
+            return Err(ApiError::bad_input(
+                "aroundSeq",
+                "cannot be combined with beforeSeq or afterSeq",
+            ));
+        }
         let state = state(ctx);
         participant(&state.store, chat_id, me).await?;
-        Ok(state
-            .store
-            .messages_page(chat_id, before_seq, after_seq, limit)
-            .await?)
+        let page = match around_seq {
+            Some(around) => state.store.messages_around(chat_id, around, limit).await?,
+            None => {
+                state
+                    .store
+                    .messages_page(chat_id, before_seq, after_seq, limit)
+                    .await?
+            }
+        };
+        Ok(crate::timeline::complete(
+            &state.store,
+            chat_id,
+            page,
+            after_seq.or(before_seq.map(|b| b - 1)),
+        )
+        .await?)
     }
 
     async fn message(&self, ctx: &Context<'_>, id: MessageId) -> Result<Option<Message>, ApiError> {
@@ -127,7 +148,7 @@ async fn join_chat(
 
 /// The error a stream ends with when its events stop for a reason the client should
 /// know.
-fn ending(end: End) -> Option<ApiError> {
+pub(crate) fn ending(end: End) -> Option<ApiError> {
     match end {
         End::Closed => None,
         End::Removed => Some(ApiError::Forbidden(
@@ -267,6 +288,32 @@ impl Subscription {
             Event::Typing(t) => Some(t.clone()),
             _ => None,
         }))
+    }
+
+    /// The chat's changes other than messages (renames, people added, left or
+    /// removed), in `eventSeq` order, each once. With `afterEventSeq`, the ones after
+    /// it come first (from the database), then the live ones.
+    async fn chat_events(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        after_event_seq: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<Arc<ChatEvent>, ApiError>>, ApiError> {
+        let (registration, _) = join_chat(ctx, chat_id, Filter::ChatChanged).await?;
+        let store = state(ctx).store.clone();
+        let start = match after_event_seq {
+            Some(after) => after,
+            None => store
+                .chat(chat_id, None)
+                .await?
+                .map_or(0, |c| c.last_event_seq),
+        };
+        Ok(crate::timeline::chat_events(
+            store,
+            chat_id,
+            start,
+            registration,
+        ))
     }
 
     /// Chats you are added to.

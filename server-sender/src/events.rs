@@ -96,6 +96,25 @@ pub(crate) async fn chat_to_users(
     Ok(())
 }
 
+/// Changes logged in the chat (`event_seqs`, as the write returned them), to its topic.
+pub(crate) async fn chat_changed(
+    bus: &Bus,
+    store: &Store,
+    chat: ChatId,
+    event_seqs: &[i64],
+) -> Result<(), ApiError> {
+    let (Some(first), Some(last)) = (event_seqs.iter().min(), event_seqs.iter().max()) else {
+        return Ok(());
+    };
+    for event in store
+        .chat_events_after(chat, first - 1, last - first + 1)
+        .await?
+    {
+        publish(bus, Topic::Chat(chat), Event::ChatChanged(Arc::new(event)));
+    }
+    Ok(())
+}
+
 /// Someone left or was removed: their live views of the chat end.
 pub(crate) fn participant_removed(bus: &Bus, chat: ChatId, user: UserId) {
     publish(

@@ -193,14 +193,16 @@ impl Mutation {
         }
         let name = name.as_deref().map(ChatName::parse).transpose()?;
         let description = description.as_deref().map(Description::parse).transpose()?;
-        state
+        let logged = state
             .store
             .update_chat(
                 chat_id,
+                me,
                 name.as_ref().map(ChatName::as_str),
                 description.as_ref().map(Description::as_str),
             )
             .await?;
+        events::chat_changed(&state.bus, &state.store, chat_id, &logged).await?;
         let chat = chat_view(state, chat_id, Some(me)).await?;
         let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
         events::chat_to_users(
@@ -251,10 +253,11 @@ impl Mutation {
         if user_id != me && role != Role::Owner {
             return Err(ApiError::Forbidden("only the owner may remove others"));
         }
-        if !state.store.remove_participant(chat_id, user_id).await? {
+        let Some(logged) = state.store.remove_participant(chat_id, me, user_id).await? else {
             return Err(ApiError::NotFound("participant"));
-        }
+        };
         events::participant_removed(&state.bus, chat_id, user_id);
+        events::chat_changed(&state.bus, &state.store, chat_id, &[logged]).await?;
         let chat = chat_view(state, chat_id, Some(me).filter(|m| *m != user_id)).await?;
         let mut told: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
         told.push(user_id);
@@ -413,7 +416,13 @@ async fn add(
         .filter(|u| !current.iter().any(|p| p.user.id == **u))
         .count();
     check_group_size(current.len() + newcomers).map_err(|e| e.for_field("userIds"))?;
-    let added = state.store.add_participants(chat_id, &wanted).await?;
+    let (added, logged): (Vec<UserId>, Vec<i64>) = state
+        .store
+        .add_participants(chat_id, me, &wanted)
+        .await?
+        .into_iter()
+        .unzip();
+    events::chat_changed(&state.bus, &state.store, chat_id, &logged).await?;
     let chat = chat_view(state, chat_id, Some(me)).await?;
     if !added.is_empty() {
         let existing: Vec<UserId> = current.iter().map(|p| p.user.id).collect();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChatId, UserId};
-use crate::model::{Chat, Message, ReadUpdate, TypingEvent, UnreadCount};
+use crate::model::{Chat, ChatEvent, Message, ReadUpdate, TypingEvent, UnreadCount};
 
 /// The version of the event encoding; receivers skip events of a version they don't know.
 pub const EVENT_VERSION: u16 = 1;
@@ -49,6 +49,8 @@ pub enum Event {
     MessageDeleted(Arc<Message>),
     ReadUpdated(ReadUpdate),
     Typing(TypingEvent),
+    /// A change to the chat other than a message: renamed, people added or removed…
+    ChatChanged(Arc<ChatEvent>),
     /// Someone left or was removed; their live views of the chat end at once.
     ParticipantRemoved {
         chat_id: ChatId,

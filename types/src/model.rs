@@ -127,6 +127,9 @@ pub struct Chat {
     pub description: Option<String>,
     pub participants: Vec<Participant>,
     pub last_seq: i64,
+    /// The newest [`ChatEvent`]'s `eventSeq` (0 before any).
+    #[serde(default)]
+    pub last_event_seq: i64,
     #[serde(default)]
     pub last_message: Option<Message>,
     #[serde(default)]
@@ -208,14 +211,122 @@ impl Message {
     }
 }
 
-/// A page of messages in ascending seq order.
+/// A page of messages in ascending seq order, with what a timeline shows around them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct MessagePage {
     pub messages: Vec<Message>,
-    /// More messages exist beyond this page in the direction asked for.
+    /// More messages exist beyond this page in the direction asked for (older ones for
+    /// `beforeSeq`, `aroundSeq` and the newest page; newer ones for `afterSeq`).
     pub has_more: bool,
+    /// Newer messages exist after this page (for `aroundSeq`; otherwise whether the
+    /// page ends before the chat's newest message).
+    #[serde(default)]
+    pub has_newer: bool,
+    /// The authors of these messages, including people who have since left the chat.
+    #[serde(default)]
+    pub authors: Vec<UserSummary>,
+    /// The chat's changes that sit among these messages (from just before the first to
+    /// just after the last; from the chat's start when no older messages exist; up to
+    /// now when no newer ones do), in `eventSeq` order.
+    #[serde(default)]
+    pub events: Vec<ChatEvent>,
+}
+
+/// What changed in a chat, apart from its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+pub enum ChatEventKind {
+    /// The group was started.
+    Created,
+    /// The group got a new name (`name`).
+    Renamed,
+    /// The group's description changed.
+    Described,
+    /// `subject` was added by `actor`.
+    Added,
+    /// `actor` left.
+    Left,
+    /// `subject` was removed by `actor`.
+    Removed,
+}
+
+impl ChatEventKind {
+    /// The value stored in the database.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            ChatEventKind::Created => "created",
+            ChatEventKind::Renamed => "renamed",
+            ChatEventKind::Described => "described",
+            ChatEventKind::Added => "added",
+            ChatEventKind::Left => "left",
+            ChatEventKind::Removed => "removed",
+        }
+    }
+
+    /// Reads the value stored in the database.
+    pub fn from_db(s: &str) -> Option<Self> {
+        Some(match s {
+            "created" => ChatEventKind::Created,
+            "renamed" => ChatEventKind::Renamed,
+            "described" => ChatEventKind::Described,
+            "added" => ChatEventKind::Added,
+            "left" => ChatEventKind::Left,
+            "removed" => ChatEventKind::Removed,
+            _ => return None,
+        })
+    }
+}
+
+/// One change to a chat, numbered per chat by `eventSeq` (1, 2, 3… without gaps).
+/// `afterSeq` places it among the messages: after message `afterSeq`, before the next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct ChatEvent {
+    pub chat_id: ChatId,
+    pub event_seq: i64,
+    pub kind: ChatEventKind,
+    /// Who made the change.
+    pub actor: UserSummary,
+    /// Who was added or removed.
+    pub subject: Option<UserSummary>,
+    /// The new name, for a rename.
+    pub name: Option<String>,
+    pub after_seq: i64,
+    pub at: DateTime<Utc>,
+}
+
+impl ChatEvent {
+    /// The line a timeline shows for it, from `viewer`'s point of view.
+    pub fn describe(&self, viewer: UserId) -> String {
+        let who = |user: &UserSummary| {
+            if user.id == viewer {
+                "You".to_string()
+            } else {
+                user.display_name.clone()
+            }
+        };
+        let whom = |user: &Option<UserSummary>| match user {
+            Some(u) if u.id == viewer => "you".to_string(),
+            Some(u) => u.display_name.clone(),
+            None => "someone".to_string(),
+        };
+        let actor = who(&self.actor);
+        match self.kind {
+            ChatEventKind::Created => format!("{actor} created the group"),
+            ChatEventKind::Renamed => format!(
+                "{actor} renamed the group to “{}”",
+                self.name.as_deref().unwrap_or_default()
+            ),
+            ChatEventKind::Described => format!("{actor} changed the description"),
+            ChatEventKind::Added => format!("{actor} added {}", whom(&self.subject)),
+            ChatEventKind::Left => format!("{actor} left"),
+            ChatEventKind::Removed => format!("{actor} removed {}", whom(&self.subject)),
+        }
+    }
 }
 
 /// How many messages in a chat a user has not read yet.

@@ -10,7 +10,10 @@ macro_rules! fragment_text {
         "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted }"
     };
     (CHAT_FIELDS) => {
-        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
+        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
+    };
+    (EVENT_FIELDS) => {
+        "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name afterSeq at }"
     };
 }
 
@@ -20,6 +23,8 @@ pub const USER_FIELDS: &str = fragment_text!(USER_FIELDS);
 pub const MESSAGE_FIELDS: &str = fragment_text!(MESSAGE_FIELDS);
 /// A chat with its participants; its last message needs `MESSAGE_FIELDS` too.
 pub const CHAT_FIELDS: &str = fragment_text!(CHAT_FIELDS);
+/// A change to a chat (renamed, people added or removed…).
+pub const EVENT_FIELDS: &str = fragment_text!(EVENT_FIELDS);
 
 macro_rules! operation {
     ($(#[$doc:meta])* $name:ident = $text:expr $(, $fragment:ident)*) => {
@@ -126,8 +131,10 @@ operation!(
     MESSAGE_FIELDS
 );
 operation!(
-    MESSAGES = "query Messages($chatId: ID!, $beforeSeq: Int, $afterSeq: Int, $limit: Int) { messages(chatId: $chatId, beforeSeq: $beforeSeq, afterSeq: $afterSeq, limit: $limit) { messages { ...MessageFields } hasMore } }",
-    MESSAGE_FIELDS
+    /// A page of messages with their authors and the chat's changes among them.
+    MESSAGES = "query Messages($chatId: ID!, $beforeSeq: Int, $afterSeq: Int, $aroundSeq: Int, $limit: Int) { messages(chatId: $chatId, beforeSeq: $beforeSeq, afterSeq: $afterSeq, aroundSeq: $aroundSeq, limit: $limit) { messages { ...MessageFields } hasMore hasNewer authors { id username displayName } events { ...EventFields } } }",
+    MESSAGE_FIELDS,
+    EVENT_FIELDS
 );
 operation!(
     MESSAGE = "query Message($id: ID!) { message(id: $id) { ...MessageFields } }",
@@ -161,6 +168,10 @@ operation!(
     TYPING = "subscription Typing($chatId: ID!) { typing(chatId: $chatId) { chatId userId displayName at } }"
 );
 operation!(
+    CHAT_EVENTS = "subscription ChatEvents($chatId: ID!, $afterEventSeq: Int) { chatEvents(chatId: $chatId, afterEventSeq: $afterEventSeq) { ...EventFields } }",
+    EVENT_FIELDS
+);
+operation!(
     CHAT_ADDED = "subscription ChatAdded { chatAdded { ...ChatFields } }",
     CHAT_FIELDS,
     MESSAGE_FIELDS
@@ -185,11 +196,20 @@ mod tests {
 
     #[test]
     fn documents_carry_the_fragments_they_spread() {
-        for doc in [CREATE_CHAT, CHATS, MESSAGES, REGISTER, ME, MESSAGE_ADDED] {
+        for doc in [
+            CREATE_CHAT,
+            CHATS,
+            MESSAGES,
+            REGISTER,
+            ME,
+            MESSAGE_ADDED,
+            CHAT_EVENTS,
+        ] {
             for (spread, fragment) in [
                 ("...UserFields", USER_FIELDS),
                 ("...ChatFields", CHAT_FIELDS),
                 ("...MessageFields", MESSAGE_FIELDS),
+                ("...EventFields", EVENT_FIELDS),
             ] {
                 if doc.contains(spread) {
                     assert!(doc.contains(fragment), "{doc} lacks {fragment}");

@@ -6,8 +6,10 @@ use chat_types::{Chat, ChatId, ChatKind, Participant, Role, UserId};
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::events::record_event;
 use super::rows::{ChatRow, ParticipantRow, chat_columns, participant_select, unread_count};
 use super::{Store, StoreError, StoreResult, on_read, on_write};
+use chat_types::ChatEventKind;
 
 /// Inserts a participant with a read watermark at the chat's current end (a newcomer
 /// has nothing to catch up on: their unread count, derived from the watermark, starts
@@ -97,6 +99,19 @@ impl Store {
                 .chain(new.others.iter().map(|u| (*u, Role::Member)));
             for (user, role) in members {
                 join_chat!(&mut *tx, id, user, role, now);
+            }
+            if new.kind == ChatKind::Group {
+                let no_one: Option<Uuid> = None;
+                let no_detail: Option<&str> = None;
+                record_event!(
+                    tx,
+                    id,
+                    ChatEventKind::Created,
+                    new.created_by.as_uuid(),
+                    no_one,
+                    no_detail,
+                    now
+                );
             }
             tx.commit().await?;
             Ok((id.into(), true))
@@ -221,46 +236,97 @@ impl Store {
         })
     }
 
-    /// Renames a group or changes its description (`None` leaves a field as it is).
+    /// Renames a group or changes its description (`None` leaves a field as it is);
+    /// returns the `event_seq` of each change it logged (none when nothing changed).
     pub async fn update_chat(
         &self,
         chat_id: ChatId,
+        actor: UserId,
         name: Option<&str>,
         description: Option<&str>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<i64>> {
+        let now = Utc::now();
         on_write!(self, |pool| {
-            let updated = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let before: Option<(Option<String>, Option<String>)> =
+                sqlx::query_as("SELECT name, description FROM chats WHERE id = $1")
+                    .bind(chat_id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((old_name, old_description)) = before else {
+                return Err(StoreError::NotFound);
+            };
+            let renamed = name.filter(|n| old_name.as_deref() != Some(*n));
+            let described = description.filter(|d| old_description.as_deref() != Some(*d));
+            if renamed.is_none() && described.is_none() {
+                return Ok(Vec::new());
+            }
+            sqlx::query(
                 "UPDATE chats SET name = COALESCE($2, name), description = COALESCE($3, description), \
                  updated_at = $4 WHERE id = $1",
             )
             .bind(chat_id.as_uuid())
-            .bind(name)
-            .bind(description)
-            .bind(Utc::now())
-            .execute(pool)
-            .await?
-            .rows_affected();
-            if updated == 0 {
-                return Err(StoreError::NotFound);
+            .bind(renamed)
+            .bind(described)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let no_one: Option<Uuid> = None;
+            let mut events = Vec::new();
+            if let Some(name) = renamed {
+                events.push(record_event!(
+                    tx,
+                    chat_id.as_uuid(),
+                    ChatEventKind::Renamed,
+                    actor.as_uuid(),
+                    no_one,
+                    Some(name),
+                    now
+                ));
             }
-        });
-        Ok(())
+            if described.is_some() {
+                let no_detail: Option<&str> = None;
+                events.push(record_event!(
+                    tx,
+                    chat_id.as_uuid(),
+                    ChatEventKind::Described,
+                    actor.as_uuid(),
+                    no_one,
+                    no_detail,
+                    now
+                ));
+            }
+            tx.commit().await?;
+            Ok(events)
+        })
     }
 
-    /// Adds members to a chat; returns those who were not in it already.
+    /// Adds members to a chat; returns those who were not in it already, with the
+    /// `event_seq` that logged each.
     pub async fn add_participants(
         &self,
         chat_id: ChatId,
+        actor: UserId,
         users: &[UserId],
-    ) -> StoreResult<Vec<UserId>> {
+    ) -> StoreResult<Vec<(UserId, i64)>> {
         let now = Utc::now();
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut added = Vec::new();
+            let no_detail: Option<&str> = None;
             for user in users {
                 let inserted = join_chat!(&mut *tx, chat_id.as_uuid(), *user, Role::Member, now);
                 if inserted {
-                    added.push(*user);
+                    let event = record_event!(
+                        tx,
+                        chat_id.as_uuid(),
+                        ChatEventKind::Added,
+                        actor.as_uuid(),
+                        Some(user.as_uuid()),
+                        no_detail,
+                        now
+                    );
+                    added.push((*user, event));
                 }
             }
             if !added.is_empty() {
@@ -275,9 +341,16 @@ impl Store {
         })
     }
 
-    /// Removes a participant with their read watermark; `false` if they were not in
-    /// the chat.
-    pub async fn remove_participant(&self, chat_id: ChatId, user: UserId) -> StoreResult<bool> {
+    /// Removes a participant with their read watermark (`actor` is who removed them,
+    /// themselves when leaving); the `event_seq` that logged it, or `None` if they were
+    /// not in the chat.
+    pub async fn remove_participant(
+        &self,
+        chat_id: ChatId,
+        actor: UserId,
+        user: UserId,
+    ) -> StoreResult<Option<i64>> {
+        let now = Utc::now();
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
             let removed =
@@ -304,11 +377,30 @@ impl Store {
             .await?;
             sqlx::query("UPDATE chats SET updated_at = $2 WHERE id = $1")
                 .bind(chat_id.as_uuid())
-                .bind(Utc::now())
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            let event = if removed > 0 {
+                let (kind, subject) = if actor == user {
+                    (ChatEventKind::Left, None)
+                } else {
+                    (ChatEventKind::Removed, Some(user.as_uuid()))
+                };
+                let no_detail: Option<&str> = None;
+                Some(record_event!(
+                    tx,
+                    chat_id.as_uuid(),
+                    kind,
+                    actor.as_uuid(),
+                    subject,
+                    no_detail,
+                    now
+                ))
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok(removed > 0)
+            Ok(event)
         })
     }
 

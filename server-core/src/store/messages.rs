@@ -158,6 +158,57 @@ impl Store {
         Ok(MessagePage {
             messages: rows.into_iter().map(Message::from).collect(),
             has_more,
+            has_newer: false,
+            authors: Vec::new(),
+            events: Vec::new(),
+        })
+    }
+
+    /// A page around `around`: a fifth of `limit` before it, the rest from it on, in
+    /// ascending seq. `has_more` tells of older messages, `has_newer` of newer ones.
+    pub async fn messages_around(
+        &self,
+        chat_id: ChatId,
+        around: i64,
+        limit: i64,
+    ) -> StoreResult<MessagePage> {
+        let before = (limit / 5).max(1).min(limit - 1);
+        let from = limit - before;
+        let (mut older, mut newer): (Vec<MessageRow>, Vec<MessageRow>) = on_read!(self, |pool| {
+            let older = sqlx::query_as(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+            ))
+            .bind(chat_id.as_uuid())
+            .bind(around)
+            .bind(before + 1)
+            .fetch_all(pool)
+            .await?;
+            let newer = sqlx::query_as(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE chat_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
+            ))
+            .bind(chat_id.as_uuid())
+            .bind(around)
+            .bind(from + 1)
+            .fetch_all(pool)
+            .await?;
+            (older, newer)
+        });
+        let has_more = older.len() as i64 > before;
+        let has_newer = newer.len() as i64 > from;
+        older.truncate(before.max(0) as usize);
+        older.reverse();
+        newer.truncate(from as usize);
+        older.append(&mut newer);
+        Ok(MessagePage {
+            messages: older.into_iter().map(Message::from).collect(),
+            has_more,
+            has_newer,
+            authors: Vec::new(),
+            events: Vec::new(),
         })
     }
 

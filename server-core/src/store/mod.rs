@@ -7,6 +7,7 @@
 
 mod batch;
 mod chats;
+mod events;
 mod messages;
 mod rows;
 mod users;

@@ -49,6 +49,7 @@ pub(super) struct ChatRow {
     pub name: Option<String>,
     pub description: Option<String>,
     pub last_seq: i64,
+    pub last_event_seq: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub unread_count: Option<i64>,
@@ -84,6 +85,7 @@ impl ChatRow {
             description: self.description,
             participants,
             last_seq: self.last_seq,
+            last_event_seq: self.last_event_seq,
             last_message,
             unread_count: self.unread_count.unwrap_or(0),
             created_at: self.created_at,
@@ -108,7 +110,7 @@ pub(super) use unread_count;
 macro_rules! chat_columns {
     () => {
         concat!(
-            "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.created_at, c.updated_at, ",
+            "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.last_event_seq, c.created_at, c.updated_at, ",
             $crate::store::rows::unread_count!(),
             " AS unread_count, \
            m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \

@@ -11,3 +11,4 @@ mod flow;
 mod limits;
 mod operations;
 mod outage;
+mod timeline;

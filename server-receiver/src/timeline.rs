@@ -1,0 +1,105 @@
+//! What a chat's timeline shows besides messages: the authors of a page (people who
+//! left keep their names) and the chat's changes among its messages, as a page and as a
+//! live stream.
+
+use std::sync::Arc;
+
+use chat_types::{ChatEvent, ChatId, Event, MessagePage, UserId};
+use futures::Stream;
+use server_core::ApiError;
+use server_core::store::{Store, StoreResult};
+
+use crate::hub::Registration;
+use crate::schema::ending;
+
+/// How many events a catch-up reads from the database at a time.
+const REPLAY_PAGE: i64 = 500;
+
+/// Fills in a page's `hasNewer`, `authors` and `events`. `anchor` is where an empty
+/// page was asked for (the seq it comes after), if anywhere.
+pub(crate) async fn complete(
+    store: &Store,
+    chat: ChatId,
+    mut page: MessagePage,
+    anchor: Option<i64>,
+) -> StoreResult<MessagePage> {
+    let newest = store.last_seq(chat).await?.unwrap_or(0);
+    let (first, last) = match (page.messages.first(), page.messages.last()) {
+        (Some(first), Some(last)) => (first.seq, last.seq),
+        // No messages here: the changes since the anchor (all of them in a chat
+        // without messages).
+        _ => {
+            let at = anchor.unwrap_or(newest);
+            (at + 1, at)
+        }
+    };
+    page.has_newer = last < newest;
+    // An event with after_seq = s sits between message s and s + 1: this page shows
+    // those from just before its first message to just after its last, and reaches
+    // the chat's start or end when nothing lies beyond it.
+    let from = (first > 1).then_some(first - 1);
+    let to = page.has_newer.then_some(last);
+    page.events = store.chat_events_among(chat, from, to).await?;
+    let mut authors: Vec<UserId> = page.messages.iter().map(|m| m.sender_id).collect();
+    authors.sort_unstable();
+    authors.dedup();
+    page.authors = store.user_summaries(&authors).await?;
+    Ok(page)
+}
+
+/// The chat's events after `start`: from the database first, then live from the hub,
+/// each once and in `eventSeq` order. A gap in what the bus brings (an event lost or
+/// reordered between instances) is read from the database before going on.
+pub(crate) fn chat_events(
+    store: Store,
+    chat: ChatId,
+    start: i64,
+    mut registration: Registration,
+) -> impl Stream<Item = Result<Arc<ChatEvent>, ApiError>> {
+    async_stream::stream! {
+        let mut last = start;
+        loop {
+            match store.chat_events_after(chat, last, REPLAY_PAGE).await {
+                Ok(events) => {
+                    let done = (events.len() as i64) < REPLAY_PAGE;
+                    for event in events {
+                        last = event.event_seq;
+                        yield Ok(Arc::new(event));
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    yield Err(ApiError::from(e));
+                    return;
+                }
+            }
+        }
+        while let Some(event) = registration.events.recv().await {
+            let Event::ChatChanged(event) = &*event else { continue };
+            if event.event_seq <= last {
+                continue;
+            }
+            if event.event_seq > last + 1 {
+                match store.chat_events_after(chat, last, event.event_seq - last - 1).await {
+                    // Everything up to the event itself: `last` moves on to it below.
+                    Ok(missing) => {
+                        for missing in missing {
+                            yield Ok(Arc::new(missing));
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(ApiError::from(e));
+                        return;
+                    }
+                }
+            }
+            last = event.event_seq;
+            yield Ok(event.clone());
+        }
+        if let Some(error) = ending(registration.end()) {
+            yield Err(error);
+        }
+    }
+}
