@@ -1,11 +1,16 @@
-# Shared by ./run and ./test: progress messages, and installing the pinned build
-# tools on a machine that has only rustup and cargo.
+# Shared by ./run and ./test: progress messages, installing the pinned build tools on
+# a machine that has only rustup and cargo, and the one build of the site that ./run
+# serves and the browser tests test.
 
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 TOOLS_DIR="$REPO/.tools"
+# What ./run serves: the release server binary and this folder (the browser bundle in
+# pkg/, the CSS, the static assets).
+SITE_DIR="$TARGET_DIR/site"
+CHAT_BIN="$TARGET_DIR/release/chat"
 CARGO_LEPTOS_VERSION=0.3.6
 BINARYEN_VERSION=132.0.0
 WASM_OPT_CRATE_VERSION=0.116.1
@@ -22,12 +27,6 @@ ensure_wasm_target() {
         note "adding the wasm32-unknown-unknown target (one time)"
         rustup target add wasm32-unknown-unknown
     fi
-}
-
-ensure_cargo_leptos() {
-    if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then return; fi
-    note "installing cargo-leptos $CARGO_LEPTOS_VERSION (one time; about 15 minutes on 2 cores)"
-    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
 }
 
 # wasm-bindgen's CLI must be exactly the version in Cargo.lock.
@@ -56,8 +55,35 @@ ensure_wasm_opt() {
 
 ensure_web_tools() {
     ensure_wasm_target
-    ensure_cargo_leptos
     ensure_wasm_bindgen
+    ensure_wasm_opt
+}
+
+# Builds the site as `cargo leptos build --release` would, with cargo, wasm-bindgen and
+# wasm-opt called directly (cargo-leptos itself takes longer to install than the whole
+# build; it stays the tool for `cargo leptos watch` while developing). The browser
+# bundle and the server build side by side: each has a long single-threaded tail.
+build_site() {
+    ensure_web_tools
+    local started=$SECONDS wasm="$TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
+    note "the browser bundle and the server, in parallel (first time: about 10 minutes on 2 cores)"
+    cargo build --quiet --release -p chat-stack --bin chat &
+    local server=$!
+    if ! cargo build --quiet -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release; then
+        wait "$server" || true
+        return 1
+    fi
+    wait "$server"
+    rm -rf "$SITE_DIR"
+    mkdir -p "$SITE_DIR/pkg"
+    wasm-bindgen --target web --no-typescript --out-name chat --out-dir "$SITE_DIR/pkg" "$wasm"
+    # The name leptos's hydration script loads when LEPTOS_OUTPUT_NAME is set.
+    mv "$SITE_DIR/pkg/chat_bg.wasm" "$SITE_DIR/pkg/chat.wasm"
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+        "$SITE_DIR/pkg/chat.wasm" -o "$SITE_DIR/pkg/chat.wasm"
+    cp "$REPO/style/main.css" "$SITE_DIR/pkg/chat.css"
+    cp -r "$REPO/assets/." "$SITE_DIR/"
+    note "built in $((SECONDS - started)) s: $(gzip -c "$SITE_DIR/pkg/chat.wasm" | wc -c | awk '{printf "%d KiB", $1/1024}') of wasm (gzip)"
 }
 
 # Chromium for the browser tests: $CHROMIUM, or Debian's package.
