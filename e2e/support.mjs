@@ -1,9 +1,15 @@
-// Starts the whole system (`chat up` on a fresh data folder) and drives Chromium.
+// Starts the whole system (`chat up` on a fresh data folder, from the release build
+// ./run serves) and drives Chromium. Every page a test opens is watched: a page error
+// or a console error fails the test (see `assertNoPageErrors`).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
 
 export const WEB = 'http://localhost:3000';
 export const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join(process.cwd(), 'screenshots');
@@ -70,16 +76,79 @@ export async function launchBrowser() {
   });
 }
 
+/** Everyone `newPerson` made since the last `assertNoPageErrors`. */
+const watched = [];
+
+/**
+ * What the browser itself logs when the network fails (an instance taken down, the
+ * context set offline): not the page's errors.
+ */
+const NETWORK_NOISE = [/^Failed to load resource/, /^WebSocket connection to .* failed/];
+
 /** A fresh browser context (its own cookies) with a page that records errors. */
 export async function newPerson(browser, options = {}) {
   const context = await browser.newContext({ baseURL: WEB, ...options });
   const page = await context.newPage();
   const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().includes('Failed to load resource')) errors.push(m.text());
+    if (m.type() === 'error' && !NETWORK_NOISE.some((n) => n.test(m.text()))) {
+      errors.push(`console error: ${m.text()}`);
+    }
   });
-  return { context, page, errors };
+  const person = { context, page, errors };
+  watched.push(person);
+  return person;
+}
+
+/** Fails if any page opened since the last call logged an error (call it in afterEach). */
+export function assertNoPageErrors() {
+  const errors = watched.flatMap((p) => p.errors);
+  watched.length = 0;
+  assert.deepEqual(errors, [], 'the pages logged errors');
+}
+
+/** Runs axe-core on the page; fails on any serious or critical violation. */
+export async function assertAccessible(page, what) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
+    await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  }
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const serious = result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join('; ')}`);
+  assert.deepEqual(serious, [], `accessibility of ${what}`);
+}
+
+/** The session token of a person's browser (an HttpOnly cookie the page never sees). */
+export async function tokenOf(person) {
+  const cookie = (await person.context.cookies()).find((c) => c.name === 'chat_session');
+  return cookie?.value;
+}
+
+/** A GraphQL call as `person`, straight to a service instance (for setting scenes). */
+export async function gql(person, port, query, variables = {}) {
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenOf(person)}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+/** Sends `texts` as `person` through sender 4002, one after another. */
+export async function sendAll(person, chatId, texts) {
+  for (const content of texts) {
+    await gql(person, 4002, 'mutation($input: CreateMessageInput!) { createMessage(input: $input) { seq } }',
+      { input: { chatId, content } });
+  }
+}
+
+/** The id of the open chat, from the address. */
+export function chatIdOf(page) {
+  return new URL(page.url()).pathname.split('/').pop();
 }
 
 /** Polls `check` until it returns a truthy value or `timeout` ms pass. */
@@ -103,6 +172,9 @@ export async function pickInstance(page, service, index) {
   await page.locator(`#instance-${service}`).selectOption(String(index));
 }
 
+/** A name no other test uses. */
+export const unique = (name) => `${name}${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
+
 export async function register(page, username, displayName) {
   await page.goto('/register');
   await hydrated(page);
@@ -118,6 +190,45 @@ export async function register(page, username, displayName) {
 /** Waits until the page is interactive. */
 export async function hydrated(page) {
   await page.locator('html[data-hydrated]').waitFor({ state: 'attached', timeout: 30_000 });
+}
+
+/** A person registered and signed in, on the chats page. */
+export async function signedIn(browser, name, displayName = name, options = {}) {
+  const person = await newPerson(browser, options);
+  person.username = unique(name);
+  await register(person.page, person.username, displayName);
+  return person;
+}
+
+/** Starts a direct chat with `other` from the "New chat" dialog; returns its id. */
+export async function startDirectChat(person, other) {
+  const before = person.page.url();
+  await person.page.getByRole('button', { name: 'New chat' }).click();
+  await person.page.getByLabel('Find people').fill(other.username);
+  await person.page.getByRole('button', { name: new RegExp(other.username) }).click();
+  await person.page.waitForURL((url) => url.pathname.startsWith('/chats/') && url.href !== before);
+  return chatIdOf(person.page);
+}
+
+/** Starts a group named `name` with `others`; returns its id. */
+export async function startGroup(person, name, others) {
+  const before = person.page.url();
+  await person.page.getByRole('button', { name: 'New chat' }).click();
+  await person.page.getByRole('radio', { name: 'Group' }).click();
+  await person.page.getByLabel('Group name').fill(name);
+  for (const other of others) {
+    await person.page.getByLabel('Find people').fill(other.username);
+    await person.page.getByRole('button', { name: new RegExp(other.username) }).click();
+  }
+  await person.page.getByRole('button', { name: 'Create group' }).click();
+  await person.page.waitForURL((url) => url.pathname.startsWith('/chats/') && url.href !== before);
+  return chatIdOf(person.page);
+}
+
+/** The unread count the chat list shows for the chat titled `title` (0 without a badge). */
+export async function unreadBadge(page, title) {
+  const badge = page.locator('.chat-item', { hasText: title }).locator('[data-test=unread]');
+  return (await badge.count()) ? Number(await badge.getAttribute('data-count')) : 0;
 }
 
 /** The texts of the open chat's messages. */

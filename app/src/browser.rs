@@ -1,7 +1,7 @@
-//! What only the browser has: cookies and storage for the instance choice, random ids,
-//! the page's visibility. Outside the browser these are inert.
+//! What only the browser has: cookies and storage, random ids, the page's visibility,
+//! focus, timers. Outside the browser these are inert.
 
-use crate::config::{CHOICE_COOKIE, Choice, Instances};
+use crate::config::{CHOICE_COOKIE, Choice, Instances, cookie_value};
 
 /// The remembered choice: the cookie (which server rendering also reads), else local
 /// storage, else the first instances.
@@ -24,38 +24,79 @@ pub fn stored_choice(instances: &Instances) -> Choice {
 
 /// Remembers the choice in local storage and in a cookie for server rendering.
 pub fn save_choice(choice: Choice) {
+    let value = choice.encode();
+    #[cfg(browser)]
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(CHOICE_COOKIE, &value);
+    }
+    set_cookie(&format!(
+        "{CHOICE_COOKIE}={value}; Path=/; Max-Age=31536000; SameSite=Lax"
+    ));
+}
+
+/// The page's cookies that scripts may read (`document.cookie`); empty elsewhere.
+pub fn document_cookie() -> String {
     #[cfg(browser)]
     {
         use wasm_bindgen::JsCast;
-        let value = choice.encode();
-        if let Some(storage) = storage() {
-            let _ = storage.set_item(CHOICE_COOKIE, &value);
-        }
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+            .and_then(|d| d.cookie().ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(browser))]
+    String::new()
+}
+
+/// Sets a cookie from the page (`document.cookie = …`).
+pub fn set_cookie(cookie: &str) {
+    #[cfg(browser)]
+    {
+        use wasm_bindgen::JsCast;
         if let Some(document) = web_sys::window()
             .and_then(|w| w.document())
             .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
         {
-            let _ = document.set_cookie(&format!(
-                "{CHOICE_COOKIE}={value}; Path=/; Max-Age=31536000; SameSite=Lax"
-            ));
+            let _ = document.set_cookie(cookie);
         }
     }
-    let _ = (choice, CHOICE_COOKIE);
-}
-
-#[cfg(browser)]
-fn document_cookie() -> String {
-    use wasm_bindgen::JsCast;
-    web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
-        .and_then(|d| d.cookie().ok())
-        .unwrap_or_default()
+    let _ = cookie;
 }
 
 #[cfg(browser)]
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// The unsent text of a chat's composer, kept across navigation and reloads.
+pub fn draft(chat: &str) -> Option<String> {
+    #[cfg(browser)]
+    {
+        storage()?
+            .get_item(&format!("chat_draft:{chat}"))
+            .ok()
+            .flatten()
+    }
+    #[cfg(not(browser))]
+    {
+        let _ = chat;
+        None
+    }
+}
+
+/// Keeps (or, when empty, forgets) a chat's unsent text.
+pub fn save_draft(chat: &str, text: &str) {
+    #[cfg(browser)]
+    if let Some(storage) = storage() {
+        let key = format!("chat_draft:{chat}");
+        let _ = if text.trim().is_empty() {
+            storage.remove_item(&key)
+        } else {
+            storage.set_item(&key, text)
+        };
+    }
+    let _ = (chat, text);
 }
 
 /// A fresh idempotency key for a message (a random UUID from the browser's crypto).
@@ -103,24 +144,83 @@ pub fn page_visible() -> bool {
     }
 }
 
-/// Keeps the browser's UTC offset in a cookie for server rendering.
-#[cfg(browser)]
-pub fn remember_tz(offset_minutes: i32) {
-    use wasm_bindgen::JsCast;
-    let known = crate::config::cookie_value(&document_cookie(), crate::time::TZ_COOKIE)
-        .and_then(|v| v.parse::<i32>().ok());
-    if known == Some(offset_minutes) {
-        return;
-    }
-    if let Some(document) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+/// Calls `f` whenever the page comes back into view, while the calling component
+/// lives.
+pub fn on_visible(f: impl Fn() + 'static) {
+    #[cfg(browser)]
     {
-        let _ = document.set_cookie(&format!(
-            "{}={offset_minutes}; Path=/; Max-Age=31536000; SameSite=Lax",
-            crate::time::TZ_COOKIE
+        let handle =
+            leptos::prelude::window_event_listener_untyped("visibilitychange", move |_| {
+                if page_visible() {
+                    f();
+                }
+            });
+        leptos::prelude::on_cleanup(move || handle.remove());
+    }
+    #[cfg(not(browser))]
+    drop(f);
+}
+
+/// The browser's offset from UTC, in minutes east (0 outside the browser).
+pub fn tz_offset() -> i32 {
+    #[cfg(browser)]
+    {
+        // JavaScript reports minutes *behind* UTC.
+        -(js_sys::Date::new_0().get_timezone_offset() as i32)
+    }
+    #[cfg(not(browser))]
+    {
+        0
+    }
+}
+
+/// Keeps the browser's UTC offset in a cookie, so the next page the server renders
+/// shows times in this time zone.
+pub fn remember_tz() {
+    let offset = tz_offset();
+    let known = cookie_value(&document_cookie(), crate::config::TZ_COOKIE)
+        .and_then(|v| v.parse::<i32>().ok());
+    if known != Some(offset) {
+        set_cookie(&format!(
+            "{}={offset}; Path=/; Max-Age=31536000; SameSite=Lax",
+            crate::config::TZ_COOKIE
         ));
     }
+}
+
+/// The JSON in the page's `<meta name=… content=…>`, as the server wrote it.
+pub fn page_meta<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    #[cfg(browser)]
+    {
+        let content = web_sys::window()?
+            .document()?
+            .query_selector(&format!("meta[name={name}]"))
+            .ok()
+            .flatten()?
+            .get_attribute("content")?;
+        serde_json::from_str(&content).ok()
+    }
+    #[cfg(not(browser))]
+    {
+        let _ = name;
+        None
+    }
+}
+
+/// Moves the focus to the element matching `selector`, if there is one.
+pub fn focus(selector: &str) {
+    #[cfg(browser)]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(el) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector(selector).ok().flatten())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    }
+    let _ = selector;
 }
 
 /// Waits `ms` milliseconds (in the browser; elsewhere at once).
@@ -147,6 +247,15 @@ pub fn mark_hydrated() {
     {
         let _ = root.set_attribute("data-hydrated", "true");
     }
+}
+
+/// Sends the browser to `path` with a full page load (so the server renders it).
+pub fn go(path: &str) {
+    #[cfg(browser)]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign(path);
+    }
+    let _ = path;
 }
 
 /// A `fetch` from the page: the answer's status and body text, or `None` when the

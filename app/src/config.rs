@@ -57,6 +57,10 @@ impl Service {
 /// reads from the same receiver as the page.
 pub const CHOICE_COOKIE: &str = "chat_instances";
 
+/// The cookie with the browser's offset from UTC, in minutes east, so server rendering
+/// shows times as the browser does.
+pub const TZ_COOKIE: &str = "chat_tz";
+
 /// The instance of each service this browser talks to (indices into [`Instances`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choice {

@@ -3,6 +3,13 @@
 //! - [`config`]: the instances and the browser's choice among them.
 //! - [`api`]: GraphQL calls routed to the chosen instance (HTTP on both sides).
 //! - [`live`]: the browser's graphql-ws connection to the chosen receiver.
+//! - [`state`]: the chat list and the open chat's timeline, kept current by events.
+//! - [`timeline`]: the open chat's rows as a person reads them (days, groups, changes).
+//! - [`outbox`]: a message's way out: pending, waiting for the connection, refused.
+//! - [`scroll`]: where the open chat is scrolled to, and moving it.
+//! - [`forms`]: forms that work before and without scripts.
+//! - [`time`]: times in the reader's time zone.
+//! - [`browser`]: cookies, storage, timers: what only the browser has.
 //! - [`pages`]: login, registration, and the chats screen.
 //! - [`components`]: the instance picker, the chat list, the open chat, dialogs.
 
@@ -12,10 +19,14 @@ pub mod api;
 pub mod browser;
 pub mod components;
 pub mod config;
+pub mod forms;
 pub mod live;
+pub mod outbox;
 pub mod pages;
+pub mod scroll;
 pub mod state;
 pub mod time;
+pub mod timeline;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -30,11 +41,14 @@ pub struct ServiceHost(pub String);
 
 /// The name of the meta tag that hands [`Instances`] to the browser.
 const INSTANCES_META: &str = "chat-instances";
+/// The name of the meta tag with the [`time::Clock`] the page was rendered with.
+pub(crate) const CLOCK_META: &str = "chat-clock";
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let instances = use_context::<Instances>().unwrap_or_default();
     let instances = serde_json::to_string(&instances).unwrap_or_default();
+    let clock = serde_json::to_string(&time::page_clock()).unwrap_or_default();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -44,6 +58,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <meta name=INSTANCES_META content=instances/>
+                <meta name=CLOCK_META content=clock/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -58,21 +73,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The instances, from context on the server and from the page's meta tag in the
 /// browser.
 fn instances() -> Instances {
-    #[cfg(browser)]
-    {
-        let content = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| {
-                d.query_selector(&format!("meta[name={INSTANCES_META}]"))
-                    .ok()
-                    .flatten()
-            })
-            .and_then(|meta| meta.get_attribute("content"));
-        if let Some(instances) = content.and_then(|c| serde_json::from_str(&c).ok()) {
-            return instances;
-        }
-    }
-    use_context::<Instances>().unwrap_or_default()
+    browser::page_meta(INSTANCES_META)
+        .or_else(use_context::<Instances>)
+        .unwrap_or_default()
 }
 
 #[component]
@@ -80,6 +83,8 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     api::provide_client(instances());
     live::provide_live();
+    provide_context(time::page_clock());
+    browser::remember_tz();
     view! {
         <Stylesheet id="leptos" href="/pkg/chat.css"/>
         <Title text="Chat"/>

@@ -24,6 +24,9 @@ pub enum LiveStatus {
 #[derive(Clone)]
 pub struct Live {
     pub status: RwSignal<LiveStatus>,
+    /// How many times the connection has come up (messages waiting to go out try again
+    /// when it does).
+    connections: RwSignal<u64>,
     #[cfg(browser)]
     inner: send_wrapper::SendWrapper<std::rc::Rc<std::cell::RefCell<socket::Inner>>>,
 }
@@ -36,10 +39,12 @@ pub struct LiveSubscription {
 
 pub fn provide_live() -> Live {
     let status = RwSignal::new(LiveStatus::Offline);
+    let connections = RwSignal::new(0);
     let live = Live {
         status,
+        connections,
         #[cfg(browser)]
-        inner: send_wrapper::SendWrapper::new(socket::Inner::new(status)),
+        inner: send_wrapper::SendWrapper::new(socket::Inner::new(status, connections)),
     };
     provide_context(live.clone());
     live
@@ -50,10 +55,24 @@ pub fn use_live() -> Live {
 }
 
 impl Live {
+    /// How many times the connection has come up so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.try_get_untracked().unwrap_or_default()
+    }
+
     /// Connects to the receiver on `port`, or moves there from another one.
     pub fn connect(&self, port: u16) {
         #[cfg(browser)]
         socket::connect(&self.inner, port);
+        let _ = port;
+    }
+
+    /// The receiver on `port` stopped answering other requests: a socket to it that
+    /// looks open is probably dead (a network that drops packets closes nothing), so
+    /// it is replaced, with the usual pauses between attempts.
+    pub fn suspect(&self, port: u16) {
+        #[cfg(browser)]
+        socket::suspect(&self.inner, port);
         let _ = port;
     }
 
@@ -108,7 +127,9 @@ mod socket {
     use std::cell::RefCell;
     use std::collections::BTreeMap;
     use std::rc::{Rc, Weak};
+    use std::time::Duration;
 
+    use chat_types::backoff::Backoff;
     use leptos::prelude::*;
     use serde_json::{Value, json};
     use wasm_bindgen::JsCast;
@@ -128,26 +149,33 @@ mod socket {
 
     pub(super) struct Inner {
         status: RwSignal<LiveStatus>,
+        connections: RwSignal<u64>,
         port: Option<u16>,
         socket: Option<WebSocket>,
         /// Tells current socket events from a replaced socket's.
         generation: u64,
         acked: bool,
         attempts: u32,
+        backoff: Backoff,
         subs: BTreeMap<u64, Sub>,
         next_id: u64,
         handlers: Vec<Box<dyn std::any::Any>>,
     }
 
     impl Inner {
-        pub(super) fn new(status: RwSignal<LiveStatus>) -> Rc<RefCell<Self>> {
+        pub(super) fn new(
+            status: RwSignal<LiveStatus>,
+            connections: RwSignal<u64>,
+        ) -> Rc<RefCell<Self>> {
             Rc::new(RefCell::new(Self {
                 status,
+                connections,
                 port: None,
                 socket: None,
                 generation: 0,
                 acked: false,
                 attempts: 0,
+                backoff: reconnect_backoff(),
                 subs: BTreeMap::new(),
                 next_id: 0,
                 handlers: Vec::new(),
@@ -221,6 +249,23 @@ mod socket {
             }
         }
         open(inner, port);
+    }
+
+    pub(super) fn suspect(inner: &Rc<RefCell<Inner>>, port: u16) {
+        let generation = {
+            let mut state = inner.borrow_mut();
+            if state.port != Some(port) || !state.acked {
+                return;
+            }
+            if let Some(old) = state.socket.take() {
+                old.set_onopen(None);
+                old.set_onmessage(None);
+                old.set_onclose(None);
+                let _ = old.close();
+            }
+            state.generation
+        };
+        schedule_reconnect(inner, generation);
     }
 
     fn open(inner: &Rc<RefCell<Inner>>, port: u16) {
@@ -302,6 +347,8 @@ mod socket {
                 "connection_ack" => {
                     state.acked = true;
                     state.attempts = 0;
+                    state.backoff.reset();
+                    state.connections.update(|n| *n += 1);
                     if let Some(port) = state.port {
                         state.status.set(LiveStatus::Connected(port));
                     }
@@ -332,7 +379,12 @@ mod socket {
         }
     }
 
-    /// After a drop, tries again with growing pauses (0.5 s, 1 s, 2 s … up to 10 s).
+    /// Reconnecting: from a quarter of a second up to 5 s between attempts.
+    fn reconnect_backoff() -> Backoff {
+        Backoff::new(Duration::from_millis(250), Duration::from_secs(5))
+    }
+
+    /// After a drop, tries again with growing pauses.
     fn schedule_reconnect(inner: &Rc<RefCell<Inner>>, generation: u64) {
         let (delay, port) = {
             let mut state = inner.borrow_mut();
@@ -344,7 +396,7 @@ mod socket {
             state.attempts += 1;
             let Some(port) = state.port else { return };
             state.status.set(LiveStatus::Reconnecting(port));
-            let delay = (500u32 << state.attempts.min(5)).min(10_000) / 2;
+            let delay = state.backoff.next_pause().as_millis() as u32;
             (delay, port)
         };
         let weak = Rc::downgrade(inner);

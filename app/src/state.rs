@@ -5,7 +5,10 @@
 //! again), then kept in signals that live events edit in place. The resources never
 //! change after loading, so nothing re-renders wholesale.
 
-use chat_types::{Chat, ChatId, Message, ReadUpdate, UnreadCount, User, UserId};
+use chat_types::{
+    Chat, ChatEvent, ChatId, Message, MessagePage, ReadUpdate, UnreadCount, User, UserId,
+    UserSummary,
+};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +77,14 @@ impl ChatsStore {
         });
     }
 
+    /// Unread messages over all chats (for the tab title).
+    pub fn total_unread(&self) -> i64 {
+        self.chats.with(|c| {
+            c.as_ref()
+                .map_or(0, |l| l.iter().map(|c| c.unread_count).sum())
+        })
+    }
+
     pub fn unread_changed(&self, unread: &UnreadCount) {
         self.edit(|list| {
             if let Some(chat) = list.iter_mut().find(|c| c.id == unread.chat_id) {
@@ -114,14 +125,17 @@ impl ChatsStore {
     }
 }
 
-/// Where a message of the open chat stands.
+/// Where a message of the open chat stands (see [`crate::outbox`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Delivery {
     /// Stored, with its seq.
     Sent,
-    /// On its way (or being retried with the same clientId).
+    /// On its way.
     Pending,
-    /// Gave up; the retry button sends it again with the same clientId.
+    /// The sender could not be reached; it goes out by itself (same clientId) when the
+    /// connection is back.
+    Waiting,
+    /// Refused; the retry button sends it again with the same clientId.
     Failed(String),
 }
 
@@ -132,12 +146,17 @@ pub struct Entry {
     pub delivery: Delivery,
 }
 
-/// The open chat's messages: stored ones in seq order, then the pending ones.
+/// The open chat's timeline: stored messages in seq order, then the pending ones; the
+/// chat's changes (renames, people joining and leaving) among them; and the names of
+/// everyone who wrote here, including people who have since left.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatLog {
     pub entries: Vec<Entry>,
     /// Older messages exist before the first one.
     pub has_more: bool,
+    /// In `eventSeq` order, each once.
+    pub events: Vec<ChatEvent>,
+    pub authors: Vec<UserSummary>,
 }
 
 impl ChatLog {
@@ -151,7 +170,60 @@ impl ChatLog {
                 })
                 .collect(),
             has_more,
+            events: Vec::new(),
+            authors: Vec::new(),
         }
+    }
+
+    pub fn from_page(page: MessagePage) -> Self {
+        let mut log = Self::new(page.messages, page.has_more);
+        log.learn(page.events, page.authors);
+        log
+    }
+
+    /// Takes in a page's events and authors.
+    fn learn(&mut self, events: Vec<ChatEvent>, authors: Vec<UserSummary>) {
+        for event in events {
+            self.add_event(event);
+        }
+        for author in authors {
+            if !self.authors.iter().any(|a| a.id == author.id) {
+                self.authors.push(author);
+            }
+        }
+    }
+
+    /// A change to the chat; one already here is ignored. Returns whether it is new.
+    pub fn add_event(&mut self, event: ChatEvent) -> bool {
+        match self
+            .events
+            .binary_search_by_key(&event.event_seq, |e| e.event_seq)
+        {
+            Ok(_) => false,
+            Err(at) => {
+                self.events.insert(at, event);
+                true
+            }
+        }
+    }
+
+    /// The newest change known here (what `chatEvents` resumes after).
+    pub fn last_event_seq(&self) -> i64 {
+        self.events.last().map_or(0, |e| e.event_seq)
+    }
+
+    /// The name of a message's author: from the chat's participants, else from the
+    /// authors the pages brought (people who left).
+    pub fn author_name(&self, chat: Option<&Chat>, id: UserId) -> String {
+        chat.and_then(|c| c.participants.iter().find(|p| p.user.id == id))
+            .map(|p| p.user.display_name.clone())
+            .or_else(|| {
+                self.authors
+                    .iter()
+                    .find(|a| a.id == id)
+                    .map(|a| a.display_name.clone())
+            })
+            .unwrap_or_else(|| "Someone".to_string())
     }
 
     /// The newest stored seq (what `messageAdded` resumes after).
@@ -211,10 +283,13 @@ impl ChatLog {
         true
     }
 
-    /// Older messages, put before the first.
-    pub fn prepend(&mut self, older: Vec<Message>, has_more: bool) {
+    /// An older page, put before the first message.
+    pub fn prepend(&mut self, page: MessagePage) {
         let first = self.first_seq().unwrap_or(i64::MAX);
-        let mut entries: Vec<Entry> = older
+        self.learn(page.events, page.authors);
+        let has_more = page.has_more;
+        let mut entries: Vec<Entry> = page
+            .messages
             .into_iter()
             .filter(|m| m.seq < first)
             .map(|message| Entry {
@@ -263,7 +338,7 @@ mod tests {
 
     fn message(seq: i64, client_id: &str) -> Message {
         Message {
-            id: Uuid::new_v4().into(),
+            id: Uuid::from_u128(1000 + seq as u128).into(),
             chat_id: Uuid::from_u128(1).into(),
             seq,
             sender_id: Uuid::from_u128(2).into(),
@@ -307,10 +382,13 @@ mod tests {
         });
         log.add_stored(message(7, "c"));
         log.add_stored(message(6, "d"));
-        log.prepend(
-            vec![message(3, "x"), message(4, "y"), message(5, "a")],
-            false,
-        );
+        log.prepend(MessagePage {
+            messages: vec![message(3, "x"), message(4, "y"), message(5, "a")],
+            has_more: false,
+            has_newer: true,
+            authors: Vec::new(),
+            events: Vec::new(),
+        });
         let order: Vec<i64> = log.entries.iter().map(|e| e.message.seq).collect();
         assert_eq!(order, [3, 4, 5, 6, 7, 0]);
         assert_eq!(log.first_seq(), Some(3));

@@ -85,6 +85,8 @@ pub async fn up(topology: Topology, web: WebArgs, common: CommonConfig) -> anyho
             addr: SocketAddr::new(common.host, web.web_port),
             site_root: web.site_root,
             service_host: service_host(&common),
+            allowed_origins: common.allowed_origins.clone().into(),
+            cookie_secure: common.cookie_secure,
         };
         let listener = server_core::http::bind(config.addr).await?;
         Some((config, listener))

@@ -1,18 +1,21 @@
-//! The chat list: latest activity first, unread badges, last-message previews.
+//! The chat list: latest activity first, unread chats in bold with their count,
+//! last-message previews.
 
-use chat_types::{Chat, ChatId, UserId};
+use chat_types::{Chat, ChatId, ChatKind, UserId};
 use leptos::prelude::*;
 
+use crate::components::avatar::Avatar;
 use crate::components::new_chat::NewChat;
 use crate::state::{ChatsStore, me};
-use crate::time;
+use crate::time::Clock;
 
 #[component]
 pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
     let store = expect_context::<ChatsStore>();
     let me = me().id;
-    let offset = time::offset_minutes();
     let creating = RwSignal::new(false);
+    let listed = move || store.chats.with(|c| c.as_ref().map(Vec::len).ok());
+    let chats = move || store.chats.get().unwrap_or_default();
     view! {
         <div class="list-head">
             <h2>"Chats"</h2>
@@ -23,32 +26,44 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
         <Show when=move || creating.get()>
             <NewChat on_close=move || creating.set(false)/>
         </Show>
+        {move || match listed() {
+            Some(0) => Some(view! {
+                <p class="hint">"No chats yet. Start one with “New chat”: find someone by name, or make a group."</p>
+            }.into_any()),
+            Some(_) => None,
+            None => Some(view! {
+                <p class="hint error" role="alert">
+                    {move || store.chats.with(|c| c.as_ref().err().map(|e| e.message.clone()))}
+                    " — the receiver did not answer. Pick another receiver above."
+                </p>
+            }.into_any()),
+        }}
         <ul class="chat-list" data-test="chat-list">
-            {move || {
-                match store.chats.get() {
-                        Ok(chats) if chats.is_empty() => view! {
-                            <li class="hint">"No chats yet. Start one with “New chat”."</li>
-                        }
-                        .into_any(),
-                        Ok(chats) => chats
-                            .into_iter()
-                            .map(|chat| view! { <ChatItem chat=chat me=me open=open offset=offset/> })
-                            .collect_view()
-                            .into_any(),
-                        Err(error) => view! {
-                            <li class="hint error">
-                                "The receiver did not answer (" {error.message} "). Pick another receiver above."
-                            </li>
-                        }
-                        .into_any(),
-                    }
-            }}
+            <For each=chats key=item_key let(chat)>
+                <ChatItem chat=chat me=me open=open/>
+            </For>
         </ul>
     }
 }
 
+/// Changes whenever a row would show something else.
+fn item_key(chat: &Chat) -> String {
+    let last = chat.last_message.as_ref();
+    format!(
+        "{}:{}:{}:{}:{:?}:{:?}",
+        chat.id,
+        chat.last_seq,
+        chat.unread_count,
+        chat.updated_at.timestamp_millis(),
+        last.and_then(|m| m.edited_at).map(|t| t.timestamp_millis()),
+        last.and_then(|m| m.deleted_at)
+            .map(|t| t.timestamp_millis()),
+    )
+}
+
 #[component]
-fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>, offset: i32) -> impl IntoView {
+fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView {
+    let clock = expect_context::<Clock>();
     let id = chat.id;
     let title = chat.title_for(me);
     let preview = match &chat.last_message {
@@ -57,7 +72,7 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>, offset: i32) -> 
         Some(m) => {
             let author = if m.sender_id == me {
                 "You: ".to_string()
-            } else if chat.participants.len() > 2 {
+            } else if chat.kind == ChatKind::Group {
                 chat.participants
                     .iter()
                     .find(|p| p.user.id == m.sender_id)
@@ -69,39 +84,35 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>, offset: i32) -> 
             format!("{author}{}", m.content.lines().next().unwrap_or_default())
         }
     };
-    let when = chat
-        .last_message
-        .as_ref()
-        .map(|m| time::clock(m.created_at, offset));
+    let when = chat.last_message.as_ref().map(|m| {
+        view! { <time datetime=m.created_at.to_rfc3339() title=clock.full(m.created_at)>{clock.short(m.created_at)}</time> }
+    });
+    // A direct chat looks like the other person; a group like itself.
+    let avatar_id = match chat.kind {
+        ChatKind::Direct => chat
+            .participants
+            .iter()
+            .find(|p| p.user.id != me)
+            .map_or(id.as_uuid(), |p| p.user.id.as_uuid()),
+        ChatKind::Group => id.as_uuid(),
+    };
     let unread = chat.unread_count;
     let current = move || open.get() == Some(id);
-    let label = if unread > 0 {
-        format!("{title}, {unread} unread")
-    } else {
-        title.clone()
-    };
     view! {
-        <li class="chat-item" class:current=current data-chat=id.to_string()>
-            <a href=format!("/chats/{id}") aria-label=label aria-current=move || current().then_some("page")>
-                <span class="avatar" aria-hidden="true">{initials(&title)}</span>
+        <li class="chat-item" class:current=current class:unread={unread > 0} data-chat=id.to_string()>
+            <a href=format!("/chats/{id}") aria-current=move || current().then_some("page")>
+                <Avatar id=avatar_id name=title.clone()/>
                 <span class="chat-text">
                     <span class="chat-title">{title.clone()}</span>
                     <span class="chat-preview">{preview}</span>
                 </span>
                 <span class="chat-meta">
                     <span class="chat-time">{when}</span>
-                    {(unread > 0).then(|| view! { <span class="badge" data-test="unread">{unread}</span> })}
+                    {(unread > 0).then(|| view! {
+                        <span class="badge" data-test="unread" data-count=unread>{unread}<span class="visually-hidden">" unread"</span></span>
+                    })}
                 </span>
             </a>
         </li>
     }
-}
-
-/// Up to two initials for an avatar.
-pub fn initials(name: &str) -> String {
-    name.split_whitespace()
-        .filter_map(|w| w.chars().next())
-        .take(2)
-        .flat_map(char::to_uppercase)
-        .collect()
 }

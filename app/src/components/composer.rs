@@ -1,44 +1,85 @@
-//! Writing and sending: Enter sends, Shift+Enter starts a new line. A message shows at
-//! once as pending, is retried with the same clientId while the failure is temporary,
-//! and otherwise shows as failed with a retry button. Nothing is sent twice: the
-//! clientId makes every retry the same message.
+//! Writing: Enter sends, Shift+Enter starts a new line; the box grows with the text,
+//! keeps an unsent draft per chat, and counts characters near the limit. Sending is
+//! the [`crate::outbox`]'s job. Without scripts the form posts to the web tier.
 
-use chat_types::validate::MessageContent;
-use chat_types::{ChatId, Message, MessageId, ops};
+use chat_types::validate::{MESSAGE_MAX, MessageContent};
+use chat_types::{ChatId, ops};
 use leptos::html;
 use leptos::prelude::*;
 use serde_json::json;
 
-use crate::api::{Client, use_client};
+use crate::api::use_client;
 use crate::browser;
-use crate::components::room::scroll_to_bottom;
 use crate::config::Service;
-use crate::state::{ChatsStore, Delivery, Entry, LogState, edit_log, me};
+use crate::forms::take_flash;
+use crate::outbox::Outbox;
+use crate::scroll::{self, Scroller};
+use crate::state::me;
 
-/// Attempts per message before it shows as failed.
-const ATTEMPTS: u32 = 4;
 /// Typing notices go out at most this often.
 const TYPING_EVERY_MS: f64 = 2000.0;
+/// The counter shows from this many characters on.
+const COUNT_FROM: usize = MESSAGE_MAX - 500;
 
 #[component]
-pub fn Composer(id: ChatId, log: LogState, scroller: NodeRef<html::Div>) -> impl IntoView {
+pub fn Composer(
+    id: ChatId,
+    outbox: Outbox,
+    scroller: Scroller,
+    /// The newest seq when the page was rendered: a form posted twice from the same
+    /// page (without scripts) is one message.
+    rendered_after: i64,
+) -> impl IntoView {
     let client = use_client();
-    let store = expect_context::<ChatsStore>();
     let me = me();
-    let text = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
+    // A message refused without scripts comes back here with its text.
+    let flash = take_flash(&format!("send:{id}"));
+    let refused_text = flash
+        .as_ref()
+        .map(|f| f.value("content"))
+        .unwrap_or_default();
+    let text = RwSignal::new(refused_text.clone());
+    let error = RwSignal::new(flash.and_then(|f| f.error));
     let last_typing = StoredValue::new(0.0f64);
     let input = NodeRef::<html::Textarea>::new();
+    let chat_key = id.to_string();
+
+    // The draft left in this chat, once the page is live.
+    Effect::new({
+        let chat_key = chat_key.clone();
+        move |_| {
+            if let Some(draft) = browser::draft(&chat_key)
+                && text.get_untracked().is_empty()
+            {
+                text.set(draft);
+                fit(input);
+            }
+        }
+    });
+
+    let length = Memo::new(move |_| text.with(|t| t.trim().chars().count()));
+    let counter = move || {
+        let n = length.get();
+        (n >= COUNT_FROM).then(|| {
+            let over = n > MESSAGE_MAX;
+            let text = if over {
+                format!(
+                    "{n} / {MESSAGE_MAX} — {} over the limit",
+                    n - MESSAGE_MAX
+                )
+            } else {
+                format!("{n} / {MESSAGE_MAX}")
+            };
+            view! { <p class="counter" class:over=over id="composer-count" aria-live="polite">{text}</p> }
+        })
+    };
 
     let send = {
-        let client = client.clone();
+        let chat_key = chat_key.clone();
         move || {
             let content = match MessageContent::parse(&text.get_untracked()) {
                 Ok(content) => content.into_inner(),
-                Err(e) if text.get_untracked().trim().is_empty() => {
-                    let _ = e;
-                    return;
-                }
+                Err(_) if text.get_untracked().trim().is_empty() => return,
                 Err(e) => {
                     error.set(Some(e.message));
                     return;
@@ -46,27 +87,10 @@ pub fn Composer(id: ChatId, log: LogState, scroller: NodeRef<html::Div>) -> impl
             };
             error.set(None);
             text.set(String::new());
-            let client_id = browser::new_client_id();
-            let pending = Message {
-                id: MessageId(uuid::Uuid::nil()),
-                chat_id: id,
-                seq: 0,
-                sender_id: me.id,
-                content: content.clone(),
-                client_id: Some(client_id.clone()),
-                created_at: chrono::DateTime::from_timestamp_millis(browser::now_ms() as i64)
-                    .unwrap_or_default(),
-                edited_at: None,
-                deleted_at: None,
-            };
-            edit_log(log, |log| {
-                log.entries.push(Entry {
-                    message: pending,
-                    delivery: Delivery::Pending,
-                });
-            });
-            scroll_to_bottom(scroller);
-            deliver(client.clone(), store, log, id, content, client_id);
+            browser::save_draft(&chat_key, "");
+            fit(input);
+            outbox.send(id, me.id, content);
+            scroll::to_bottom(scroller);
         }
     };
     let on_keydown = {
@@ -78,26 +102,24 @@ pub fn Composer(id: ChatId, log: LogState, scroller: NodeRef<html::Div>) -> impl
             }
         }
     };
-    let on_input = {
-        let client = client.clone();
-        move |_| {
-            let now = browser::now_ms();
-            if text.get_untracked().trim().is_empty()
-                || now - last_typing.get_value() < TYPING_EVERY_MS
-            {
-                return;
-            }
-            last_typing.set_value(now);
-            let call = client.call::<bool>(
-                Service::Sender,
-                ops::SEND_TYPING,
-                json!({ "chatId": id }),
-                "sendTyping",
-            );
-            leptos::task::spawn_local(async move {
-                let _ = call.await;
-            });
+    let on_input = move |_| {
+        fit(input);
+        browser::save_draft(&chat_key, &text.get_untracked());
+        let now = browser::now_ms();
+        if text.get_untracked().trim().is_empty() || now - last_typing.get_value() < TYPING_EVERY_MS
+        {
+            return;
         }
+        last_typing.set_value(now);
+        let call = client.call::<bool>(
+            Service::Sender,
+            ops::SEND_TYPING,
+            json!({ "chatId": id }),
+            "sendTyping",
+        );
+        leptos::task::spawn_local(async move {
+            let _ = call.await;
+        });
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -107,62 +129,40 @@ pub fn Composer(id: ChatId, log: LogState, scroller: NodeRef<html::Div>) -> impl
         }
     };
     view! {
-        <form class="composer" on:submit=on_submit>
+        <form class="composer" method="post" action=format!("/chats/{id}/messages") on:submit=on_submit>
+            <input type="hidden" name="after" value=rendered_after.to_string()/>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea
                 id="composer-input"
+                name="content"
                 node_ref=input
                 rows="1"
-                placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
+                placeholder="Write a message…"
                 bind:value=text
                 on:keydown=on_keydown
                 on:input=on_input
-                aria-describedby="composer-error"
-            ></textarea>
+                aria-describedby="composer-hint composer-error"
+            >
+                // Without scripts, a refused message comes back in the box.
+                {refused_text}
+            </textarea>
             <button type="submit" class="primary">"Send"</button>
+            <p class="composer-hint" id="composer-hint">
+                "Enter sends · Shift+Enter adds a line · up to 4,000 characters"
+            </p>
+            {counter}
             <p class="field-error" id="composer-error" role="alert">{move || error.get()}</p>
         </form>
     }
 }
 
-/// Sends a message (again, for a retry) and records how it went in the log.
-pub(crate) fn deliver(
-    client: Client,
-    store: ChatsStore,
-    log: LogState,
-    id: ChatId,
-    content: String,
-    client_id: String,
-) {
-    let variables = json!({ "input": { "chatId": id, "content": content, "clientId": client_id } });
-    leptos::task::spawn_local(async move {
-        let mut pause = 400;
-        for attempt in 1..=ATTEMPTS {
-            let call = client.call::<Message>(
-                Service::Sender,
-                ops::CREATE_MESSAGE,
-                variables.clone(),
-                "createMessage",
-            );
-            match call.await {
-                Ok(message) => {
-                    store.message_arrived(&message);
-                    edit_log(log, |log| {
-                        log.add_stored(message);
-                    });
-                    return;
-                }
-                Err(e) if e.is_retriable() && attempt < ATTEMPTS => {
-                    browser::pause(pause).await;
-                    pause *= 2;
-                }
-                Err(e) => {
-                    edit_log(log, |log| {
-                        log.set_delivery(&client_id, Delivery::Failed(e.message));
-                    });
-                    return;
-                }
-            }
-        }
-    });
+/// Grows (or shrinks) the box to its text, up to the height the stylesheet allows.
+fn fit(input: NodeRef<html::Textarea>) {
+    #[cfg(browser)]
+    if let Some(el) = input.get_untracked() {
+        let style = wasm_bindgen::JsCast::unchecked_ref::<web_sys::HtmlElement>(&el).style();
+        let _ = style.set_property("height", "auto");
+        let _ = style.set_property("height", &format!("{}px", el.scroll_height() + 2));
+    }
+    let _ = input;
 }

@@ -1,26 +1,28 @@
 //! One message: content, time, edits and deletes of your own, read receipts, and the
 //! state of a message still on its way.
 
-use chat_types::{Chat, Message, ops};
+use chat_types::{Chat, Message, UserId, ops};
 use leptos::prelude::*;
 use serde_json::json;
 
 use crate::api::{ApiError, use_client};
-use crate::components::composer::deliver;
+use crate::components::avatar::Avatar;
 use crate::config::Service;
-use crate::state::{ChatsStore, Delivery, Entry, LogState, edit_log, me};
-use crate::time;
+use crate::outbox::Outbox;
+use crate::state::{Delivery, Entry, edit_log, me};
+use crate::time::Clock;
 
 #[component]
 pub fn MessageItem(
     entry: Entry,
     author: String,
+    /// The first of a run by one person: shows their name, avatar and the time.
+    starts_group: bool,
     chat: Memo<Option<Chat>>,
-    log: LogState,
-    offset: i32,
+    outbox: Outbox,
 ) -> impl IntoView {
     let client = use_client();
-    let store = expect_context::<ChatsStore>();
+    let clock = expect_context::<Clock>();
     let me = me();
     let message = entry.message.clone();
     let mine = message.sender_id == me.id;
@@ -28,15 +30,13 @@ pub fn MessageItem(
     let draft = RwSignal::new(message.content.clone());
     let error = RwSignal::new(None::<String>);
     let confirming_delete = RwSignal::new(false);
-    let group = chat.with_untracked(|c| c.as_ref().is_some_and(|c| c.participants.len() > 2));
     let seq = message.seq;
+    let (store, log) = (outbox.store, outbox.log);
 
     let apply = move |result: Result<Message, ApiError>| match result {
         Ok(message) => {
             store.message_changed(&message);
-            edit_log(log, |log| {
-                log.replace(message);
-            });
+            edit_log(log, |log| log.replace(message));
             editing.set(false);
             confirming_delete.set(false);
         }
@@ -77,28 +77,8 @@ pub fn MessageItem(
         }
     };
     let retry = {
-        let client = client.clone();
-        let (content, client_id, chat_id) = (
-            message.content.clone(),
-            message.client_id.clone(),
-            message.chat_id,
-        );
-        move |_| {
-            let Some(client_id) = client_id.clone() else {
-                return;
-            };
-            edit_log(log, |log| {
-                log.set_delivery(&client_id, Delivery::Pending);
-            });
-            deliver(
-                client.clone(),
-                store,
-                log,
-                chat_id,
-                content.clone(),
-                client_id,
-            );
-        }
+        let message = message.clone();
+        move |_| outbox.retry(message.clone())
     };
     let on_edit_key = {
         let save = save.clone();
@@ -115,9 +95,12 @@ pub fn MessageItem(
     let deleted = message.is_deleted();
     let sent = entry.delivery == Delivery::Sent;
     let receipt =
-        move || (mine && sent && !deleted).then(|| receipt(&chat.get(), me.id, seq, offset));
-    let when = time::clock(message.created_at, offset);
-    let when_full = time::full(message.created_at, offset);
+        move || (mine && sent && !deleted).then(|| receipt(&chat.get(), me.id, seq, &clock));
+    let time = view! {
+        <time datetime=message.created_at.to_rfc3339() title=clock.full(message.created_at)>
+            {clock.time(message.created_at)}
+        </time>
+    };
     let content = message.content.clone();
     let body = move || {
         if deleted {
@@ -126,45 +109,62 @@ pub fn MessageItem(
             view! { <p class="content">{content.clone()}</p> }.into_any()
         }
     };
+    let state = match &entry.delivery {
+        Delivery::Pending => Some(view! { <span class="state">"Sending…"</span> }.into_any()),
+        Delivery::Waiting => Some(
+            view! { <span class="state waiting">"Waiting for the connection — it will be sent when it is back"</span> }
+                .into_any(),
+        ),
+        Delivery::Failed(reason) => Some(
+            view! {
+                <span class="failed" role="alert">
+                    "Not sent: " {reason.clone()} ". "
+                    <button class="ghost small" on:click=retry>"Retry"</button>
+                </span>
+            }
+            .into_any(),
+        ),
+        Delivery::Sent => None,
+    };
     view! {
         <li
             class="message"
             class:mine=mine
-            class:pending=entry.delivery == Delivery::Pending
+            class:starts=starts_group
+            class:pending=!sent
             data-seq=seq.to_string()
             data-test="message"
         >
-            <div class="bubble">
-                {(group && !mine).then(|| view! { <p class="author">{author.clone()}</p> })}
-                <Show when=move || editing.get() fallback=body>
-                    <div class="edit">
-                        <label class="visually-hidden" for=format!("edit-{seq}")>"Edit message"</label>
-                        <textarea id=format!("edit-{seq}") bind:value=draft on:keydown=on_edit_key.clone() rows="2"></textarea>
-                        <div class="edit-actions">
-                            <button class="primary small" on:click={
-                                let save = save.clone();
-                                move |_| save()
-                            }>"Save"</button>
-                            <button class="ghost small" on:click=move |_| editing.set(false)>"Cancel"</button>
+            <div class="gutter">
+                {(starts_group && !mine).then(|| view! { <Avatar id=message.sender_id.as_uuid() name=author.clone() small=true/> })}
+            </div>
+            <div class="body">
+                {starts_group.then(|| view! {
+                    <p class="message-head">
+                        {(!mine).then(|| view! { <span class="author">{author.clone()}</span> })}
+                        {time}
+                    </p>
+                })}
+                <div class="bubble" title=(!starts_group).then(|| clock.full(message.created_at))>
+                    <Show when=move || editing.get() fallback=body>
+                        <div class="edit">
+                            <label class="visually-hidden" for=format!("edit-{seq}")>"Edit message"</label>
+                            <textarea id=format!("edit-{seq}") bind:value=draft on:keydown=on_edit_key.clone() rows="2"></textarea>
+                            <div class="edit-actions">
+                                <button class="primary small" on:click={
+                                    let save = save.clone();
+                                    move |_| save()
+                                }>"Save"</button>
+                                <button class="ghost small" on:click=move |_| editing.set(false)>"Cancel"</button>
+                            </div>
                         </div>
-                    </div>
-                </Show>
+                    </Show>
+                </div>
                 <p class="meta">
-                    <time datetime=message.created_at.to_rfc3339() title=when_full>{when}</time>
-                    {message.is_edited().then(|| view! { <span class="edited">" · edited"</span> })}
+                    {message.is_edited().then(|| view! { <span class="edited">"edited"</span> })}
                     {receipt}
-                    {(entry.delivery == Delivery::Pending).then(|| view! { <span class="state">" · Sending…"</span> })}
+                    {state}
                 </p>
-                {match entry.delivery.clone() {
-                    Delivery::Failed(reason) => view! {
-                        <p class="failed" role="alert">
-                            "Not sent (" {reason} "). "
-                            <button class="ghost small" on:click=retry>"Retry"</button>
-                        </p>
-                    }
-                    .into_any(),
-                    _ => ().into_any(),
-                }}
                 <p class="field-error" role="alert">{move || error.get()}</p>
             </div>
             {(mine && sent && !deleted).then(|| view! {
@@ -184,12 +184,7 @@ pub fn MessageItem(
 }
 
 /// Sent, read by some, or read by everyone else — with who and when in the tooltip.
-fn receipt(
-    chat: &Option<Chat>,
-    me: chat_types::UserId,
-    seq: i64,
-    offset: i32,
-) -> impl IntoView + use<> {
+fn receipt(chat: &Option<Chat>, me: UserId, seq: i64, clock: &Clock) -> impl IntoView + use<> {
     let others: Vec<_> = chat
         .iter()
         .flat_map(|c| c.participants.iter())
@@ -199,7 +194,7 @@ fn receipt(
         .iter()
         .filter(|p| p.last_read_seq >= seq)
         .map(|p| match p.read_at {
-            Some(at) => format!("{} ({})", p.user.display_name, time::clock(at, offset)),
+            Some(at) => format!("{} ({})", p.user.display_name, clock.time(at)),
             None => p.user.display_name.clone(),
         })
         .collect();
@@ -221,7 +216,7 @@ fn receipt(
     };
     view! {
         <span class=class title=title.clone() data-test="receipt" data-state=label.clone()>
-            " · " <span aria-hidden="true">{mark}</span>
+            <span aria-hidden="true">{mark}</span>
             <span class="visually-hidden">{format!("{label}. {title}")}</span>
         </span>
     }

@@ -1,8 +1,10 @@
 //! The pieces of the chats screen.
 
+pub mod avatar;
 pub mod chat_list;
 pub mod composer;
 pub mod message;
+pub mod modal;
 pub mod new_chat;
 pub mod picker;
 pub mod room;

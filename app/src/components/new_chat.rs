@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::api::use_client;
 use crate::browser;
+use crate::components::modal::Modal;
 use crate::config::Service;
 use crate::state::{ChatsStore, me};
 
@@ -21,6 +22,9 @@ pub fn UserSearch(
     #[prop(into)] label: String,
     on_pick: Callback<User>,
     #[prop(into)] exclude: Signal<Vec<UserId>>,
+    /// Takes the focus when its dialog opens.
+    #[prop(optional)]
+    autofocus: bool,
 ) -> impl IntoView {
     let client = use_client();
     let query = RwSignal::new(String::new());
@@ -66,7 +70,7 @@ pub fn UserSearch(
     view! {
         <div class="user-search">
             <label for=id.clone()>{label}</label>
-            <input id=id type="search" bind:value=query on:input=on_input autocomplete="off" placeholder="Name or username"/>
+            <input id=id type="search" bind:value=query on:input=on_input autocomplete="off" autofocus=autofocus placeholder="Name or username"/>
             <ul class="results">
                 {move || shown()
                     .into_iter()
@@ -153,13 +157,8 @@ pub fn NewChat(#[prop(into)] on_close: Callback<()>) -> impl IntoView {
         ids.push(me.id);
         ids
     });
-    let on_key = move |ev: leptos::ev::KeyboardEvent| {
-        if ev.key() == "Escape" {
-            on_close.run(());
-        }
-    };
     view! {
-        <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="new-chat-title" on:keydown=on_key>
+        <Modal labelled_by="new-chat-title" class="dialog new-chat" on_close=on_close>
             <div class="dialog-head">
                 <h3 id="new-chat-title">"New chat"</h3>
                 <button class="ghost small" on:click=move |_| on_close.run(()) aria-label="Close">"✕"</button>
@@ -211,8 +210,8 @@ pub fn NewChat(#[prop(into)] on_close: Callback<()>) -> impl IntoView {
                     <button type="submit" class="primary">"Create group"</button>
                 </form>
             </Show>
-            <UserSearch label="Find people" on_pick=pick exclude=excluded/>
+            <UserSearch label="Find people" on_pick=pick exclude=excluded autofocus=true/>
             <p class="field-error" role="alert">{move || error.get()}</p>
-        </div>
+        </Modal>
     }
 }

@@ -1,5 +1,7 @@
 //! The instance picker: which user, sender and receiver instance this page talks to,
-//! whether each is up, and which receiver the live connection is on.
+//! whether each is up, and which receiver the live connection is on. On a phone it
+//! folds into one button. A receiver the live connection cannot reach shows as down
+//! here and in the status line alike.
 
 use leptos::prelude::*;
 
@@ -27,10 +29,22 @@ fn health_of(known: &[(u16, Health)], port: u16) -> Health {
         .map_or(Health::Unknown, |(_, h)| *h)
 }
 
+/// The live connection knows first: a receiver it is connected to is up, one it keeps
+/// failing to reach is down, whatever the last health check said.
+fn with_live(status: LiveStatus, port: u16, checked: Health) -> Health {
+    match status {
+        LiveStatus::Connected(p) if p == port => Health::Up,
+        LiveStatus::Reconnecting(p) if p == port => Health::Down,
+        _ => checked,
+    }
+}
+
 #[component]
 pub fn InstancePicker() -> impl IntoView {
     let client = use_client();
+    let live = use_live();
     let health = RwSignal::new(Vec::<(u16, Health)>::new());
+    let unfolded = RwSignal::new(false);
     #[cfg(browser)]
     {
         let ports: Vec<u16> = Service::ALL
@@ -38,12 +52,17 @@ pub fn InstancePicker() -> impl IntoView {
             .flat_map(|s| client.instances().ports(*s).to_vec())
             .collect();
         let client = client.clone();
+        let live = live.clone();
         let check = move || {
             for port in ports.clone() {
                 let url = format!("{}/healthz", client.base_url(port));
+                let live = live.clone();
                 leptos::task::spawn_local(async move {
                     let up = matches!(crate::browser::fetch(&url, None).await, Some((200, _)));
                     let state = if up { Health::Up } else { Health::Down };
+                    if !up {
+                        live.suspect(port);
+                    }
                     health.update(|h| match h.iter_mut().find(|(p, _)| *p == port) {
                         Some(entry) => entry.1 = state,
                         None => h.push((port, state)),
@@ -85,7 +104,11 @@ pub fn InstancePicker() -> impl IntoView {
                 }
             };
             let dot = move || {
-                let state = health.with(|h| health_of(h, selected_port()));
+                let port = selected_port();
+                let mut state = health.with(|h| health_of(h, port));
+                if service == Service::Receiver {
+                    state = with_live(live.status.get(), port, state);
+                }
                 match state {
                     Health::Up => ("dot up", "up"),
                     Health::Down => ("dot down", "down"),
@@ -99,7 +122,10 @@ pub fn InstancePicker() -> impl IntoView {
                     let port = *port;
                     let client = client.clone();
                     let label = move || {
-                        let state = health.with(|h| health_of(h, port));
+                        let mut state = health.with(|h| health_of(h, port));
+                        if service == Service::Receiver {
+                            state = with_live(live.status.get(), port, state);
+                        }
                         match state {
                             Health::Down => format!(":{port} (down)"),
                             _ => format!(":{port}"),
@@ -122,8 +148,29 @@ pub fn InstancePicker() -> impl IntoView {
             }
         })
         .collect_view();
+    let summary = {
+        let client = client.clone();
+        move || {
+            format!(
+                "{}·{}·{}",
+                client.choice.get().user + 1,
+                client.choice.get().sender + 1,
+                client.choice.get().receiver + 1
+            )
+        }
+    };
     view! {
-        <nav class="picker" aria-label="Instances">{selects}</nav>
+        <div class="instances" class:unfolded=move || unfolded.get()>
+            <button
+                class="ghost small picker-toggle"
+                aria-expanded=move || unfolded.get().to_string()
+                aria-controls="picker"
+                on:click=move |_| unfolded.update(|u| *u = !*u)
+            >
+                "Instances " <span class="choice">{summary}</span>
+            </button>
+            <nav id="picker" class="picker" aria-label="Instances">{selects}</nav>
+        </div>
     }
 }
 
@@ -132,10 +179,12 @@ pub fn InstancePicker() -> impl IntoView {
 pub fn StatusLine() -> impl IntoView {
     let live = use_live();
     let text = move || match live.status.get() {
-        LiveStatus::Offline => "Offline".to_string(),
+        LiveStatus::Offline => "Not connected".to_string(),
         LiveStatus::Connecting(port) => format!("Connecting to receiver :{port}…"),
         LiveStatus::Connected(port) => format!("Live via receiver :{port}"),
-        LiveStatus::Reconnecting(port) => format!("Reconnecting to receiver :{port}…"),
+        LiveStatus::Reconnecting(port) => {
+            format!("Receiver :{port} is not answering — trying again (or pick another)")
+        }
     };
     let class = move || match live.status.get() {
         LiveStatus::Connected(_) => "status live",

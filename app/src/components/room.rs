@@ -1,112 +1,153 @@
-//! The open chat: its messages (older ones on scrolling up), who is typing, the
-//! composer, and the details panel.
+//! The open chat: its timeline (opened at the first unread message, older ones on
+//! scrolling up, new ones live), who is typing, the composer, and the details dialog.
 
 use chat_types::{
-    ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UnreadCount, UserId, ops,
+    ChatEvent, ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UnreadCount, ops,
 };
-use leptos::html;
 use leptos::prelude::*;
 use serde_json::json;
 
 use crate::api::{ApiError, Client, use_client};
+use crate::browser;
 use crate::components::composer::Composer;
 use crate::components::message::MessageItem;
 use crate::components::settings::Details;
 use crate::config::Service;
 use crate::live::{LiveSubscription, subscribe_while_mounted, use_live};
+use crate::outbox::Outbox;
+use crate::scroll::{self, Scroller};
 use crate::state::{ChatLog, ChatsStore, LogState, edit_log, me};
-use crate::{browser, time};
+use crate::time::Clock;
+use crate::timeline::{Row, rows};
 
 /// Messages per page.
 const PAGE: i64 = 50;
 /// How long a typing notice stays up after its last event.
 const TYPING_SHOWN_MS: f64 = 4000.0;
-/// Within this many pixels of an edge counts as "at" it.
-const EDGE_PX: i32 = 80;
 
 #[component]
 pub fn Room(id: ChatId) -> impl IntoView {
     let client = use_client();
     let store = expect_context::<ChatsStore>();
+    let live = use_live();
+    let clock = expect_context::<Clock>();
     let me = me();
-    let offset = time::offset_minutes();
+    // Where this reader left off when the chat was opened: the first page is loaded
+    // around it and the "New messages" line goes there. It stays put while the chat is
+    // open, even as reading moves the watermark on.
+    let unread_from = RwSignal::new(store.find(id).and_then(|chat| {
+        let read = chat
+            .participants
+            .iter()
+            .find(|p| p.user.id == me.id)
+            .map_or(0, |p| p.last_read_seq);
+        (chat.last_seq > read).then_some(read + 1)
+    }));
     let first_page = Resource::new(|| (), {
         let client = client.clone();
         move |_| {
-            client.call_raw(
-                Service::Receiver,
-                ops::MESSAGES,
-                json!({ "chatId": id, "limit": PAGE }),
-            )
+            let variables = match unread_from.get_untracked() {
+                Some(seq) => json!({ "chatId": id, "aroundSeq": seq, "limit": PAGE }),
+                None => json!({ "chatId": id, "limit": PAGE }),
+            };
+            client.call_raw(Service::Receiver, ops::MESSAGES, variables)
         }
     });
+    // Messages up to here existed when the chat was opened: catching up on them is not
+    // news.
+    let known_when_opened = store.find(id).map_or(0, |c| c.last_seq);
     let chat = Memo::new(move |_| store.find(id));
     // What is shown: the first page once loaded, then kept current here.
     let log: LogState = RwSignal::new(None);
     let loaded = Memo::new(move |_| log.with(Option::is_some));
-    let scroller = NodeRef::<html::Div>::new();
+    let scroller: Scroller = NodeRef::new();
     let typing = RwSignal::new(Vec::<(TypingEvent, f64)>::new());
     let show_details = RwSignal::new(false);
     let loading_older = RwSignal::new(false);
-    // Where "new messages" starts: after my watermark as first seen in this chat (it
-    // stays put while the chat is open, even as reading moves the watermark on).
-    let first_watermark = StoredValue::new(None::<i64>);
-    let marker_after = move || {
-        if first_watermark.get_value().is_none() {
-            let seen = chat.with(|c| {
-                c.as_ref()
-                    .and_then(|c| c.participants.iter().find(|p| p.user.id == me.id))
-                    .map(|p| p.last_read_seq)
-            });
-            first_watermark.set_value(seen);
-        }
-        first_watermark.get_value().unwrap_or(i64::MAX)
-    };
+    // New messages that arrived below while the reader was looking further up.
+    let new_below = RwSignal::new(0usize);
+    let far_from_latest = RwSignal::new(false);
+    let outbox = Outbox::new(client.clone(), store, live.clone(), log);
 
     let mark_read = {
         let client = client.clone();
         move || mark_read(&client, store, id)
     };
+    browser::on_visible({
+        let mark_read = mark_read.clone();
+        move || {
+            if store.find(id).is_some_and(|c| c.unread_count > 0) {
+                mark_read();
+            }
+        }
+    });
 
     // Live: once the first page is here, what came after it, then everything new.
     let on_added = {
         let mark_read = mark_read.clone();
         move |message: Message| {
-            let near_bottom = at_bottom(scroller);
+            let near_bottom = scroll::at_bottom(scroller);
             let mut added = false;
             edit_log(log, |log| added = log.add_stored(message.clone()));
             store.message_arrived(&message);
-            if added && message.sender_id != me.id {
+            let mine = message.sender_id == me.id;
+            if added && !mine {
                 typing.try_update(|t| t.retain(|(e, _)| e.user_id != message.sender_id));
                 if browser::page_visible() {
                     mark_read();
+                } else if unread_from.get_untracked().is_none() {
+                    // Arrived while the reader was away: it is where they resume.
+                    unread_from.set(Some(message.seq));
                 }
             }
-            if near_bottom || message.sender_id == me.id {
-                scroll_to_bottom(scroller);
+            if near_bottom || mine {
+                scroll::to_bottom(scroller);
+            } else if added && message.seq > known_when_opened {
+                new_below.update(|n| *n += 1);
             }
         }
     };
-    let added = StoredValue::new(None::<LiveSubscription>);
-    let live = use_live();
+    let on_changed = move |event: ChatEvent| {
+        let near_bottom = scroll::at_bottom(scroller);
+        edit_log(log, |log| {
+            log.add_event(event);
+        });
+        if near_bottom {
+            scroll::to_bottom(scroller);
+        }
+    };
+    let live_subscriptions = StoredValue::new(Vec::<LiveSubscription>::new());
     Effect::new({
         let mark_read = mark_read.clone();
+        let live = live.clone();
         move |_| {
-            if !loaded.get() || added.with_value(Option::is_some) {
+            if !loaded.get() || live_subscriptions.with_value(|s| !s.is_empty()) {
                 return;
             }
             let after_last_shown = move || {
                 let after = log.with_untracked(|l| l.as_ref().map(ChatLog::last_seq));
                 json!({ "chatId": id, "afterSeq": after })
             };
-            added.set_value(Some(live.subscribe(
-                ops::MESSAGE_ADDED,
-                "messageAdded",
-                after_last_shown,
-                on_added.clone(),
-            )));
+            let after_last_change = move || {
+                let after = log.with_untracked(|l| l.as_ref().map(ChatLog::last_event_seq));
+                json!({ "chatId": id, "afterEventSeq": after })
+            };
+            live_subscriptions.set_value(vec![
+                live.subscribe(
+                    ops::MESSAGE_ADDED,
+                    "messageAdded",
+                    after_last_shown,
+                    on_added.clone(),
+                ),
+                live.subscribe(
+                    ops::CHAT_EVENTS,
+                    "chatEvents",
+                    after_last_change,
+                    on_changed,
+                ),
+            ]);
             // Opening the chat reads it.
-            scroll_to_bottom(scroller);
+            scroll::to_element(scroller, ".new-marker");
             if store.find(id).is_some_and(|c| c.unread_count > 0) {
                 mark_read();
             }
@@ -158,10 +199,10 @@ pub fn Room(id: ChatId) -> impl IntoView {
                 "messages",
             );
             leptos::task::spawn_local(async move {
-                let before = scroll_height(scroller);
+                let before = scroll::height(scroller);
                 if let Ok(page) = call.await {
-                    edit_log(log, |log| log.prepend(page.messages, page.has_more));
-                    browser::after_layout(move || keep_position(scroller, before));
+                    edit_log(log, |log| log.prepend(page));
+                    browser::after_layout(move || scroll::keep_position(scroller, before));
                 }
                 loading_older.set(false);
             });
@@ -169,9 +210,17 @@ pub fn Room(id: ChatId) -> impl IntoView {
     };
     let load_older = Callback::new(move |()| load_older());
     let on_scroll = move |_| {
-        if at_top(scroller) {
+        if scroll::at_top(scroller) {
             load_older.run(());
         }
+        far_from_latest.set(scroll::far_from_bottom(scroller));
+        if scroll::at_bottom(scroller) {
+            new_below.set(0);
+        }
+    };
+    let jump_to_latest = move |_| {
+        new_below.set(0);
+        scroll::to_bottom(scroller);
     };
 
     let title = move || chat.with(|c| c.as_ref().map(|c| c.title_for(me.id)).unwrap_or_default());
@@ -188,65 +237,50 @@ pub fn Room(id: ChatId) -> impl IntoView {
         })
     };
     let typing_text = move || typing_line(&typing.get());
-    let entries = move || log.with(|l| l.as_ref().map(|l| l.entries.clone()).unwrap_or_default());
     let has_more = move || log.with(|l| l.as_ref().is_some_and(|l| l.has_more));
-    let names = move || -> Vec<(UserId, String)> {
-        chat.with(|c| {
-            c.iter()
-                .flat_map(|c| c.participants.iter())
-                .map(|p| (p.user.id, p.user.display_name.clone()))
-                .collect()
+    let is_empty = move || log.with(|l| l.as_ref().is_some_and(|l| l.entries.is_empty()));
+    let timeline = Memo::new(move |_| {
+        let unread_from = unread_from.get();
+        chat.with(|chat| {
+            log.with(|l| {
+                l.as_ref()
+                    .map(|l| rows(l, chat.as_ref(), me.id, unread_from, &clock))
+                    .unwrap_or_default()
+            })
         })
-    };
-
-    let my_id = me.id;
-    let list = move || {
-        view! {
-            <Show when=has_more>
-                <button class="ghost older" on:click=move |_| load_older.run(()) disabled=loading_older>
-                    {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
-                </button>
-            </Show>
-            <ol class="message-list" data-test="messages">
-                {move || {
-                    let names = names();
-                    let marker_after = marker_after();
-                    let mut marked = false;
-                    entries()
-                        .into_iter()
-                        .map(|entry| {
-                            let starts_new = !marked
-                                && entry.message.seq > marker_after
-                                && entry.message.sender_id != my_id
-                                && entry.delivery == crate::state::Delivery::Sent;
-                            marked |= starts_new;
-                            let author = names
-                                .iter()
-                                .find(|(id, _)| *id == entry.message.sender_id)
-                                .map(|(_, name)| name.clone())
-                                .unwrap_or_default();
-                            view! {
-                                {starts_new.then(|| view! { <li class="new-marker" role="separator">"New messages"</li> })}
-                                <MessageItem entry=entry author=author chat=chat log=log offset=offset/>
-                            }
-                        })
-                        .collect_view()
-                }}
-            </ol>
+    });
+    let row_view = {
+        let outbox = outbox.clone();
+        move |row: Row| {
+            match row {
+            Row::Day(label) => view! { <li class="day"><h3>{label}</h3></li> }.into_any(),
+            Row::Unread => view! { <li class="new-marker"><span>"New messages"</span></li> }.into_any(),
+            Row::Change { text, .. } => view! { <li class="change" data-test="change">{text}</li> }.into_any(),
+            Row::Message { entry, author, starts_group } => view! {
+                <MessageItem entry=entry author=author starts_group=starts_group chat=chat outbox=outbox.clone()/>
+            }
+            .into_any(),
+        }
         }
     };
+    let jump_label = move || match new_below.get() {
+        0 => "Jump to latest".to_string(),
+        1 => "1 new message".to_string(),
+        n => format!("{n} new messages"),
+    };
     view! {
-        <section class="room" aria-label="Chat">
+        <section class="room" aria-labelledby="room-title">
         <header class="room-head">
             <a href="/" class="back" aria-label="Back to chats">"‹"</a>
             <div class="room-title">
-                <h2 data-test="room-title">{title}</h2>
+                <h2 id="room-title" data-test="room-title">{title}</h2>
                 <p class="room-sub">{subtitle}</p>
             </div>
             <button
                 class="ghost"
+                aria-haspopup="dialog"
                 aria-expanded=move || show_details.get().to_string()
-                on:click=move |_| show_details.update(|s| *s = !*s)
+                on:click=move |_| show_details.set(true)
             >
                 "Details"
             </button>
@@ -257,28 +291,50 @@ pub fn Room(id: ChatId) -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading messages…"</p> }>
             // Runs once: the first page never changes after loading; from then on
             // the list follows the log by itself.
-            {move || Suspend::new(async move {
+            {
+                let row_view = row_view.clone();
+                let outbox = outbox.clone();
+                move || {
+                let row_view = row_view.clone();
+                let outbox = outbox.clone();
+                Suspend::new(async move {
                 let page = first_page
                     .await
                     .and_then(|raw| raw.decode::<MessagePage>("messages"))
-                    .map(|page| ChatLog::new(page.messages, page.has_more));
+                    .map(ChatLog::from_page);
                 match page {
                     Ok(page) => {
+                        let rendered_after = page.last_seq();
                         if log.with_untracked(Option::is_none) {
                             log.set(Some(page));
                         }
                         view! {
                             <div class="messages" node_ref=scroller on:scroll=on_scroll tabindex="0" aria-label="Messages" role="log">
-                                {list()}
+                                <Show when=has_more>
+                                    <button class="ghost older" on:click=move |_| load_older.run(()) disabled=loading_older>
+                                        {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                                    </button>
+                                </Show>
+                                <Show when=is_empty>
+                                    <p class="hint empty-chat">"No messages yet. Say hello — write below and press Send."</p>
+                                </Show>
+                                <ol class="message-list" data-test="messages">
+                                    <For each=move || timeline.get() key=Row::key children=row_view.clone()/>
+                                </ol>
                             </div>
+                            <Show when=move || { new_below.get() > 0 || far_from_latest.get() }>
+                                <button class="jump" on:click=jump_to_latest data-test="jump">
+                                    {jump_label} <span aria-hidden="true">" ↓"</span>
+                                </button>
+                            </Show>
                             <p class="typing" aria-live="polite">{typing_text}</p>
-                            <Composer id=id log=log scroller=scroller/>
+                            <Composer id=id outbox=outbox.clone() scroller=scroller rendered_after=rendered_after/>
                         }
                         .into_any()
                     }
                     Err(error) => view! { <RoomError error=error/> }.into_any(),
                 }
-            })}
+            })}}
         </Suspense>
         </section>
     }
@@ -344,37 +400,6 @@ fn typing_line(typing: &[(TypingEvent, f64)]) -> String {
     }
 }
 
-fn at_bottom(scroller: NodeRef<html::Div>) -> bool {
-    scroller
-        .get_untracked()
-        .is_none_or(|el| el.scroll_height() - el.scroll_top() - el.client_height() < EDGE_PX)
-}
-
-fn at_top(scroller: NodeRef<html::Div>) -> bool {
-    scroller
-        .get_untracked()
-        .is_some_and(|el| el.scroll_top() < EDGE_PX)
-}
-
-fn scroll_height(scroller: NodeRef<html::Div>) -> i32 {
-    scroller.get_untracked().map_or(0, |el| el.scroll_height())
-}
-
-pub(crate) fn scroll_to_bottom(scroller: NodeRef<html::Div>) {
-    browser::after_layout(move || {
-        if let Some(el) = scroller.get_untracked() {
-            el.set_scroll_top(el.scroll_height());
-        }
-    });
-}
-
-/// After older messages went in above, keeps the same messages in view.
-fn keep_position(scroller: NodeRef<html::Div>, height_before: i32) {
-    if let Some(el) = scroller.get_untracked() {
-        el.set_scroll_top(el.scroll_top() + el.scroll_height() - height_before);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,7 +408,7 @@ mod tests {
         (
             TypingEvent {
                 chat_id: uuid::Uuid::nil().into(),
-                user_id: uuid::Uuid::new_v4().into(),
+                user_id: uuid::Uuid::from_u128(name.len() as u128).into(),
                 display_name: name.into(),
                 at: chrono::DateTime::UNIX_EPOCH,
             },

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_navigate;
 use serde_json::json;
 
 use crate::api::use_client;
+use crate::components::modal::Modal;
 use crate::components::new_chat::UserSearch;
 use crate::config::Service;
 use crate::state::{ChatsStore, me};
@@ -136,9 +137,9 @@ pub fn Details(
         }
     };
     view! {
-        <aside class="details" aria-label="Chat details">
+        <Modal labelled_by="details-title" class="dialog details" on_close=on_close>
             <div class="dialog-head">
-                <h3>"Details"</h3>
+                <h3 id="details-title">"Details"</h3>
                 <button class="ghost small" on:click=move |_| on_close.run(()) aria-label="Close details">"✕"</button>
             </div>
             <Show when=move || is_group() && owner()>
@@ -154,6 +155,6 @@ pub fn Details(
                 <UserSearch label="Add people" on_pick=add exclude=members/>
             </Show>
             <p class="field-error" role="alert">{move || error.get()}</p>
-        </aside>
+        </Modal>
     }
 }

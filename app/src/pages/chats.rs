@@ -10,6 +10,7 @@ use leptos_router::hooks::{use_location, use_params_map};
 use serde_json::json;
 
 use crate::api::{ApiError, use_client};
+use crate::components::avatar::Avatar;
 use crate::components::chat_list::ChatList;
 use crate::components::picker::{InstancePicker, StatusLine};
 use crate::components::room::Room;
@@ -17,14 +18,17 @@ use crate::config::Service;
 use crate::live::{subscribe_while_mounted, use_live};
 use crate::state::{ChatsStore, Me};
 
-/// Sends the browser (or, while rendering, the response) to the login page.
-pub fn to_login() {
+/// Sends the browser (or, while rendering, the response) to the sign-in page, which
+/// brings it back to `from` afterwards.
+pub fn to_login(from: &str) {
+    let target = if from == "/" || from.is_empty() {
+        "/login".to_string()
+    } else {
+        format!("/login?next={}", crate::forms::percent_encode(from))
+    };
     #[cfg(feature = "ssr")]
-    leptos_axum::redirect("/login");
-    #[cfg(browser)]
-    if let Some(window) = web_sys::window() {
-        let _ = window.location().assign("/login");
-    }
+    leptos_axum::redirect(&target);
+    crate::browser::go(&target);
 }
 
 #[component]
@@ -32,6 +36,7 @@ pub fn ChatsPage() -> impl IntoView {
     let client = use_client();
     // The open chat, for the list to highlight (its route is a child of this one).
     let location = use_location();
+    let path = location.pathname;
     let open = Memo::new(move |_| {
         location
             .pathname
@@ -48,7 +53,6 @@ pub fn ChatsPage() -> impl IntoView {
         move |_| client.call_raw(Service::Receiver, ops::CHATS, json!({}))
     });
     view! {
-        <Title text="Chats · Chat"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             // Both resources load once; afterwards live events edit the list in place.
             {move || Suspend::new(async move {
@@ -59,7 +63,7 @@ pub fn ChatsPage() -> impl IntoView {
                     Ok(me) => view! { <SignedIn me=me chats=chats open=open/> }.into_any(),
                     Err(error) => {
                         if error.is_unauthenticated() {
-                            to_login();
+                            to_login(&path.get_untracked());
                         }
                         view! { <Unreachable error=error/> }.into_any()
                     }
@@ -113,29 +117,52 @@ fn SignedIn(
 
     let logout = {
         let client = client.clone();
-        move |_| {
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
             let call = client.call::<bool>(Service::User, ops::LOGOUT, json!({}), "logout");
             leptos::task::spawn_local(async move {
                 let _ = call.await;
-                to_login();
+                to_login("/");
             });
         }
     };
+    // "(3) Chats · Chat": the tab says how much is unread.
+    let title = move || match store.total_unread() {
+        0 => "Chats · Chat".to_string(),
+        n => format!("({n}) Chats · Chat"),
+    };
+    let skip_to = move || {
+        if open.get().is_some() {
+            ("#composer-input", "Skip to the message box")
+        } else {
+            ("#chat-list", "Skip to your chats")
+        }
+    };
+    // Following the link moves the focus, not only the view (where scripts run).
+    let skip = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        crate::browser::focus(skip_to().0);
+    };
     view! {
+        <Title text=title/>
+        <a class="skip-link" href=move || skip_to().0 on:click=skip>{move || skip_to().1}</a>
         <div class="app" class:chat-open=move || open.get().is_some()>
             <header class="top">
-                <span class="brand">"Chat"</span>
+                <h1 class="brand">"Chat"</h1>
                 <InstancePicker/>
                 <StatusLine/>
                 <div class="me">
-                    <span class="me-name" title=me.username.clone()>{me.display_name.clone()}</span>
-                    <button class="ghost" on:click=logout>"Log out"</button>
+                    <Avatar id=me.id.as_uuid() name=me.display_name.clone() small=true/>
+                    <span class="me-name" title=format!("@{}", me.username)>{me.display_name.clone()}</span>
+                    <form method="post" action="/logout" on:submit=logout>
+                        <button type="submit" class="ghost small">"Log out"</button>
+                    </form>
                 </div>
             </header>
-            <aside class="sidebar" aria-label="Chats">
+            <nav class="sidebar" aria-label="Chats" id="chat-list" tabindex="-1">
                 <ChatList open=open/>
-            </aside>
-            <main class="main">
+            </nav>
+            <main class="main" id="main">
                 <Outlet/>
             </main>
         </div>
@@ -147,7 +174,7 @@ fn SignedIn(
 pub fn NoChatOpen() -> impl IntoView {
     view! {
         <div class="empty">
-            <p>"Pick a chat, or start a new one."</p>
+            <p>"Pick a chat on the left, or start one with “New chat”."</p>
         </div>
     }
 }
@@ -162,14 +189,17 @@ pub fn OpenChat() -> impl IntoView {
             .get("id")
             .and_then(|id| id.parse::<ChatId>().ok())
     });
-    move || match id.get() {
-        Some(id) => view! { <Room id=id/> }.into_any(),
-        None => view! {
+    // Keyed by the chat: another chat gets a room of its own (a fresh composer,
+    // scroll position and subscriptions), not this one's elements patched over.
+    view! {
+        <For each=move || id.get() key=|id| *id let(id)>
+            <Room id=id/>
+        </For>
+        <Show when=move || id.get().is_none()>
             <div class="empty">
                 <p role="alert">"That is not a chat address."</p>
             </div>
-        }
-        .into_any(),
+        </Show>
     }
 }
 

@@ -1,6 +1,10 @@
-//! The web tier: the Leptos app rendered on the server, its wasm and CSS, on :3000.
+//! The web tier: the Leptos app rendered on the server, its wasm and CSS, on :3000,
+//! and the app's forms when no script handles them ([`forms`]).
+
+mod forms;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use app::ServiceHost;
 use app::config::Instances;
@@ -24,6 +28,9 @@ pub struct WebConfig {
     pub site_root: String,
     /// Where the services listen, as seen from here.
     pub service_host: String,
+    /// Origins whose pages may post the app's forms.
+    pub allowed_origins: Arc<[String]>,
+    pub cookie_secure: bool,
 }
 
 /// The instances' ports, as the browser will reach them.
@@ -52,18 +59,28 @@ pub fn router(config: &WebConfig) -> Router {
     let routes = generate_route_list(app::App);
     let instances = instances();
     let host = ServiceHost(config.service_host.clone());
-    let context = move || {
-        provide_context(instances.clone());
-        provide_context(host.clone());
+    let context = {
+        let instances = instances.clone();
+        move || {
+            provide_context(instances.clone());
+            provide_context(host.clone());
+        }
     };
     let shell = {
         let options = options.clone();
         move || app::shell(options.clone())
     };
+    let forms = forms::Forms::new(
+        config.service_host.clone(),
+        instances.clone(),
+        config.allowed_origins.clone(),
+        config.cookie_secure,
+    );
     Router::new()
         .leptos_routes_with_context(&options, routes, context.clone(), shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<LeptosOptions, _>(context, app::shell))
         .with_state(options)
+        .merge(forms.routes())
         .layer(middleware::from_fn(security_headers))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -94,7 +111,7 @@ pub fn check_site(site_root: &str) -> anyhow::Result<()> {
     let js = std::path::Path::new(site_root).join("pkg").join("chat.js");
     if !js.exists() {
         anyhow::bail!(
-            "the web bundle is missing ({}): build it with `cargo leptos build --release`, or start with ./run",
+            "the web bundle is missing ({}): start with ./run, which builds it",
             js.display()
         );
     }

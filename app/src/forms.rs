@@ -1,0 +1,201 @@
+//! Forms that work before and without scripts. Sign-in, registration, logout and
+//! sending are real `method="post"` forms: the web tier handles them when the page has
+//! no script running yet (or none at all), and the hydrated app takes them over
+//! otherwise. A refused form comes back as a redirect to the page with a short-lived
+//! cookie (the flash) saying what went wrong and what was typed — never a password,
+//! and nothing in the URL.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiError;
+use crate::config::cookie_value;
+
+/// The cookie that carries a refused form back to its page.
+pub const FLASH_COOKIE: &str = "chat_form";
+
+/// Browsers keep cookies of up to about 4 KiB.
+const MAX_FLASH_BYTES: usize = 3500;
+
+/// What a refused form says on its page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// Which form: `login`, `register`, or `send:<chat id>`.
+    pub form: String,
+    /// What went wrong, for the whole form.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The field the error is about, if one.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// What was typed, to fill the form in again (never a password).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+impl Flash {
+    /// What `form` says when the service refused it with `error`: next to the field
+    /// the error names, or for the whole form.
+    pub fn refused(form: &str, error: &ApiError, values: BTreeMap<String, String>) -> Self {
+        let (message, field) = match &error.field {
+            // "username: already taken" → "already taken", next to the username.
+            Some(field) => (
+                error
+                    .message
+                    .split(": ")
+                    .last()
+                    .unwrap_or(&error.message)
+                    .to_string(),
+                Some(field.clone()),
+            ),
+            None => (refusal(error), None),
+        };
+        Self {
+            form: form.to_string(),
+            error: Some(message),
+            field,
+            values,
+        }
+    }
+
+    pub fn value(&self, field: &str) -> String {
+        self.values.get(field).cloned().unwrap_or_default()
+    }
+
+    /// The `Set-Cookie` value that carries this flash (for a minute). What was typed
+    /// is left out when it would make the cookie too big for browsers to keep.
+    pub fn set_cookie(&self) -> String {
+        let mut value = percent_encode(&serde_json::to_string(self).unwrap_or_default());
+        if value.len() > MAX_FLASH_BYTES {
+            let without_values = Self {
+                values: BTreeMap::new(),
+                ..self.clone()
+            };
+            value = percent_encode(&serde_json::to_string(&without_values).unwrap_or_default());
+        }
+        format!("{FLASH_COOKIE}={value}; Path=/; Max-Age=60; SameSite=Lax")
+    }
+
+    /// Reads a `Cookie` header's flash for `form`.
+    pub fn from_cookie_header(header: &str, form: &str) -> Option<Self> {
+        let value = cookie_value(header, FLASH_COOKIE)?;
+        let flash: Flash = serde_json::from_str(&percent_decode(value)?).ok()?;
+        (flash.form == form).then_some(flash)
+    }
+}
+
+/// What a refused form says for the whole form, in plain words.
+pub fn refusal(error: &ApiError) -> String {
+    if error.is_unauthenticated() {
+        "Wrong username or password.".to_string()
+    } else if error.code.is_none() {
+        "The server did not answer. Try again, or pick other instances in the bar above."
+            .to_string()
+    } else {
+        error.message.clone()
+    }
+}
+
+/// The flash left for `form` on this page request, if any. The server reads the
+/// request's cookie; the browser reads the same cookie while hydrating (so both
+/// render the same page) and then removes it, so it shows once.
+pub fn take_flash(form: &str) -> Option<Flash> {
+    #[cfg(feature = "ssr")]
+    {
+        let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+        let header = parts.headers.get(http::header::COOKIE)?.to_str().ok()?;
+        Flash::from_cookie_header(header, form)
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let flash = Flash::from_cookie_header(&crate::browser::document_cookie(), form);
+        if flash.is_some() {
+            crate::browser::set_cookie(&format!("{FLASH_COOKIE}=; Path=/; Max-Age=0"));
+        }
+        flash
+    }
+}
+
+/// Where to go after signing in: a path on this site, never another site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.starts_with("/login")
+                && !path.starts_with("/register") =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// Percent-encodes everything but letters, digits and `-_.~` (cookie values and query
+/// strings).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flash_survives_its_cookie() {
+        let flash = Flash {
+            form: "register".into(),
+            error: Some("username already exists; “quotes”; semi;colons".into()),
+            field: Some("username".into()),
+            values: [("username".to_string(), "ann=1; x".to_string())].into(),
+        };
+        let cookie = flash.set_cookie();
+        let value = cookie.split(';').next().unwrap();
+        assert!(!value.contains(' ') && !value.contains('"'));
+        let header = format!("a=b; {value}; c=d");
+        assert_eq!(Flash::from_cookie_header(&header, "register"), Some(flash));
+        assert_eq!(Flash::from_cookie_header(&header, "login"), None);
+    }
+
+    #[test]
+    fn only_paths_on_this_site_are_followed() {
+        assert_eq!(safe_next(Some("/chats/abc")), "/chats/abc");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "/login",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}
