@@ -83,7 +83,12 @@ build_site() {
         "$SITE_DIR/pkg/chat.wasm" -o "$SITE_DIR/pkg/chat.wasm"
     cp "$REPO/style/main.css" "$SITE_DIR/pkg/chat.css"
     cp -r "$REPO/assets/." "$SITE_DIR/"
-    note "built in $((SECONDS - started)) s: $(gzip -c "$SITE_DIR/pkg/chat.wasm" | wc -c | awk '{printf "%d KiB", $1/1024}') of wasm (gzip)"
+    # Compressed copies, served to browsers that accept them (a third of the size).
+    for file in "$SITE_DIR"/pkg/*; do
+        gzip -9 -k "$file"
+        if command -v brotli >/dev/null 2>&1; then brotli -q 11 -k "$file"; fi
+    done
+    note "built in $((SECONDS - started)) s: $(cat "$SITE_DIR"/pkg/chat.{wasm,js}.gz | wc -c | awk '{printf "%d KiB", $1/1024}') of wasm and JS (gzip)"
 }
 
 # Chromium for the browser tests: $CHROMIUM, or Debian's package.

@@ -198,7 +198,10 @@ pub fn page_meta<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
             .ok()
             .flatten()?
             .get_attribute("content")?;
-        serde_json::from_str(&content).ok()
+        // Through the one JSON tree type the app decodes everything with: a parser
+        // per target type would cost the bundle.
+        let tree: serde_json::Value = serde_json::from_str(&content).ok()?;
+        serde_json::from_value(tree).ok()
     }
     #[cfg(not(browser))]
     {

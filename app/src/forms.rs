@@ -80,7 +80,8 @@ impl Flash {
     /// Reads a `Cookie` header's flash for `form`.
     pub fn from_cookie_header(header: &str, form: &str) -> Option<Self> {
         let value = cookie_value(header, FLASH_COOKIE)?;
-        let flash: Flash = serde_json::from_str(&percent_decode(value)?).ok()?;
+        let tree: serde_json::Value = serde_json::from_str(&percent_decode(value)?).ok()?;
+        let flash: Flash = serde_json::from_value(tree).ok()?;
         (flash.form == form).then_some(flash)
     }
 }
