@@ -107,6 +107,36 @@ fn has_control_chars(s: &str) -> bool {
     s.chars().any(|c| c.is_control())
 }
 
+/// Characters that hide or reorder text without showing themselves: direction
+/// overrides and isolates, invisible spaces and fillers, tag characters. In a name they
+/// only serve to look like someone else. Joiners (U+200C, U+200D) and variation
+/// selectors stay: real words and emoji are built with them.
+pub fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        | '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180E}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{3164}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// What a name must not contain, for `field`: control characters, and characters that
+/// make it look like another name.
+fn check_name_chars(name: &str, field: &str) -> Result<(), FieldError> {
+    if has_control_chars(name) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    if name.chars().any(is_deceptive) {
+        return Err(FieldError::new(
+            field,
+            "must not contain invisible or text-direction characters",
+        ));
+    }
+    Ok(())
+}
+
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         // ASCII only: anything else is refused below anyway.
@@ -168,12 +198,7 @@ impl DisplayName {
                 format!("must be at most {DISPLAY_NAME_MAX} characters"),
             ));
         }
-        if has_control_chars(name) {
-            return Err(FieldError::new(
-                "displayName",
-                "must not contain control characters",
-            ));
-        }
+        check_name_chars(name, "displayName")?;
         Ok(Self(name.to_string()))
     }
 }
@@ -204,12 +229,7 @@ impl ChatName {
                 format!("must be at most {CHAT_NAME_MAX} characters"),
             ));
         }
-        if has_control_chars(name) {
-            return Err(FieldError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
+        check_name_chars(name, "name")?;
         Ok(Self(name.to_string()))
     }
 }
@@ -537,7 +557,9 @@ mod tests {
 
     /// 1..=max characters, no whitespace at either end, no control characters.
     fn trimmed_name_rule(v: &str, max: usize) -> bool {
-        (1..=max).contains(&chars(v)) && v == v.trim() && !v.chars().any(char::is_control)
+        (1..=max).contains(&chars(v))
+            && v == v.trim()
+            && !v.chars().any(|c| c.is_control() || is_deceptive(c))
     }
 
     fn password_rule(v: &str) -> bool {
@@ -800,6 +822,43 @@ mod tests {
             "validating huge inputs took {:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn names_cannot_hide_or_reverse_text() {
+        // A right-to-left override makes "Ann\u{202E}nimda" read as "Annadmin"; a
+        // zero-width space makes two names that look the same.
+        for spoof in [
+            "Ann\u{202E}nimda",
+            "Ad\u{200B}min",
+            "\u{2066}Bob\u{2069}",
+            "Bo\u{200F}b",
+            "\u{FEFF}Cy",
+            "\u{3164}",
+            "Dan\u{E0041}",
+        ] {
+            assert_eq!(
+                DisplayName::parse(spoof).unwrap_err().field,
+                "displayName",
+                "{spoof:?}"
+            );
+            assert_eq!(
+                ChatName::parse(spoof).unwrap_err().field,
+                "name",
+                "{spoof:?}"
+            );
+        }
+        // Joiners and variation selectors build real words and emoji; they stay.
+        for fine in [
+            "👩\u{200D}💻 Ann",
+            "❤\u{FE0F} team",
+            "می\u{200C}خواهم",
+            "Zoë",
+            "مریم",
+        ] {
+            assert!(DisplayName::parse(fine).is_ok(), "{fine:?}");
+            assert!(ChatName::parse(fine).is_ok(), "{fine:?}");
+        }
     }
 
     #[test]
