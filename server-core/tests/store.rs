@@ -75,7 +75,7 @@ async fn batches_take_consecutive_seqs_and_count_unread_for_everyone_else() {
             message(chat, a, "one", Some("a-1")),
             message(chat, b, "two", None),
             message(chat, a, "three", Some("a-2")),
-            message(chat, a, "one again", Some("a-1")),
+            message(chat, a, "one", Some("a-1")),
         ];
         let written = store.write_messages(&batch).await.unwrap();
         let seqs: Vec<i64> = written

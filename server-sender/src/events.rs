@@ -42,7 +42,9 @@ pub(crate) fn messages_written(bus: &Bus, written: &WrittenBatch) {
                     Event::MessageAdded(message.clone()),
                 );
             }
-            StoredMessage::NotParticipant | StoredMessage::ChatNotFound => {}
+            StoredMessage::NotParticipant
+            | StoredMessage::ChatNotFound
+            | StoredMessage::ClientIdReused => {}
         }
     }
     for read in &written.reads {

@@ -298,6 +298,7 @@ impl Mutation {
                 "you are not a participant of this chat",
             )),
             StoredMessage::ChatNotFound => Err(ApiError::NotFound("chat")),
+            StoredMessage::ClientIdReused => Err(ApiError::Conflict { field: "clientId" }),
         }
     }
 

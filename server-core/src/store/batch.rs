@@ -40,6 +40,8 @@ pub enum StoredMessage {
     Created(Arc<Message>),
     /// A retry: the message with this `clientId` was written before.
     Existing(Arc<Message>),
+    /// The `clientId` was used before for other text: not a retry.
+    ClientIdReused,
     /// The sender does not take part in the chat (or left it).
     NotParticipant,
     ChatNotFound,
@@ -139,7 +141,14 @@ fn plan(
             .as_ref()
             .map(|c| (new.chat_id, new.sender_id, c.clone()));
         if let Some(existing) = key.as_ref().and_then(|k| known.get(k)) {
-            outcomes.push(StoredMessage::Existing(existing.clone()));
+            // An edited or deleted message no longer shows the text it was sent with;
+            // a late retry of it is still a retry.
+            let untouched = existing.edited_at.is_none() && existing.deleted_at.is_none();
+            if untouched && existing.content != new.content {
+                outcomes.push(StoredMessage::ClientIdReused);
+            } else {
+                outcomes.push(StoredMessage::Existing(existing.clone()));
+            }
             continue;
         }
         *seq += 1;
@@ -633,7 +642,7 @@ mod tests {
             chat_id: id(1).into(),
             seq: 4,
             sender_id: id(7).into(),
-            content: "before".into(),
+            content: "hi".into(),
             client_id: Some("a".into()),
             created_at: Utc::now(),
             edited_at: None,
@@ -649,6 +658,10 @@ mod tests {
                 send(3, 7, None),
                 send(1, 7, Some("b")),
                 send(1, 7, Some("b")),
+                NewMessage {
+                    content: "other text".into(),
+                    ..send(1, 7, Some("b"))
+                },
             ],
             before,
             Utc::now(),
@@ -657,7 +670,8 @@ mod tests {
         assert_eq!(plan.outcomes[0], StoredMessage::Existing(earlier));
         assert_eq!(plan.outcomes[1], StoredMessage::NotParticipant);
         assert_eq!(plan.outcomes[2], StoredMessage::ChatNotFound);
-        assert_eq!(seqs(&plan)[3..], [Some(11), Some(11)]);
+        assert_eq!(seqs(&plan)[3..5], [Some(11), Some(11)]);
+        assert_eq!(plan.outcomes[5], StoredMessage::ClientIdReused);
         assert_eq!(plan.fresh.len(), 1);
     }
 }

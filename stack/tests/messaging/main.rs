@@ -8,6 +8,7 @@ mod bad_input;
 mod csrf;
 mod delivery;
 mod flow;
+mod hardening;
 mod limits;
 mod operations;
 mod outage;
