@@ -5,12 +5,12 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object};
 use chat_types::validate::{ChatName, ClientId, Description, MessageContent, check_group_size};
 use chat_types::{
-    Chat, ChatId, ChatKind, Event, Message, MessageId, Role, TypingEvent, UnreadCount, UserId,
+    Chat, ChatId, ChatKind, Event, Message, MessageId, TypingEvent, UnreadCount, UserId,
 };
 use server_core::access::participant;
 use server_core::graphql::{state, viewer};
 use server_core::rate_limit::Action;
-use server_core::store::{EditError, NewChat, NewMessage, StoredMessage};
+use server_core::store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
 use server_core::{ApiError, ServiceState};
 
 use crate::Sender;
@@ -91,21 +91,32 @@ async fn require_active(
     Ok(())
 }
 
-/// Refuses changes to the membership or name of a direct chat.
-async fn require_group(state: &ServiceState, chat: ChatId) -> Result<(), ApiError> {
-    match state.store.chat_kind(chat).await? {
-        Some(ChatKind::Group) => Ok(()),
-        Some(ChatKind::Direct) => Err(ApiError::bad_input(
+/// What a refused change to a chat answers (`field`: the argument a size limit is
+/// about).
+fn change_error(e: ChatChangeError, field: &'static str) -> ApiError {
+    match e {
+        ChatChangeError::NotParticipant => {
+            ApiError::Forbidden("you are not a participant of this chat")
+        }
+        ChatChangeError::NotOwner => ApiError::Forbidden("only the group's owner may do this"),
+        ChatChangeError::Direct => ApiError::bad_input(
             "chatId",
             "a direct chat always has exactly its two participants and no name",
-        )),
-        None => Err(ApiError::NotFound("chat")),
+        ),
+        ChatChangeError::TooMany => ApiError::BadInput(
+            chat_types::validate::check_group_size(usize::MAX)
+                .unwrap_err()
+                .for_field(field),
+        ),
+        ChatChangeError::NotMember => ApiError::NotFound("participant"),
+        ChatChangeError::Store(e) => e.into(),
     }
 }
 
 fn edit_error(e: EditError) -> ApiError {
     match e {
         EditError::NotFound => ApiError::NotFound("message"),
+        EditError::NotParticipant => ApiError::Forbidden("you are not a participant of this chat"),
         EditError::NotAuthor => ApiError::Forbidden("only the author may change a message"),
         EditError::Deleted => ApiError::bad_input("id", "the message was deleted"),
         EditError::Store(e) => e.into(),
@@ -186,11 +197,6 @@ impl Mutation {
     ) -> Result<Chat, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
-        let role = participant(&state.store, chat_id, me).await?;
-        require_group(state, chat_id).await?;
-        if role != Role::Owner {
-            return Err(ApiError::Forbidden("only the owner may rename the group"));
-        }
         let name = name.as_deref().map(ChatName::parse).transpose()?;
         let description = description.as_deref().map(Description::parse).transpose()?;
         let logged = state
@@ -201,7 +207,8 @@ impl Mutation {
                 name.as_ref().map(ChatName::as_str),
                 description.as_ref().map(Description::as_str),
             )
-            .await?;
+            .await
+            .map_err(|e| change_error(e, "chatId"))?;
         events::chat_changed(&state.bus, &state.store, chat_id, &logged).await?;
         let chat = chat_view(state, chat_id, Some(me)).await?;
         let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
@@ -248,14 +255,11 @@ impl Mutation {
     ) -> Result<Chat, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
-        let role = participant(&state.store, chat_id, me).await?;
-        require_group(state, chat_id).await?;
-        if user_id != me && role != Role::Owner {
-            return Err(ApiError::Forbidden("only the owner may remove others"));
-        }
-        let Some(logged) = state.store.remove_participant(chat_id, me, user_id).await? else {
-            return Err(ApiError::NotFound("participant"));
-        };
+        let logged = state
+            .store
+            .remove_participant(chat_id, me, user_id)
+            .await
+            .map_err(|e| change_error(e, "userId"))?;
         events::participant_removed(&state.bus, chat_id, user_id);
         events::chat_changed(&state.bus, &state.store, chat_id, &[logged]).await?;
         let chat = chat_view(state, chat_id, Some(me).filter(|m| *m != user_id)).await?;
@@ -314,12 +318,6 @@ impl Mutation {
         let state = state(ctx);
         let message = state
             .store
-            .message(id)
-            .await?
-            .ok_or(ApiError::NotFound("message"))?;
-        participant(&state.store, message.chat_id, me).await?;
-        let message = state
-            .store
             .edit_message(id, me, content.as_str())
             .await
             .map_err(edit_error)?;
@@ -331,12 +329,6 @@ impl Mutation {
     async fn remove_message(&self, ctx: &Context<'_>, id: MessageId) -> Result<Message, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
-        let message = state
-            .store
-            .message(id)
-            .await?
-            .ok_or(ApiError::NotFound("message"))?;
-        participant(&state.store, message.chat_id, me).await?;
         let (message, changed) = state
             .store
             .delete_message(id, me)
@@ -407,26 +399,24 @@ async fn add(
     user_ids: &[UserId],
 ) -> Result<Chat, ApiError> {
     let state = state(ctx);
-    participant(&state.store, chat_id, me).await?;
-    require_group(state, chat_id).await?;
     let wanted = others(user_ids, me);
     require_active(state, &wanted, "userIds").await?;
-    let current = state.store.participants(chat_id).await?;
-    let newcomers = wanted
-        .iter()
-        .filter(|u| !current.iter().any(|p| p.user.id == **u))
-        .count();
-    check_group_size(current.len() + newcomers).map_err(|e| e.for_field("userIds"))?;
     let (added, logged): (Vec<UserId>, Vec<i64>) = state
         .store
         .add_participants(chat_id, me, &wanted)
-        .await?
+        .await
+        .map_err(|e| change_error(e, "userIds"))?
         .into_iter()
         .unzip();
     events::chat_changed(&state.bus, &state.store, chat_id, &logged).await?;
     let chat = chat_view(state, chat_id, Some(me)).await?;
     if !added.is_empty() {
-        let existing: Vec<UserId> = current.iter().map(|p| p.user.id).collect();
+        let existing: Vec<UserId> = chat
+            .participants
+            .iter()
+            .map(|p| p.user.id)
+            .filter(|u| !added.contains(u))
+            .collect();
         events::chat_to_users(&state.bus, &state.store, &chat, &added, ChatChange::Added).await?;
         events::chat_to_users(
             &state.bus,

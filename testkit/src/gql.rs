@@ -20,6 +20,15 @@ pub struct GqlResponse {
     pub errors: Vec<GqlError>,
 }
 
+impl GqlResponse {
+    /// The first error's code, `None` when the request succeeded.
+    pub fn error_code(&self) -> Option<String> {
+        self.errors
+            .first()
+            .map(|e| e.code.clone().unwrap_or_default())
+    }
+}
+
 /// Sends GraphQL to one service, optionally as a signed-in user.
 #[derive(Clone, Debug)]
 pub struct Gql {

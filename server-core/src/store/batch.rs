@@ -293,18 +293,29 @@ mod postgres {
         let mut tx = pool.begin().await?;
         let mut before = Before::default();
 
-        // Lock the chats, in id order, and read their members (a correlated subquery:
-        // always an index probe, whatever plan the statement was prepared with).
-        let rows: Vec<(Uuid, i64, Vec<Uuid>)> = sqlx::query_as(
-            "SELECT c.id, c.last_seq, \
-                 ARRAY(SELECT p.user_id FROM chat_participants p WHERE p.chat_id = c.id) \
-             FROM chats c WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE",
+        // Lock the chats, in id order. Membership changes take the same lock, so the
+        // members are read after it, by a statement of their own: its snapshot is
+        // taken once the lock is held and sees a removal that committed while this
+        // batch waited (the locking statement's snapshot predates its wait).
+        let locked: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT c.id, c.last_seq FROM chats c WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE",
         )
         .bind(&touched.chat_ids)
         .fetch_all(&mut *tx)
         .await?;
-        for (chat, last_seq, members) in rows {
+        for (chat, last_seq) in locked {
             before.last_seq.insert(chat.into(), last_seq);
+        }
+        // A correlated subquery: always an index probe, whatever plan the statement was
+        // prepared with.
+        let members: Vec<(Uuid, Vec<Uuid>)> = sqlx::query_as(
+            "SELECT c.id, ARRAY(SELECT p.user_id FROM chat_participants p WHERE p.chat_id = c.id) \
+             FROM chats c WHERE c.id = ANY($1)",
+        )
+        .bind(&touched.chat_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (chat, members) in members {
             if !members.is_empty() {
                 let members = members.into_iter().map(UserId::from).collect();
                 before.members.insert(chat.into(), members);
@@ -431,7 +442,8 @@ mod sqlite {
     ) -> StoreResult<WrittenBatch> {
         let now = Utc::now();
         let touched = Touched::of(batch);
-        let mut tx = pool.begin().await?;
+        // IMMEDIATE: this reads, then writes (see `begin_write!`).
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut before = Before::default();
 
         // The chats, their members and the members' read watermarks.

@@ -6,10 +6,73 @@ use chat_types::{Chat, ChatId, ChatKind, Participant, Role, UserId};
 use chrono::Utc;
 use uuid::Uuid;
 
+use chat_types::ChatEventKind;
+use chat_types::validate::GROUP_MAX_PARTICIPANTS;
+
 use super::events::record_event;
 use super::rows::{ChatRow, ParticipantRow, chat_columns, participant_select, unread_count};
-use super::{Store, StoreError, StoreResult, on_read, on_write};
-use chat_types::ChatEventKind;
+use super::{Store, StoreError, StoreResult, begin_write, on_read, on_write};
+
+/// Why a change to a chat was refused. Each is decided inside the change's own
+/// transaction, under the chat's lock, so a change committed meanwhile (someone
+/// removed, a concurrent add) counts.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatChangeError {
+    /// No such chat, or the one making the change is not in it: the same answer, so a
+    /// stranger learns nothing about which chats exist.
+    #[error("not a participant of this chat")]
+    NotParticipant,
+    #[error("only the owner may do this")]
+    NotOwner,
+    #[error("a direct chat always has exactly its two participants and no name")]
+    Direct,
+    #[error("a group has at most {GROUP_MAX_PARTICIPANTS} participants")]
+    TooMany,
+    /// The one to remove is not in the chat.
+    #[error("not in this chat")]
+    NotMember,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ChatChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ChatChangeError::Store(e.into())
+    }
+}
+
+/// Inside a write transaction: locks the chat's row until the transaction ends (on
+/// PostgreSQL; SQLite writes one transaction at a time) and evaluates to the chat's kind
+/// and `$actor`'s role in it, read after the lock so they are current. Refuses with
+/// [`ChatChangeError::NotParticipant`] when there is no such chat or `$actor` is not in
+/// it. Every change to a chat's membership takes this lock, and so does sending.
+macro_rules! lock_for_change {
+    ($tx:expr, $chat:expr, $actor:expr) => {{
+        let lock = if PG {
+            "SELECT kind FROM chats WHERE id = $1 FOR UPDATE"
+        } else {
+            "SELECT kind FROM chats WHERE id = $1"
+        };
+        let kind: Option<(String,)> = sqlx::query_as(lock)
+            .bind($chat)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let role: Option<(String,)> = sqlx::query_as(
+            "SELECT role FROM chat_participants WHERE chat_id = $1 AND user_id = $2",
+        )
+        .bind($chat)
+        .bind($actor.as_uuid())
+        .fetch_optional(&mut *$tx)
+        .await?;
+        match (
+            kind.and_then(|(k,)| ChatKind::from_db(&k)),
+            role.and_then(|(r,)| Role::from_db(&r)),
+        ) {
+            (Some(kind), Some(role)) => (kind, role),
+            _ => return Err(ChatChangeError::NotParticipant),
+        }
+    }};
+}
 
 /// Inserts a participant with a read watermark at the chat's current end (a newcomer
 /// has nothing to catch up on: their unread count, derived from the watermark, starts
@@ -72,7 +135,7 @@ impl Store {
             _ => None,
         };
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(pool);
             let inserted = sqlx::query(
                 "INSERT INTO chats (id, kind, name, description, created_by, direct_key, last_seq, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7) ON CONFLICT (direct_key) DO NOTHING",
@@ -237,25 +300,31 @@ impl Store {
     }
 
     /// Renames a group or changes its description (`None` leaves a field as it is);
-    /// returns the `event_seq` of each change it logged (none when nothing changed).
+    /// the owner only. Returns the `event_seq` of each change it logged (none when
+    /// nothing changed).
     pub async fn update_chat(
         &self,
         chat_id: ChatId,
         actor: UserId,
         name: Option<&str>,
         description: Option<&str>,
-    ) -> StoreResult<Vec<i64>> {
+    ) -> Result<Vec<i64>, ChatChangeError> {
         let now = Utc::now();
+        let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let before: Option<(Option<String>, Option<String>)> =
+            let mut tx = begin_write!(pool);
+            let (kind, role) = lock_for_change!(tx, chat, actor);
+            if kind != ChatKind::Group {
+                return Err(ChatChangeError::Direct);
+            }
+            if role != Role::Owner {
+                return Err(ChatChangeError::NotOwner);
+            }
+            let (old_name, old_description): (Option<String>, Option<String>) =
                 sqlx::query_as("SELECT name, description FROM chats WHERE id = $1")
-                    .bind(chat_id.as_uuid())
-                    .fetch_optional(&mut *tx)
+                    .bind(chat)
+                    .fetch_one(&mut *tx)
                     .await?;
-            let Some((old_name, old_description)) = before else {
-                return Err(StoreError::NotFound);
-            };
             let renamed = name.filter(|n| old_name.as_deref() != Some(*n));
             let described = description.filter(|d| old_description.as_deref() != Some(*d));
             if renamed.is_none() && described.is_none() {
@@ -265,7 +334,7 @@ impl Store {
                 "UPDATE chats SET name = COALESCE($2, name), description = COALESCE($3, description), \
                  updated_at = $4 WHERE id = $1",
             )
-            .bind(chat_id.as_uuid())
+            .bind(chat)
             .bind(renamed)
             .bind(described)
             .bind(now)
@@ -276,7 +345,7 @@ impl Store {
             if let Some(name) = renamed {
                 events.push(record_event!(
                     tx,
-                    chat_id.as_uuid(),
+                    chat,
                     ChatEventKind::Renamed,
                     actor.as_uuid(),
                     no_one,
@@ -288,7 +357,7 @@ impl Store {
                 let no_detail: Option<&str> = None;
                 events.push(record_event!(
                     tx,
-                    chat_id.as_uuid(),
+                    chat,
                     ChatEventKind::Described,
                     actor.as_uuid(),
                     no_one,
@@ -301,25 +370,42 @@ impl Store {
         })
     }
 
-    /// Adds members to a chat; returns those who were not in it already, with the
-    /// `event_seq` that logged each.
+    /// Adds people to a group (any participant may), up to the group's size limit;
+    /// returns those who were not in it already, with the `event_seq` that logged each.
     pub async fn add_participants(
         &self,
         chat_id: ChatId,
         actor: UserId,
         users: &[UserId],
-    ) -> StoreResult<Vec<(UserId, i64)>> {
+    ) -> Result<Vec<(UserId, i64)>, ChatChangeError> {
         let now = Utc::now();
+        let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(pool);
+            let (kind, _) = lock_for_change!(tx, chat, actor);
+            if kind != ChatKind::Group {
+                return Err(ChatChangeError::Direct);
+            }
+            let current: Vec<(Uuid,)> =
+                sqlx::query_as("SELECT user_id FROM chat_participants WHERE chat_id = $1")
+                    .bind(chat)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let newcomers = users
+                .iter()
+                .filter(|u| !current.iter().any(|(c,)| *c == u.as_uuid()))
+                .count();
+            if current.len() + newcomers > GROUP_MAX_PARTICIPANTS {
+                return Err(ChatChangeError::TooMany);
+            }
             let mut added = Vec::new();
             let no_detail: Option<&str> = None;
             for user in users {
-                let inserted = join_chat!(&mut *tx, chat_id.as_uuid(), *user, Role::Member, now);
+                let inserted = join_chat!(&mut *tx, chat, *user, Role::Member, now);
                 if inserted {
                     let event = record_event!(
                         tx,
-                        chat_id.as_uuid(),
+                        chat,
                         ChatEventKind::Added,
                         actor.as_uuid(),
                         Some(user.as_uuid()),
@@ -331,7 +417,7 @@ impl Store {
             }
             if !added.is_empty() {
                 sqlx::query("UPDATE chats SET updated_at = $2 WHERE id = $1")
-                    .bind(chat_id.as_uuid())
+                    .bind(chat)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
@@ -341,27 +427,37 @@ impl Store {
         })
     }
 
-    /// Removes a participant with their read watermark (`actor` is who removed them,
-    /// themselves when leaving); the `event_seq` that logged it, or `None` if they were
-    /// not in the chat.
+    /// Removes `user` from a group with their read watermark: anyone may leave, only
+    /// the owner may remove others. Returns the `event_seq` that logged it.
     pub async fn remove_participant(
         &self,
         chat_id: ChatId,
         actor: UserId,
         user: UserId,
-    ) -> StoreResult<Option<i64>> {
+    ) -> Result<i64, ChatChangeError> {
         let now = Utc::now();
+        let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(pool);
+            let (kind, role) = lock_for_change!(tx, chat, actor);
+            if kind != ChatKind::Group {
+                return Err(ChatChangeError::Direct);
+            }
+            if user != actor && role != Role::Owner {
+                return Err(ChatChangeError::NotOwner);
+            }
             let removed =
                 sqlx::query("DELETE FROM chat_participants WHERE chat_id = $1 AND user_id = $2")
-                    .bind(chat_id.as_uuid())
+                    .bind(chat)
                     .bind(user.as_uuid())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+            if removed == 0 {
+                return Err(ChatChangeError::NotMember);
+            }
             sqlx::query("DELETE FROM message_reads WHERE chat_id = $1 AND user_id = $2")
-                .bind(chat_id.as_uuid())
+                .bind(chat)
                 .bind(user.as_uuid())
                 .execute(&mut *tx)
                 .await?;
@@ -372,33 +468,21 @@ impl Store {
                  (SELECT user_id FROM chat_participants WHERE chat_id = $1 ORDER BY joined_at, user_id LIMIT 1) \
                  AND NOT EXISTS (SELECT 1 FROM chat_participants WHERE chat_id = $1 AND role = 'owner')",
             )
-            .bind(chat_id.as_uuid())
+            .bind(chat)
             .execute(&mut *tx)
             .await?;
             sqlx::query("UPDATE chats SET updated_at = $2 WHERE id = $1")
-                .bind(chat_id.as_uuid())
+                .bind(chat)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let event = if removed > 0 {
-                let (kind, subject) = if actor == user {
-                    (ChatEventKind::Left, None)
-                } else {
-                    (ChatEventKind::Removed, Some(user.as_uuid()))
-                };
-                let no_detail: Option<&str> = None;
-                Some(record_event!(
-                    tx,
-                    chat_id.as_uuid(),
-                    kind,
-                    actor.as_uuid(),
-                    subject,
-                    no_detail,
-                    now
-                ))
+            let (kind, subject) = if actor == user {
+                (ChatEventKind::Left, None)
             } else {
-                None
+                (ChatEventKind::Removed, Some(user.as_uuid()))
             };
+            let no_detail: Option<&str> = None;
+            let event = record_event!(tx, chat, kind, actor.as_uuid(), subject, no_detail, now);
             tx.commit().await?;
             Ok(event)
         })

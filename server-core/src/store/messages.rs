@@ -9,13 +9,16 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::rows::{MessageRow, UnreadRow, message_columns, unread_count};
-use super::{Store, StoreError, StoreResult, on_read, on_write};
+use super::{Store, StoreError, StoreResult, begin_write, on_read, on_write};
 
 /// Why an edit or delete was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
     #[error("message not found")]
     NotFound,
+    /// The author is no longer in the message's chat.
+    #[error("not a participant of this chat")]
+    NotParticipant,
     #[error("only the author may change a message")]
     NotAuthor,
     #[error("the message was deleted")]
@@ -28,6 +31,50 @@ impl From<sqlx::Error> for EditError {
     fn from(e: sqlx::Error) -> Self {
         EditError::Store(e.into())
     }
+}
+
+/// Inside a write transaction: the message `$id` as it is now, if `$user` may change it
+/// (its author, still in its chat), else returns the reason. The chat is share-locked
+/// first, as membership changes lock it, so a removal committed meanwhile counts.
+macro_rules! editable {
+    ($tx:expr, $id:expr, $user:expr) => {{
+        let found: Option<(Uuid,)> = sqlx::query_as("SELECT chat_id FROM messages WHERE id = $1")
+            .bind($id.as_uuid())
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let Some((chat,)) = found else {
+            return Err(EditError::NotFound);
+        };
+        if PG {
+            sqlx::query("SELECT id FROM chats WHERE id = $1 FOR SHARE")
+                .bind(chat)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        let member: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT user_id FROM chat_participants WHERE chat_id = $1 AND user_id = $2",
+        )
+        .bind(chat)
+        .bind($user.as_uuid())
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if member.is_none() {
+            return Err(EditError::NotParticipant);
+        }
+        let row: MessageRow = sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE id = $1"
+        ))
+        .bind($id.as_uuid())
+        .fetch_one(&mut *$tx)
+        .await?;
+        let message = Message::from(row);
+        if message.sender_id != $user {
+            return Err(EditError::NotAuthor);
+        }
+        message
+    }};
 }
 
 impl Store {
@@ -45,70 +92,62 @@ impl Store {
         })
     }
 
-    /// Changes a message's content; only its author may, and not once deleted.
+    /// Changes a message's content: its author only, while still in the chat, and not
+    /// once deleted.
     pub async fn edit_message(
         &self,
         id: MessageId,
         editor: UserId,
         content: &str,
     ) -> Result<Message, EditError> {
-        let row: Option<MessageRow> = on_write!(self, |pool| {
-            sqlx::query_as(concat!(
-                "UPDATE messages SET content = $3, edited_at = $4 \
-                 WHERE id = $1 AND sender_id = $2 AND deleted_at IS NULL RETURNING ",
+        let now = Utc::now();
+        on_write!(self, |pool| {
+            let mut tx = begin_write!(pool);
+            let message = editable!(tx, id, editor);
+            if message.deleted_at.is_some() {
+                return Err(EditError::Deleted);
+            }
+            let row: MessageRow = sqlx::query_as(concat!(
+                "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 RETURNING ",
                 message_columns!()
             ))
             .bind(id.as_uuid())
-            .bind(editor.as_uuid())
             .bind(content)
-            .bind(Utc::now())
-            .fetch_optional(pool)
-            .await?
-        });
-        match row {
-            Some(row) => Ok(row.into()),
-            None => Err(self.why_not_editable(id, editor).await),
-        }
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(row.into())
+        })
     }
 
-    /// Deletes a message, leaving a tombstone (same id and seq, no content). Deleting
-    /// a tombstone again returns it unchanged, with `false`.
+    /// Deletes a message, leaving a tombstone (same id and seq, no content): its author
+    /// only, while still in the chat. Deleting a tombstone again returns it unchanged,
+    /// with `false`.
     pub async fn delete_message(
         &self,
         id: MessageId,
         by: UserId,
     ) -> Result<(Message, bool), EditError> {
-        let row: Option<MessageRow> = on_write!(self, |pool| {
-            sqlx::query_as(concat!(
-                "UPDATE messages SET content = '', deleted_at = $3 \
-                 WHERE id = $1 AND sender_id = $2 AND deleted_at IS NULL RETURNING ",
+        let now = Utc::now();
+        on_write!(self, |pool| {
+            let mut tx = begin_write!(pool);
+            let message = editable!(tx, id, by);
+            if message.deleted_at.is_some() {
+                tx.commit().await?;
+                return Ok((message, false));
+            }
+            let row: MessageRow = sqlx::query_as(concat!(
+                "UPDATE messages SET content = '', deleted_at = $2 WHERE id = $1 RETURNING ",
                 message_columns!()
             ))
             .bind(id.as_uuid())
-            .bind(by.as_uuid())
-            .bind(Utc::now())
-            .fetch_optional(pool)
-            .await?
-        });
-        match row {
-            Some(row) => Ok((row.into(), true)),
-            None => match self.why_not_editable(id, by).await {
-                EditError::Deleted => {
-                    let message = self.message(id).await?.ok_or(EditError::NotFound)?;
-                    Ok((message, false))
-                }
-                other => Err(other),
-            },
-        }
-    }
-
-    async fn why_not_editable(&self, id: MessageId, user: UserId) -> EditError {
-        match self.message(id).await {
-            Ok(None) => EditError::NotFound,
-            Ok(Some(m)) if m.sender_id != user => EditError::NotAuthor,
-            Ok(Some(_)) => EditError::Deleted,
-            Err(e) => EditError::Store(e),
-        }
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((row.into(), true))
+        })
     }
 
     /// A page of a chat's messages in ascending seq: the newest `limit` before
@@ -257,7 +296,7 @@ impl Store {
         let now = Utc::now();
         let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(pool);
             // Share-lock the chat so no batch moves its end or this user's watermark
             // between reading them and storing the new watermark.
             let lock = if PG {

@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 };
 
 pub use batch::{NewMessage, StoredMessage, WrittenBatch};
-pub use chats::NewChat;
+pub use chats::{ChatChangeError, NewChat};
 pub use messages::EditError;
 pub use users::{NewUser, UserRecord};
 
@@ -149,7 +149,19 @@ macro_rules! on_write {
         }
     };
 }
-pub(crate) use {on_read, on_write};
+/// Starts a write transaction on `$pool` (inside [`on_write!`]). SQLite's starts
+/// `IMMEDIATE`, taking the write lock at once: a deferred one that reads first and then
+/// writes fails with `SQLITE_BUSY_SNAPSHOT` when another process wrote in between.
+macro_rules! begin_write {
+    ($pool:ident) => {
+        if PG {
+            $pool.begin().await?
+        } else {
+            $pool.begin_with("BEGIN IMMEDIATE").await?
+        }
+    };
+}
+pub(crate) use {begin_write, on_read, on_write};
 
 /// Pool sizes for one service instance.
 #[derive(Clone, Copy, Debug)]

@@ -1,12 +1,170 @@
 //! Hardening, round two: what a hostile signed-in user could still do, each refused.
 
+use std::time::Duration;
+
 use chat_types::ops;
 use serde_json::json;
-use testkit::{TestEnv, backend_tests};
+use sqlx::{Connection, PgConnection};
+use testkit::{Backend, TestEnv, backend_tests};
 
 use crate::support::System;
 
-backend_tests!(reusing_a_client_id_for_other_text_is_a_conflict);
+backend_tests!(
+    reusing_a_client_id_for_other_text_is_a_conflict,
+    a_message_waiting_behind_a_removal_is_refused,
+    an_author_removed_meanwhile_cannot_edit_or_delete,
+    the_group_cap_holds_when_people_are_added_at_once,
+);
+
+/// A removal of `user` from `chat` that holds the chat's lock, as removeParticipant
+/// does, until the returned transaction is committed. PostgreSQL only: SQLite has one
+/// writer, so nothing runs alongside a removal there.
+async fn removal_in_flight(env: &TestEnv, chat: &str, user: &str) -> Option<PgConnection> {
+    if env.backend != Backend::Real {
+        return None;
+    }
+    let mut conn = PgConnection::connect(&env.database_url).await.unwrap();
+    let (chat, user) = (uuid(chat), uuid(user));
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    sqlx::query("SELECT id FROM chats WHERE id = $1 FOR UPDATE")
+        .bind(chat)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for delete in [
+        "DELETE FROM chat_participants WHERE chat_id = $1 AND user_id = $2",
+        "DELETE FROM message_reads WHERE chat_id = $1 AND user_id = $2",
+    ] {
+        sqlx::query(delete)
+            .bind(chat)
+            .bind(user)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    Some(conn)
+}
+
+fn uuid(id: &str) -> uuid::Uuid {
+    id.parse().unwrap()
+}
+
+async fn commit(mut conn: PgConnection) {
+    sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+}
+
+async fn a_message_waiting_behind_a_removal_is_refused(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let group = ann.group("Lock", &[&bo]).await;
+    let Some(removal) = removal_in_flight(&env, &group, &bo.id).await else {
+        return;
+    };
+    let sender = bo.senders[0].clone();
+    let send = tokio::spawn(async move {
+        sender
+            .request(
+                ops::CREATE_MESSAGE,
+                json!({ "input": { "chatId": group, "content": "after my removal" } }),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!send.is_finished(), "the send waits for the chat's lock");
+    commit(removal).await;
+    let answer = send.await.unwrap();
+    assert_eq!(
+        answer.error_code().as_deref(),
+        Some("FORBIDDEN"),
+        "{answer:?}"
+    );
+}
+
+async fn an_author_removed_meanwhile_cannot_edit_or_delete(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let group = ann.group("Edits", &[&bo]).await;
+    let sent = bo.send(&group, "mine", 0).await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    for (document, variables) in [
+        (
+            ops::UPDATE_MESSAGE,
+            json!({ "id": id, "content": "edited after removal" }),
+        ),
+        (ops::REMOVE_MESSAGE, json!({ "id": id })),
+    ] {
+        let Some(removal) = removal_in_flight(&env, &group, &bo.id).await else {
+            return;
+        };
+        let sender = bo.senders[1].clone();
+        let change = tokio::spawn(async move { sender.request(document, variables).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Undo the removal for the next round; the change waiting now must still be
+        // refused, since the removal had committed when it ran.
+        commit(removal).await;
+        let answer = change.await.unwrap();
+        assert_eq!(
+            answer.error_code().as_deref(),
+            Some("FORBIDDEN"),
+            "{answer:?}"
+        );
+        ann.senders[0]
+            .data(
+                ops::ADD_PARTICIPANT,
+                json!({ "chatId": group, "userId": bo.id }),
+            )
+            .await;
+    }
+    let message = ann.receivers[0]
+        .data(ops::MESSAGE, json!({ "id": id }))
+        .await;
+    assert_eq!(message["message"]["content"], "mine");
+    assert_eq!(message["message"]["isDeleted"], false);
+}
+
+async fn the_group_cap_holds_when_people_are_added_at_once(env: TestEnv) {
+    if env.backend != Backend::Real {
+        return; // one writer: adds never run side by side
+    }
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let group = ann.group("Crowd", &[&bo]).await;
+    // 1,200 people, straight into the database (registering them would take minutes).
+    let mut conn = PgConnection::connect(&env.database_url).await.unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "INSERT INTO users (id, username, email, display_name, password_hash, created_at, updated_at) \
+         SELECT gen_random_uuid(), 'crowd' || n, 'crowd' || n || '@example.com', 'Crowd ' || n, 'x', now(), now() \
+         FROM generate_series(1, 1200) AS n RETURNING id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let (first, second) = ids.split_at(600);
+    let add = |sender: testkit::Gql, people: &[uuid::Uuid]| {
+        let variables = json!({ "chatId": group, "userIds": people });
+        tokio::spawn(async move { sender.request(ops::ADD_PARTICIPANTS, variables).await })
+    };
+    let (a, b) = (
+        add(ann.senders[0].clone(), first),
+        add(bo.senders[1].clone(), second),
+    );
+    let answers = [a.await.unwrap(), b.await.unwrap()];
+    let codes: Vec<Option<String>> = answers.iter().map(|a| a.error_code()).collect();
+    assert!(
+        codes.contains(&None) && codes.contains(&Some("BAD_USER_INPUT".to_string())),
+        "one add goes through, the other would pass the cap: {codes:?}"
+    );
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM chat_participants WHERE chat_id = $1")
+            .bind(uuid(&group))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(count, 602);
+}
 
 async fn reusing_a_client_id_for_other_text_is_a_conflict(env: TestEnv) {
     let system = System::start(&env).await;
