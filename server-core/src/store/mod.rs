@@ -66,13 +66,30 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(ref db) => match db.code().as_deref() {
                 // PostgreSQL: invalid byte sequence / untranslatable character.
                 Some("22021" | "22P05") => StoreError::InvalidText,
-                // PostgreSQL serialization failure or deadlock, SQLite busy or locked:
-                // contention, which a retry resolves.
-                Some("40001" | "40P01" | "5" | "6") => StoreError::Unavailable(e),
+                Some(code)
+                    if is_contention(
+                        code,
+                        db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some(),
+                    ) =>
+                {
+                    StoreError::Unavailable(e)
+                }
                 _ => StoreError::Database(e),
             },
             other => StoreError::Database(other),
         }
+    }
+}
+
+/// Whether a database error code means contention, which a retry resolves: a
+/// PostgreSQL serialization failure or deadlock, or SQLite busy or locked in any of
+/// their extended forms (`SQLITE_BUSY_SNAPSHOT` is 517: the primary code is the low
+/// byte).
+fn is_contention(code: &str, sqlite: bool) -> bool {
+    if sqlite {
+        code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+    } else {
+        matches!(code, "40001" | "40P01")
     }
 }
 
@@ -299,4 +316,23 @@ async fn startup_lock(database: &Path) -> StoreResult<std::fs::File> {
 pub struct PoolStats {
     pub size: u32,
     pub idle: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_contention;
+
+    #[test]
+    fn every_busy_or_locked_code_is_contention() {
+        for code in ["5", "261", "517", "773", "6", "262", "518"] {
+            assert!(is_contention(code, true), "SQLite {code}");
+        }
+        for code in ["1", "19", "2067", "x"] {
+            assert!(!is_contention(code, true), "SQLite {code}");
+        }
+        assert!(is_contention("40001", false) && is_contention("40P01", false));
+        for code in ["23505", "22021", "08006", "5"] {
+            assert!(!is_contention(code, false), "PostgreSQL {code}");
+        }
+    }
 }
