@@ -193,7 +193,7 @@ impl TokenKeys {
 pub struct Authenticator {
     keys: TokenKeys,
     store: Store,
-    versions: Arc<Mutex<rustc_hash::FxHashMap<UserId, CachedVersion>>>,
+    versions: Arc<Mutex<VersionCache>>,
     revoked: tokio::sync::broadcast::Sender<Revoked>,
 }
 
@@ -211,6 +211,68 @@ const REVOCATION_BACKLOG: usize = 256;
 
 /// A user's token version (`None`: gone or deactivated) and when it was read.
 type CachedVersion = (Option<i64>, Instant);
+
+/// Token versions read recently. A read that started before a revocation is never
+/// cached after it (it may have read the version the revocation replaced), and a known
+/// version is never lowered: so a revoked token cannot work again for a moment, and an
+/// open socket checking itself after a revocation sees it.
+#[derive(Debug, Default)]
+struct VersionCache {
+    known: rustc_hash::FxHashMap<UserId, CachedVersion>,
+    /// When each user's sessions were last revoked here.
+    forgotten: rustc_hash::FxHashMap<UserId, Instant>,
+    /// When every session was last in doubt (the bus reconnected).
+    all_forgotten: Option<Instant>,
+}
+
+/// Orders versions: a deactivated account (`None`) is past every version.
+fn newer(a: Option<i64>, b: Option<i64>) -> bool {
+    match (a, b) {
+        (None, Some(_)) => true,
+        (Some(a), Some(b)) => a > b,
+        _ => false,
+    }
+}
+
+impl VersionCache {
+    fn fresh(&self, user: UserId) -> Option<Option<i64>> {
+        self.known
+            .get(&user)
+            .filter(|(_, at)| at.elapsed() < VERSION_TTL)
+            .map(|(version, _)| *version)
+    }
+
+    /// Keeps what a read that started at `started` found, unless a revocation came
+    /// since it started. Returns whether it was kept.
+    fn record(&mut self, user: UserId, version: Option<i64>, started: Instant) -> bool {
+        let revoked_since = self.forgotten.get(&user).is_some_and(|at| *at >= started)
+            || self.all_forgotten.is_some_and(|at| at >= started);
+        if revoked_since {
+            return false;
+        }
+        if self.known.len() > VERSION_SWEEP_AT {
+            self.known.retain(|_, (_, at)| at.elapsed() < VERSION_TTL);
+            self.forgotten.retain(|_, at| at.elapsed() < VERSION_TTL);
+        }
+        let kept = match self.known.get(&user) {
+            Some((known, _)) if newer(*known, version) => *known,
+            _ => version,
+        };
+        self.known.insert(user, (kept, Instant::now()));
+        true
+    }
+
+    fn forget(&mut self, user: UserId) {
+        self.known.remove(&user);
+        self.forgotten.insert(user, Instant::now());
+    }
+
+    fn forget_all(&mut self) {
+        self.known.clear();
+        self.forgotten.clear();
+        self.all_forgotten = Some(Instant::now());
+    }
+}
 
 /// How long a user's token version is trusted without asking the database again.
 /// Revocations are also announced on the bus (see [`Authenticator::forget`]), so this
@@ -246,35 +308,32 @@ impl Authenticator {
 
     /// The user's token version, `None` if the account is gone or deactivated.
     async fn token_version(&self, user: UserId) -> Result<Option<i64>, AuthError> {
-        let cached = self
+        if let Some(version) = self.versions.lock().expect("versions lock").fresh(user) {
+            return Ok(version);
+        }
+        let started = Instant::now();
+        let version = self.store.active_token_version(user).await?;
+        let kept = self
             .versions
             .lock()
             .expect("versions lock")
-            .get(&user)
-            .copied();
-        if let Some((version, at)) = cached
-            && at.elapsed() < VERSION_TTL
-        {
+            .record(user, version, started);
+        if kept {
             return Ok(version);
         }
-        let version = self.store.active_token_version(user).await?;
-        let mut versions = self.versions.lock().expect("versions lock");
-        if versions.len() > VERSION_SWEEP_AT {
-            versions.retain(|_, (_, at)| at.elapsed() < VERSION_TTL);
-        }
-        versions.insert(user, (version, Instant::now()));
-        Ok(version)
+        // Revoked while reading: what was read may predate the revocation.
+        Ok(self.store.active_token_version(user).await?)
     }
 
     /// Drops what is cached about the user: their sessions were just revoked.
     pub fn forget(&self, user: UserId) {
-        self.versions.lock().expect("versions lock").remove(&user);
+        self.versions.lock().expect("versions lock").forget(user);
         let _ = self.revoked.send(Revoked::User(user));
     }
 
     /// Drops everything cached (revocations may have been missed).
     pub fn forget_all(&self) {
-        self.versions.lock().expect("versions lock").clear();
+        self.versions.lock().expect("versions lock").forget_all();
         let _ = self.revoked.send(Revoked::Anyone);
     }
 
@@ -351,6 +410,43 @@ pub fn clear_session_cookie_header(secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_read_before_a_revocation_is_not_cached_after_it() {
+        let user = UserId::from(uuid::Uuid::from_u128(7));
+        let mut cache = VersionCache::default();
+        let started = Instant::now();
+        // The read is slow; meanwhile the user logs out and this instance hears it.
+        cache.forget(user);
+        assert!(
+            !cache.record(user, Some(1), started),
+            "the stale read is dropped"
+        );
+        assert_eq!(cache.fresh(user), None);
+        // A read that starts after the revocation is kept.
+        assert!(cache.record(user, Some(2), Instant::now()));
+        assert_eq!(cache.fresh(user), Some(Some(2)));
+        // The same after a reconnect, when any revocation may have been missed.
+        let started = Instant::now();
+        cache.forget_all();
+        assert!(!cache.record(user, Some(2), started));
+    }
+
+    #[test]
+    fn a_known_version_never_goes_back() {
+        let user = UserId::from(uuid::Uuid::from_u128(8));
+        let mut cache = VersionCache::default();
+        cache.record(user, Some(3), Instant::now());
+        cache.record(user, Some(2), Instant::now());
+        assert_eq!(cache.fresh(user), Some(Some(3)));
+        cache.record(user, None, Instant::now());
+        cache.record(user, Some(4), Instant::now());
+        assert_eq!(
+            cache.fresh(user),
+            Some(None),
+            "a deactivated account stays so"
+        );
+    }
 
     fn keys() -> TokenKeys {
         TokenKeys::new(&Secret::new("test-secret-of-some-length".into()))
