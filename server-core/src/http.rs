@@ -96,9 +96,37 @@ async fn healthz(service: &'static str) -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok", "service": service }))
 }
 
+/// How old an answer `/readyz` may give: a flood of probes costs one check of the
+/// database and the bus per period, not a connection each.
+pub const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// The last readiness check of an instance.
+#[derive(Debug, Default)]
+pub struct Readiness(tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>);
+
+impl Readiness {
+    /// Whether the database and the bus answer: the last check's answer while it is
+    /// fresh, else a new check (one at a time; probes arriving meanwhile wait for it).
+    async fn check(&self, state: &ServiceState) -> (bool, bool) {
+        let mut last = self.0.lock().await;
+        if let Some((at, database, bus)) = *last
+            && at.elapsed() < READINESS_TTL
+        {
+            return (database, bus);
+        }
+        state
+            .metrics
+            .readiness_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let database = state.store.ping().await.is_ok();
+        let bus = state.bus.ping().await.is_ok();
+        *last = Some((std::time::Instant::now(), database, bus));
+        (database, bus)
+    }
+}
+
 async fn readyz(State(state): State<ServiceState>) -> Response {
-    let database = state.store.ping().await.is_ok();
-    let bus = state.bus.ping().await.is_ok();
+    let (database, bus) = state.readiness.check(&state).await;
     let status = if database && bus {
         StatusCode::OK
     } else {

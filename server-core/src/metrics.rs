@@ -23,6 +23,8 @@ pub struct Metrics {
     errors: [AtomicU64; ErrorCode::ALL.len()],
     pub ws_connections: AtomicI64,
     pub subscriptions: AtomicI64,
+    /// Checks of the database and the bus made for `/readyz`.
+    pub readiness_checks: AtomicU64,
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
 }
 
@@ -116,6 +118,12 @@ impl Metrics {
             "chat_subscriptions",
             "Active GraphQL subscriptions.",
             self.subscriptions.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "chat_readiness_checks_total",
+            "Database and bus checks made for /readyz (at most about one a second).",
+            self.readiness_checks.load(Ordering::Relaxed),
         );
         // Stable in tokio (no `tokio_unstable` needed): a task leak shows here long before
         // it shows in memory. It counts the whole process (every instance of `chat up`).

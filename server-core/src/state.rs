@@ -81,6 +81,8 @@ pub struct ServiceState {
     pub limits: Limits,
     /// This instance's rate-limit buckets (each instance counts on its own).
     pub rate_limiter: RateLimiter,
+    /// The last `/readyz` check.
+    pub readiness: Arc<crate::http::Readiness>,
 }
 
 impl ServiceState {
@@ -110,6 +112,7 @@ impl ServiceState {
             metrics: Arc::default(),
             limits,
             rate_limiter: RateLimiter::new(limits.rate),
+            readiness: Arc::default(),
         };
         state.register_core_metrics();
         state
@@ -127,6 +130,7 @@ impl ServiceState {
             metrics: Arc::default(),
             limits,
             rate_limiter: RateLimiter::new(limits.rate),
+            readiness: Arc::default(),
             ..self.clone()
         };
         state.register_core_metrics();

@@ -14,6 +14,7 @@ backend_tests!(
     a_message_waiting_behind_a_removal_is_refused,
     an_author_removed_meanwhile_cannot_edit_or_delete,
     the_group_cap_holds_when_people_are_added_at_once,
+    a_flood_of_readiness_probes_costs_one_check,
 );
 
 /// A removal of `user` from `chat` that holds the chat's lock, as removeParticipant
@@ -195,4 +196,35 @@ async fn reusing_a_client_id_for_other_text_is_a_conflict(env: TestEnv) {
         .map(|m| m["content"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["pay Bo 10"]);
+}
+
+async fn a_flood_of_readiness_probes_costs_one_check(env: TestEnv) {
+    let system = System::start(&env).await;
+    let sender = system.senders[0].clone();
+    let http = reqwest::Client::new();
+    let probes = (0..200).map(|_| {
+        let (http, url) = (http.clone(), format!("{sender}/readyz"));
+        tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+    });
+    for probe in probes.collect::<Vec<_>>() {
+        assert_eq!(probe.await.unwrap(), 200);
+    }
+    let metrics = http
+        .get(format!("{sender}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let checks: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("chat_readiness_checks_total "))
+        .expect("the readiness check counter")
+        .parse()
+        .unwrap();
+    assert!(
+        checks <= 2,
+        "200 probes made {checks} database and bus checks"
+    );
 }
