@@ -27,23 +27,36 @@ impl Secret {
     }
 
     /// The secret kept in `dir/jwt-secret`, created on first use (readable by the
-    /// owner only), so every instance started from this data folder shares it.
+    /// owner only), so every instance started from this data folder shares it. Safe
+    /// when several processes start at once: the file appears whole, once (written
+    /// aside, then linked into place, which fails if another process got there first),
+    /// and everyone reads the one that won.
     pub fn load_or_create(dir: &Path) -> std::io::Result<Self> {
         let path = dir.join("jwt-secret");
-        match std::fs::read_to_string(&path) {
-            Ok(text) if !text.trim().is_empty() => return Ok(Self(text.trim().to_string())),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        loop {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !text.trim().is_empty() => return Ok(Self(text.trim().to_string())),
+                // Left empty by a crash before this scheme: replaced below.
+                Ok(_) => std::fs::remove_file(&path)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            crate::files::private_dir(dir)?;
+            let secret = Self::generate();
+            let aside = dir.join(format!(".jwt-secret.{}", uuid::Uuid::new_v4()));
+            std::io::Write::write_all(
+                &mut crate::files::create_private(&aside)?,
+                secret.0.as_bytes(),
+            )?;
+            let placed = std::fs::hard_link(&aside, &path);
+            std::fs::remove_file(&aside)?;
+            match placed {
+                Ok(()) => return Ok(secret),
+                // Another process placed its secret first: read that one.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
         }
-        std::fs::create_dir_all(dir)?;
-        let secret = Self::generate();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        std::io::Write::write_all(&mut options.open(&path)?, secret.0.as_bytes())?;
-        Ok(secret)
     }
 }
 
@@ -186,6 +199,29 @@ mod tests {
     fn secrets_never_print() {
         let secret: Secret = "a-very-secret-value".parse().unwrap();
         assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn processes_starting_at_once_agree_on_one_secret_only_the_owner_reads() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let secrets: Vec<Secret> = std::thread::scope(|scope| {
+                let starts: Vec<_> = (0..8)
+                    .map(|_| scope.spawn(|| Secret::load_or_create(dir.path()).unwrap()))
+                    .collect();
+                starts.into_iter().map(|s| s.join().unwrap()).collect()
+            });
+            assert!(secrets.windows(2).all(|w| w[0] == w[1]), "two secrets");
+            assert_eq!(Secret::load_or_create(dir.path()).unwrap(), secrets[0]);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode(&dir.path().join("jwt-secret")), 0o600);
+            }
+            let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(leftovers, 1, "nothing left aside");
+        }
     }
 
     #[test]

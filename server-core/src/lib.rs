@@ -1,6 +1,7 @@
 //! What all chat services share.
 //!
 //! - [`config`]: flags and environment variables common to every service.
+//! - [`files`]: what the services keep on disk is the owner's only.
 //! - [`store`]: every database query, over PostgreSQL or SQLite, with migrations.
 //! - [`bus`]: the event bus (Redis PubSub or in-process).
 //! - [`auth`]: password hashing, session tokens and where requests carry them.
@@ -15,6 +16,7 @@ pub mod access;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod files;
 pub mod graphql;
 pub mod http;
 pub mod logging;

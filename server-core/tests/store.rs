@@ -296,3 +296,31 @@ async fn unread_counts_are_the_chat_end_minus_each_watermark_everywhere() {
         assert!(!store.unread_by_user(chat).await.unwrap().contains_key(&d));
     }
 }
+
+/// The embedded database holds password hashes and every message: only its owner may
+/// read it, its write-ahead log included.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}/chat.db", data.display());
+    let store = Store::connect(&url, PoolSize::default()).await.unwrap();
+    user(&store).await;
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("chat.db"), 0o600);
+    assert_eq!(mode("chat.db-wal"), 0o600);
+    assert_eq!(mode("chat.db.lock"), 0o600);
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    store.close().await;
+}

@@ -220,10 +220,14 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
             let file = Path::new(options.get_filename()).to_path_buf();
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir)
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::files::private_dir(dir)
                     .map_err(|e| StoreError::Url(format!("{}: {e}", dir.display())))?;
             }
+            // Created here, the owner's only, before SQLite opens it: SQLite gives its
+            // -wal and -shm files the database's permissions.
+            crate::files::ensure_private(&file)
+                .map_err(|e| StoreError::Url(format!("{}: {e}", file.display())))?;
             // Neither switching a new file to WAL nor SQLite migrations take a lock of
             // their own: a lock file keeps instances that start together on one
             // database from tripping over each other.
@@ -298,11 +302,8 @@ async fn startup_lock(database: &Path) -> StoreResult<std::fs::File> {
     let mut path = database.as_os_str().to_owned();
     path.push(".lock");
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+        crate::files::ensure_private(Path::new(&path))?;
+        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
         file.lock()?;
         Ok(file)
     })
