@@ -35,7 +35,7 @@ use crate::metrics::{Metrics, OperationKind};
 use crate::state::ServiceState;
 use crate::store::StoreError;
 
-pub use aliases::MAX_ALIASES;
+pub use aliases::{MAX_ALIASES, MAX_MUTATION_FIELDS};
 pub use ws::WsLimits;
 
 /// What a resolver can fail with. Its message is what the client sees, so the

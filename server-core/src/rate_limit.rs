@@ -71,15 +71,26 @@ pub enum Action {
     CreateMessage,
     /// `sendTyping`, per user.
     SendTyping,
+    /// `changePassword` and `deactivateAccount`, per user: each checks a password, so
+    /// a stolen token would otherwise be a guessing machine (and fill the hashing pool).
+    PasswordCheck,
+    /// `updateProfile`, per user: an email change answers whether the address is taken.
+    ProfileChange,
+    /// `createChat`, `updateChat`, `addParticipant(s)`, `removeParticipant`, per user:
+    /// each tells every member, so looping one is a flood of events.
+    ChatChange,
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 8] = [
         Action::Login,
         Action::LoginAccount,
         Action::Register,
         Action::CreateMessage,
         Action::SendTyping,
+        Action::PasswordCheck,
+        Action::ProfileChange,
+        Action::ChatChange,
     ];
 
     /// Its label in `/metrics`.
@@ -90,6 +101,9 @@ impl Action {
             Action::Register => "register_ip",
             Action::CreateMessage => "create_message",
             Action::SendTyping => "send_typing",
+            Action::PasswordCheck => "password_check",
+            Action::ProfileChange => "profile_change",
+            Action::ChatChange => "chat_change",
         }
     }
 }
@@ -102,6 +116,9 @@ pub struct RateLimits {
     pub register: Quota,
     pub create_message: Quota,
     pub send_typing: Quota,
+    pub password_check: Quota,
+    pub profile_change: Quota,
+    pub chat_change: Quota,
 }
 
 impl Default for RateLimits {
@@ -114,6 +131,9 @@ impl Default for RateLimits {
             register: Quota::per_minute(5, 10),
             create_message: Quota::per_second(20, 50),
             send_typing: Quota::per_second(5, 10),
+            password_check: Quota::per_minute(5, 5),
+            profile_change: Quota::per_minute(5, 10),
+            chat_change: Quota::per_minute(60, 30),
         }
     }
 }
@@ -126,6 +146,9 @@ impl RateLimits {
             Action::Register => self.register,
             Action::CreateMessage => self.create_message,
             Action::SendTyping => self.send_typing,
+            Action::PasswordCheck => self.password_check,
+            Action::ProfileChange => self.profile_change,
+            Action::ChatChange => self.chat_change,
         }
     }
 }

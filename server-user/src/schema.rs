@@ -167,6 +167,9 @@ impl Mutation {
         email: Option<String>,
     ) -> Result<User, ApiError> {
         let me = viewer(ctx)?;
+        state(ctx)
+            .rate_limiter
+            .check_user(Action::ProfileChange, me)?;
         let display_name = display_name
             .as_deref()
             .map(DisplayName::parse)
@@ -191,6 +194,9 @@ impl Mutation {
         new_password: String,
     ) -> Result<bool, ApiError> {
         let me = viewer(ctx)?;
+        state(ctx)
+            .rate_limiter
+            .check_user(Action::PasswordCheck, me)?;
         let new_password =
             Password::parse(&new_password).map_err(|e| e.for_field("newPassword"))?;
         let user = require_password(ctx, me, current_password, "currentPassword").await?;
@@ -214,6 +220,9 @@ impl Mutation {
         password: String,
     ) -> Result<bool, ApiError> {
         let me = viewer(ctx)?;
+        state(ctx)
+            .rate_limiter
+            .check_user(Action::PasswordCheck, me)?;
         require_password(ctx, me, password, "password").await?;
         state(ctx).store.deactivate_user(me).await?;
         announce_revocation(state(ctx), me);

@@ -13,6 +13,9 @@ backend_tests!(
     without_limits_nothing_is_limited,
     documents_with_too_many_aliases_are_refused,
     batched_requests_are_refused,
+    a_stolen_token_is_no_unthrottled_password_oracle,
+    repeating_a_mutation_field_without_aliases_is_capped,
+    email_changes_are_limited,
 );
 
 /// A user service with the production limits.
@@ -225,4 +228,81 @@ async fn batched_requests_are_refused(env: TestEnv) {
     assert_eq!(response.status, 400);
     assert_eq!(response.errors[0].code.as_deref(), Some("BAD_USER_INPUT"));
     assert!(response.data.is_null());
+}
+
+/// Signs up on `gql`; the client as that user.
+async fn signed_up(gql: &Gql) -> Gql {
+    let name = unique("oracle");
+    let data = gql.data(ops::REGISTER, registration(&name)).await;
+    gql.with_token(data["register"]["token"].as_str().unwrap())
+}
+
+async fn a_stolen_token_is_no_unthrottled_password_oracle(env: TestEnv) {
+    let gql = limited(&env).await;
+    let thief = signed_up(&gql).await;
+    let guess = |n: usize| json!({ "currentPassword": format!("guess number {n}"), "newPassword": "a brand new password" });
+    let mut refused = None;
+    for n in 0..30 {
+        let error = thief.error(ops::CHANGE_PASSWORD, guess(n)).await;
+        if error.code.as_deref() == Some("RATE_LIMITED") {
+            refused = Some(n);
+            break;
+        }
+        assert_eq!(error.field.as_deref(), Some("currentPassword"), "{error:?}");
+    }
+    let refused = refused.expect("30 wrong passwords in a row are never limited");
+    assert!(refused <= 10, "limited only after {refused} guesses");
+    let error = thief
+        .error(
+            ops::DEACTIVATE_ACCOUNT,
+            json!({ "password": "another guess" }),
+        )
+        .await;
+    retry_after(&error);
+}
+
+async fn repeating_a_mutation_field_without_aliases_is_capped(env: TestEnv) {
+    let gql = limited(&env).await;
+    let thief = signed_up(&gql).await;
+    let field =
+        r#"changePassword(currentPassword: "wrong wrong", newPassword: "a brand new password")"#;
+    let twenty = format!("mutation {{ {} }}", vec![field; 20].join(" "));
+    let response = thief.request(&twenty, json!({})).await;
+    assert_eq!(
+        response.errors.len(),
+        1,
+        "refused whole, not run 20 times: {response:?}"
+    );
+    assert_eq!(response.errors[0].code.as_deref(), Some("BAD_USER_INPUT"));
+    assert!(
+        response.errors[0].message.contains("fields"),
+        "{response:?}"
+    );
+    // Through fragments too.
+    let spread = format!(
+        "mutation {{ {} }} fragment F on Mutation {{ {field} }}",
+        vec!["...F"; 20].join(" ")
+    );
+    let response = thief.request(&spread, json!({})).await;
+    assert_eq!(response.errors.len(), 1, "{response:?}");
+    assert_eq!(response.errors[0].code.as_deref(), Some("BAD_USER_INPUT"));
+}
+
+async fn email_changes_are_limited(env: TestEnv) {
+    let gql = limited(&env).await;
+    let prober = signed_up(&gql).await;
+    let mut codes = Vec::new();
+    for n in 0..20 {
+        let response = prober
+            .request(
+                ops::UPDATE_PROFILE,
+                json!({ "email": format!("probe{n}@example.com") }),
+            )
+            .await;
+        codes.push(response.error_code());
+    }
+    assert!(
+        codes.contains(&Some("RATE_LIMITED".to_string())),
+        "20 email changes in a row: {codes:?}"
+    );
 }

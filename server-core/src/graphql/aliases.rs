@@ -1,18 +1,23 @@
-//! A cap on aliases per document. Aliases let one request ask for the same field many
-//! times (`a1: me { … } a2: me { … } …`); the complexity limit bounds the fields, this
-//! bounds the repetition, before anything runs. It applies wherever a document is
-//! parsed, so to POST and WebSocket alike.
+//! Caps on repetition per document, checked before anything runs, wherever a document
+//! is parsed (POST and WebSocket alike). Aliases let one request ask for the same field
+//! many times (`a1: me { … } a2: me { … } …`); and a mutation's fields run one after
+//! another even when written identically, without aliases (`changePassword(…)
+//! changePassword(…) …`, or the same fragment spread again and again), so one request
+//! could check twenty passwords. The complexity limit bounds the fields; these bound
+//! the repetition.
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
 use super::ApiError;
 
 /// The most aliases one document may use.
 pub const MAX_ALIASES: usize = 30;
+/// The most fields at the root of a mutation (fragments counted where spread).
+pub const MAX_MUTATION_FIELDS: usize = 10;
 
 /// Refuses documents with more than [`MAX_ALIASES`] aliases, as `BAD_USER_INPUT`.
 pub(crate) struct AliasLimit;
@@ -36,16 +41,64 @@ impl Extension for AliasLimit {
         let document = next.run(ctx, query, variables).await?;
         let aliases = count_aliases(&document);
         if aliases > MAX_ALIASES {
-            let error = ApiError::bad_input(
-                "query",
-                format!("uses {aliases} aliases; at most {MAX_ALIASES} are allowed"),
-            );
-            let mut server_error = ServerError::new(error.to_string(), None);
-            server_error.source = Some(Arc::new(error));
-            return Err(server_error);
+            return Err(refusal(format!(
+                "uses {aliases} aliases; at most {MAX_ALIASES} are allowed"
+            )));
+        }
+        let fields = count_mutation_fields(&document);
+        if fields > MAX_MUTATION_FIELDS {
+            return Err(refusal(format!(
+                "a mutation of {fields} fields; at most {MAX_MUTATION_FIELDS} are allowed"
+            )));
         }
         Ok(document)
     }
+}
+
+fn refusal(message: String) -> ServerError {
+    let error = ApiError::bad_input("query", message);
+    let mut server_error = ServerError::new(error.to_string(), None);
+    server_error.source = Some(Arc::new(error));
+    server_error
+}
+
+/// The most fields at the root of any mutation of the document, each fragment spread
+/// counting the fields it brings (a fragment within a fragment too, at most as deep as
+/// the document's fragments go: a cycle, refused by validation later, stops there).
+pub(crate) fn count_mutation_fields(document: &ExecutableDocument) -> usize {
+    document
+        .operations
+        .iter()
+        .filter(|(_, op)| op.node.ty == OperationType::Mutation)
+        .map(|(_, op)| {
+            root_fields(
+                document,
+                &op.node.selection_set.node,
+                document.fragments.len(),
+            )
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn root_fields(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(fragment) => {
+                root_fields(document, &fragment.node.selection_set.node, depth)
+            }
+            Selection::FragmentSpread(spread) => {
+                match document.fragments.get(&spread.node.fragment_name.node) {
+                    Some(fragment) if depth > 0 => {
+                        root_fields(document, &fragment.node.selection_set.node, depth - 1)
+                    }
+                    _ => 0,
+                }
+            }
+        })
+        .sum()
 }
 
 /// Aliases in the operations and fragment definitions (each written alias once).
@@ -96,6 +149,26 @@ mod tests {
                 "query Q { x: me { ...F ... on User { y: id } } } fragment F on User { z: id w: id }"
             ),
             4
+        );
+    }
+
+    #[test]
+    fn counts_a_mutations_root_fields_where_fragments_are_spread() {
+        let fields = |query: &str| {
+            count_mutation_fields(&async_graphql::parser::parse_query(query).unwrap())
+        };
+        assert_eq!(fields("{ a b c }"), 0, "queries are not counted");
+        assert_eq!(fields("mutation { a b(x: 1) b(x: 1) }"), 3);
+        assert_eq!(
+            fields(
+                "mutation { ...F ...F ... on Mutation { c } } fragment F on Mutation { a ...G } fragment G on Mutation { b }"
+            ),
+            5
+        );
+        assert_eq!(
+            fields("mutation { ...F } fragment F on Mutation { a ...F }"),
+            1,
+            "a cycle stops"
         );
     }
 }
