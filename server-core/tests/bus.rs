@@ -246,3 +246,33 @@ async fn an_idle_redis_subscription_stays_connected() {
     bus.publish(&topic, &typing(chat, 1));
     typing_like(&next_event(&mut rx).await.1, chat, 1);
 }
+
+/// While Redis is away, events wait in memory; big ones must not grow the process
+/// without bound (a 1,000-member group renamed in a loop once sent a whole chat to
+/// every member's topic).
+#[tokio::test]
+async fn events_waiting_for_redis_are_bounded_in_bytes() {
+    let Some(mut server) = RedisServer::start().await else {
+        return;
+    };
+    let bus = Bus::redis(&server.url(), &unique("test-")).await.unwrap();
+    server.kill();
+    let (chat, topic) = chat_topic();
+    let big = BusEvent::new(Event::Typing(TypingEvent {
+        chat_id: chat,
+        user_id: UserId(Uuid::from_u128(1)),
+        display_name: "x".repeat(1024 * 1024),
+        at: chrono::Utc::now(),
+    }));
+    for _ in 0..200 {
+        bus.publish(&topic, &big);
+    }
+    let dropped = bus
+        .metrics()
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        dropped >= 100,
+        "200 MiB of events queued while Redis was away; {dropped} dropped"
+    );
+}

@@ -53,8 +53,8 @@ impl Filter {
             | (Filter::MessageDeleted, Event::MessageDeleted(_))
             | (Filter::ReadUpdated, Event::ReadUpdated(_))
             | (Filter::ChatChanged, Event::ChatChanged(_))
-            | (Filter::ChatAdded, Event::ChatAdded(_))
-            | (Filter::ChatUpdated, Event::ChatUpdated(_))
+            | (Filter::ChatAdded, Event::ChatAdded { .. })
+            | (Filter::ChatUpdated, Event::ChatUpdated { .. })
             | (
                 Filter::UnreadCount,
                 Event::UnreadCountUpdated(_) | Event::ChatMessageNotification { .. },

@@ -320,12 +320,10 @@ impl Subscription {
     async fn chat_added(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<impl Stream<Item = Result<Arc<Chat>, ApiError>>, ApiError> {
+    ) -> Result<impl Stream<Item = Result<Chat, ApiError>>, ApiError> {
+        let me = viewer(ctx)?;
         let registration = join_user(ctx, Filter::ChatAdded).await?;
-        Ok(events(registration, |event| match event {
-            Event::ChatAdded(c) => Some(c.clone()),
-            _ => None,
-        }))
+        Ok(chats_as_seen(state(ctx).clone(), me, registration))
     }
 
     /// Changes to your chats: names, participants (a chat you left arrives once more,
@@ -333,12 +331,10 @@ impl Subscription {
     async fn chat_updated(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<impl Stream<Item = Result<Arc<Chat>, ApiError>>, ApiError> {
+    ) -> Result<impl Stream<Item = Result<Chat, ApiError>>, ApiError> {
+        let me = viewer(ctx)?;
         let registration = join_user(ctx, Filter::ChatUpdated).await?;
-        Ok(events(registration, |event| match event {
-            Event::ChatUpdated(c) => Some(c.clone()),
-            _ => None,
-        }))
+        Ok(chats_as_seen(state(ctx).clone(), me, registration))
     }
 
     /// Your unread count of a chat, whenever it changes.
@@ -365,6 +361,30 @@ impl Subscription {
             Event::ChatMessageNotification { message, .. } => Some(message.clone()),
             _ => None,
         }))
+    }
+}
+
+/// The chats a user's `chatAdded` / `chatUpdated` events name, read as the user sees
+/// them now (their unread count; without them, if they just left).
+fn chats_as_seen(
+    state: ServiceState,
+    me: UserId,
+    mut registration: Registration,
+) -> impl Stream<Item = Result<Chat, ApiError>> {
+    async_stream::stream! {
+        while let Some(event) = registration.events.recv().await {
+            let (Event::ChatAdded { chat_id } | Event::ChatUpdated { chat_id }) = &*event else {
+                continue;
+            };
+            match state.store.chat(*chat_id, Some(me)).await {
+                Ok(Some(chat)) => yield Ok(chat),
+                Ok(None) => {}
+                Err(e) => yield Err(ApiError::from(e)),
+            }
+        }
+        if let Some(error) = ending(registration.end()) {
+            yield Err(error);
+        }
     }
 }
 

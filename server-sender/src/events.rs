@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chat_types::{BusEvent, Chat, ChatId, Event, Message, Topic, UserId};
+use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
 use server_core::ApiError;
 use server_core::bus::Bus;
 use server_core::store::{Store, StoredMessage, WrittenBatch};
@@ -75,27 +75,17 @@ pub(crate) enum ChatChange {
     Updated,
 }
 
-/// Sends the chat, as each of `to` sees it, to their user topics.
-pub(crate) async fn chat_to_users(
-    bus: &Bus,
-    store: &Store,
-    chat: &Chat,
-    to: &[UserId],
-    change: ChatChange,
-) -> Result<(), ApiError> {
-    let unread = store.unread_by_user(chat.id).await?;
+/// Tells each of `to`, on their user topic, that the chat changed for them. The event
+/// names the chat only: a group of a thousand once sent its whole member list to each
+/// of them; the receivers read the chat for whoever is connected.
+pub(crate) fn chat_to_users(bus: &Bus, chat: ChatId, to: &[UserId], change: ChatChange) {
     for user in to {
-        let view = Arc::new(Chat {
-            unread_count: unread.get(user).copied().unwrap_or(0),
-            ..chat.clone()
-        });
         let event = match change {
-            ChatChange::Added => Event::ChatAdded(view),
-            ChatChange::Updated => Event::ChatUpdated(view),
+            ChatChange::Added => Event::ChatAdded { chat_id: chat },
+            ChatChange::Updated => Event::ChatUpdated { chat_id: chat },
         };
         publish(bus, Topic::User(*user), event);
     }
-    Ok(())
 }
 
 /// Changes logged in the chat (`event_seqs`, as the write returned them), to its topic.

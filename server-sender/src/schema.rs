@@ -134,6 +134,7 @@ impl Mutation {
     ) -> Result<Chat, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
+        state.rate_limiter.check_user(Action::ChatChange, me)?;
         let others = others(&input.participant_ids, me);
         let (name, description) = match input.kind {
             ChatKind::Direct => {
@@ -175,14 +176,7 @@ impl Mutation {
         }
         if created {
             let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
-            events::chat_to_users(
-                &state.bus,
-                &state.store,
-                &chat,
-                &everyone,
-                ChatChange::Added,
-            )
-            .await?;
+            events::chat_to_users(&state.bus, chat.id, &everyone, ChatChange::Added);
         }
         Ok(chat)
     }
@@ -197,6 +191,7 @@ impl Mutation {
     ) -> Result<Chat, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
+        state.rate_limiter.check_user(Action::ChatChange, me)?;
         let name = name.as_deref().map(ChatName::parse).transpose()?;
         let description = description.as_deref().map(Description::parse).transpose()?;
         let logged = state
@@ -212,14 +207,7 @@ impl Mutation {
         events::chat_changed(&state.bus, &state.store, chat_id, &logged).await?;
         let chat = chat_view(state, chat_id, Some(me)).await?;
         let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
-        events::chat_to_users(
-            &state.bus,
-            &state.store,
-            &chat,
-            &everyone,
-            ChatChange::Updated,
-        )
-        .await?;
+        events::chat_to_users(&state.bus, chat.id, &everyone, ChatChange::Updated);
         Ok(chat)
     }
 
@@ -255,6 +243,7 @@ impl Mutation {
     ) -> Result<Chat, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
+        state.rate_limiter.check_user(Action::ChatChange, me)?;
         let logged = state
             .store
             .remove_participant(chat_id, me, user_id)
@@ -265,7 +254,7 @@ impl Mutation {
         let chat = chat_view(state, chat_id, Some(me).filter(|m| *m != user_id)).await?;
         let mut told: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
         told.push(user_id);
-        events::chat_to_users(&state.bus, &state.store, &chat, &told, ChatChange::Updated).await?;
+        events::chat_to_users(&state.bus, chat.id, &told, ChatChange::Updated);
         Ok(chat)
     }
 
@@ -399,6 +388,7 @@ async fn add(
     user_ids: &[UserId],
 ) -> Result<Chat, ApiError> {
     let state = state(ctx);
+    state.rate_limiter.check_user(Action::ChatChange, me)?;
     let wanted = others(user_ids, me);
     require_active(state, &wanted, "userIds").await?;
     let (added, logged): (Vec<UserId>, Vec<i64>) = state
@@ -417,15 +407,8 @@ async fn add(
             .map(|p| p.user.id)
             .filter(|u| !added.contains(u))
             .collect();
-        events::chat_to_users(&state.bus, &state.store, &chat, &added, ChatChange::Added).await?;
-        events::chat_to_users(
-            &state.bus,
-            &state.store,
-            &chat,
-            &existing,
-            ChatChange::Updated,
-        )
-        .await?;
+        events::chat_to_users(&state.bus, chat.id, &added, ChatChange::Added);
+        events::chat_to_users(&state.bus, chat.id, &existing, ChatChange::Updated);
     }
     Ok(chat)
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChatId, UserId};
-use crate::model::{Chat, ChatEvent, Message, ReadUpdate, TypingEvent, UnreadCount};
+use crate::model::{ChatEvent, Message, ReadUpdate, TypingEvent, UnreadCount};
 
 /// The version of the event encoding; receivers skip events of a version they don't know.
 pub const EVENT_VERSION: u16 = 1;
@@ -58,8 +58,15 @@ pub enum Event {
     },
 
     // On user topics.
-    ChatAdded(Arc<Chat>),
-    ChatUpdated(Arc<Chat>),
+    /// The user was added to the chat (receivers read it as the user sees it: an event
+    /// per member carries only the id, however big the group).
+    ChatAdded {
+        chat_id: ChatId,
+    },
+    /// The chat's name or members changed; sent to a member who just left too.
+    ChatUpdated {
+        chat_id: ChatId,
+    },
     UnreadCountUpdated(UnreadCount),
     /// New messages in one of the user's chats, for the chat list: the newest of them,
     /// with the user's unread count after them. One event serves both

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,8 +23,10 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Events still unpublished after this long are dropped (receivers backfill messages
 /// from the database anyway).
 const MAX_EVENT_AGE: Duration = Duration::from_secs(30);
-/// Events waiting for the bus; beyond this, new ones are dropped and counted.
+/// Events waiting for the bus; beyond this many, or this many bytes, new ones are
+/// dropped and counted.
 const QUEUE_CAPACITY: usize = 65_536;
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// The most events sent in one pipeline.
 const PIPELINE_MAX: usize = 1024;
 /// How long connecting and subscribing every wanted topic may take.
@@ -41,6 +44,8 @@ struct Inner {
     prefix: String,
     client: redis::Client,
     queue: mpsc::Sender<Outgoing>,
+    /// The payload bytes in `queue`.
+    queued_bytes: Arc<AtomicUsize>,
     metrics: Arc<BusMetrics>,
     publisher: JoinHandle<()>,
 }
@@ -64,10 +69,12 @@ impl RedisBus {
         let connection = connect(&client).await?;
         let metrics = Arc::new(BusMetrics::default());
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let publisher = tokio::spawn(run_publisher(
             client.clone(),
             Some(connection),
             rx,
+            queued_bytes.clone(),
             metrics.clone(),
         ));
         Ok(Self {
@@ -75,6 +82,7 @@ impl RedisBus {
                 prefix: prefix.to_string(),
                 client,
                 queue,
+                queued_bytes,
                 metrics,
                 publisher,
             }),
@@ -82,12 +90,22 @@ impl RedisBus {
     }
 
     pub(super) fn publish(&self, topic: &Topic, payload: Bytes) {
+        let size = payload.len();
+        let queued = &self.inner.queued_bytes;
+        let room = queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |bytes| {
+                (bytes + size <= QUEUE_BYTES).then_some(bytes + size)
+            })
+            .is_ok();
         let outgoing = Outgoing {
             channel: topic.channel(&self.inner.prefix),
             payload,
             queued_at: Instant::now(),
         };
-        if self.inner.queue.try_send(outgoing).is_err() {
+        if !room || self.inner.queue.try_send(outgoing).is_err() {
+            if room {
+                queued.fetch_sub(size, Ordering::AcqRel);
+            }
             BusMetrics::add(&self.inner.metrics.dropped, 1);
             tracing::warn!(%topic, "bus queue full: event dropped");
         }
@@ -144,17 +162,26 @@ async fn run_publisher(
     client: redis::Client,
     mut connection: Option<MultiplexedConnection>,
     mut queue: mpsc::Receiver<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
     metrics: Arc<BusMetrics>,
 ) {
     let mut batch: Vec<Outgoing> = Vec::with_capacity(PIPELINE_MAX);
     let mut backoff = reconnect_backoff();
+    // Taken off the count once an event is sent or given up.
+    let done = |events: &[Outgoing]| {
+        let bytes: usize = events.iter().map(|e| e.payload.len()).sum();
+        queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    };
     loop {
         if batch.is_empty() && queue.recv_many(&mut batch, PIPELINE_MAX).await == 0 {
             return;
         }
-        let before = batch.len();
-        batch.retain(|e| e.queued_at.elapsed() < MAX_EVENT_AGE);
-        BusMetrics::add(&metrics.dropped, (before - batch.len()) as u64);
+        let (fresh, stale): (Vec<Outgoing>, Vec<Outgoing>) = batch
+            .drain(..)
+            .partition(|e| e.queued_at.elapsed() < MAX_EVENT_AGE);
+        done(&stale);
+        BusMetrics::add(&metrics.dropped, stale.len() as u64);
+        batch = fresh;
         if batch.is_empty() {
             continue;
         }
@@ -183,6 +210,7 @@ async fn run_publisher(
         match tokio::time::timeout(PUBLISH_TIMEOUT, pipe.query_async::<()>(conn)).await {
             Ok(Ok(())) => {
                 BusMetrics::add(&metrics.published, batch.len() as u64);
+                done(&batch);
                 batch.clear();
                 backoff.reset();
             }

@@ -15,6 +15,7 @@ backend_tests!(
     an_author_removed_meanwhile_cannot_edit_or_delete,
     the_group_cap_holds_when_people_are_added_at_once,
     a_flood_of_readiness_probes_costs_one_check,
+    a_change_to_a_big_group_tells_each_member_briefly,
 );
 
 /// A removal of `user` from `chat` that holds the chat's lock, as removeParticipant
@@ -226,5 +227,74 @@ async fn a_flood_of_readiness_probes_costs_one_check(env: TestEnv) {
     assert!(
         checks <= 2,
         "200 probes made {checks} database and bus checks"
+    );
+}
+
+async fn a_change_to_a_big_group_tells_each_member_briefly(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let group = ann.group("Big", &[&bo]).await;
+    if env.backend == Backend::Real {
+        // 300 more members, straight into the database.
+        let mut conn = PgConnection::connect(&env.database_url).await.unwrap();
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "INSERT INTO users (id, username, email, display_name, password_hash, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'big' || n, 'big' || n || '@example.com', 'Member ' || n, 'x', now(), now() \
+             FROM generate_series(1, 300) AS n RETURNING id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        ann.senders[0]
+            .data(
+                ops::ADD_PARTICIPANTS,
+                json!({ "chatId": group, "userIds": ids }),
+            )
+            .await;
+    }
+    // What goes on the bus to one member when the group is renamed.
+    let (subscription, mut events) = env.state.bus.subscribe();
+    let bo_topic = chat_types::Topic::User(uuid(&bo.id).into());
+    subscription.add(&bo_topic).await.unwrap();
+    ann.senders[1]
+        .data(
+            ops::UPDATE_CHAT,
+            json!({ "chatId": group, "name": "Bigger" }),
+        )
+        .await;
+    let payload = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("bo hears of the rename")
+            .unwrap();
+        if let server_core::bus::BusMessage::Event { payload, .. } = message {
+            break payload;
+        }
+    };
+    assert!(
+        payload.len() < 512,
+        "each member gets {} bytes (the whole group, once per member)",
+        payload.len()
+    );
+    // Bo's subscription still brings him the chat as he sees it.
+    let socket = bo.socket(&system, 0).await;
+    let mut updated = socket.subscribe(ops::CHAT_UPDATED, json!({}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ann.senders[0]
+        .data(
+            ops::UPDATE_CHAT,
+            json!({ "chatId": group, "name": "Biggest" }),
+        )
+        .await;
+    let chat = updated.next_data().await;
+    assert_eq!(chat["chatUpdated"]["name"], "Biggest");
+    assert_eq!(chat["chatUpdated"]["id"], group.as_str());
+    assert!(
+        chat["chatUpdated"]["participants"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2
     );
 }

@@ -17,6 +17,7 @@ use crate::support::{Person, System, collect_seqs, message_added};
 backend_tests!(
     message_floods_are_limited_and_refused_messages_are_not_written,
     typing_calls_are_limited,
+    chat_changes_are_limited,
     without_limits_floods_go_through,
     subscriptions_per_connection_are_capped,
     connections_per_user_are_capped,
@@ -164,6 +165,35 @@ async fn typing_calls_are_limited(env: TestEnv) {
         assert_eq!(error.code.as_deref(), Some("RATE_LIMITED"), "{error:?}");
         assert_eq!(error.raw["extensions"]["retryAfter"], 1);
     }
+}
+
+async fn chat_changes_are_limited(env: TestEnv) {
+    let system = system_with(&env, Limits::on(), Limits::off()).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let group = alice.group("Looped", &[&bob]).await;
+    let mut refused = None;
+    for n in 0..60 {
+        let response = alice.senders[0]
+            .request(
+                ops::UPDATE_CHAT,
+                json!({ "chatId": group, "name": format!("name {n}") }),
+            )
+            .await;
+        if let Some(error) = response.errors.first() {
+            assert_eq!(error.code.as_deref(), Some("RATE_LIMITED"), "{error:?}");
+            refused = Some(n);
+            break;
+        }
+    }
+    let refused = refused.expect("60 renames in a row are never limited");
+    assert!((25..=40).contains(&refused), "limited after {refused}");
+    // The other sender counts on its own (limits are per instance), and the refused
+    // rename changed nothing.
+    let chat = alice.receivers[0]
+        .data(ops::CHAT, json!({ "id": group }))
+        .await;
+    assert_eq!(chat["chat"]["name"], format!("name {}", refused - 1));
 }
 
 async fn without_limits_floods_go_through(env: TestEnv) {
