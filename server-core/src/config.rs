@@ -182,6 +182,12 @@ impl CommonConfig {
         }
     }
 
+    /// How this process serves connections: the per-address cap goes with the rate
+    /// limits (load tests are thousands of clients on one address).
+    pub fn serve_limits(&self) -> crate::serve::ServeLimits {
+        crate::serve::ServeLimits::process(self.rate_limits == Switch::On)
+    }
+
     /// The abuse limits this configuration asks for.
     pub fn limits(&self) -> crate::state::Limits {
         match self.rate_limits {

@@ -2,7 +2,6 @@
 //! endpoints, request ids, tracing, panics turned into plain 500s, and serving with
 //! graceful shutdown.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::graphql::error_response;
@@ -25,9 +25,6 @@ use crate::state::ServiceState;
 
 /// The header that carries a request's id from the web tier through the services.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// How long shutdown waits for open requests before it gives up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Wraps a service's routes with everything services share.
 pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) -> Router {
@@ -53,7 +50,11 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
         .merge(ops)
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::map_response(coded_payload_too_large))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.limits.request_timeout,
+        ))
+        .layer(middleware::map_response(coded_refusals))
         .layer(CatchPanicLayer::custom(|_| {
             error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,20 +77,25 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// The body limit answers in plain text; clients get the same coded JSON as for every
-/// other refusal.
-async fn coded_payload_too_large(response: axum::response::Response) -> axum::response::Response {
-    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
-        return response;
-    }
-    error_response(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::BadUserInput,
-        &format!(
-            "request body too large (at most {} KiB)",
-            MAX_BODY_BYTES / 1024
+/// The body limit and the request timeout answer without a body; clients get the same
+/// coded JSON as for every other refusal.
+async fn coded_refusals(response: axum::response::Response) -> axum::response::Response {
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BadUserInput,
+            &format!(
+                "request body too large (at most {} KiB)",
+                MAX_BODY_BYTES / 1024
+            ),
         ),
-    )
+        StatusCode::REQUEST_TIMEOUT => error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::BadUserInput,
+            "the request took too long to arrive",
+        ),
+        _ => response,
+    }
 }
 
 async fn healthz(service: &'static str) -> impl IntoResponse {
@@ -165,38 +171,6 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     })
 }
 
-/// Serves `router` until `shutdown` resolves, then lets open requests finish for a
-/// few seconds.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stopped_tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result.map_err(std::io::Error::other)?,
-        _ = stopped_rx => {}
-    }
-    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
-        Ok(result) => result.map_err(std::io::Error::other)?,
-        Err(_) => {
-            tracing::warn!("open requests did not finish in time; stopping anyway");
-            server.abort();
-            Ok(())
-        }
-    }
-}
-
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -244,7 +218,14 @@ pub async fn run_service(
     let state = ServiceState::connect(config).await?;
     let listener = bind(SocketAddr::new(config.host, port)).await?;
     tracing::info!(service = name, port, backend = ?state.store.backend(), "listening");
-    serve(listener, build_router(state.clone()), shutdown_signal()).await?;
+    let limits = config.serve_limits();
+    crate::serve::serve_with(
+        listener,
+        build_router(state.clone()),
+        limits,
+        shutdown_signal(),
+    )
+    .await?;
     state.store.close().await;
     tracing::info!(service = name, "stopped");
     Ok(())

@@ -11,6 +11,7 @@
 //! - [`logging`]: what logs must never contain, whatever the log level.
 //! - [`metrics`]: the Prometheus figures.
 //! - [`rate_limit`]: request rates per client IP and per user.
+//! - [`serve`]: serving connections: timeouts, a connection cap, graceful shutdown.
 
 pub mod access;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod rate_limit;
+pub mod serve;
 pub mod state;
 pub mod store;
 

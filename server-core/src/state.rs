@@ -44,7 +44,14 @@ pub struct Limits {
     pub rate: Option<RateLimits>,
     /// WebSocket limits.
     pub ws: WsLimits,
+    /// How long a request may take, its body included: a body dribbled in a byte at a
+    /// time is cut off (the request head has its own, shorter limit:
+    /// [`crate::serve::HEADER_READ_TIMEOUT`]).
+    pub request_timeout: std::time::Duration,
 }
+
+/// The default [`Limits::request_timeout`].
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Limits {
     /// Every limit at its default.
@@ -52,6 +59,7 @@ impl Limits {
         Self {
             rate: Some(RateLimits::default()),
             ws: WsLimits::default(),
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 
@@ -65,6 +73,7 @@ impl Limits {
                 max_connections_per_user: None,
                 ..WsLimits::default()
             },
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }

@@ -94,9 +94,10 @@ pub async fn up(topology: Topology, web: WebArgs, common: CommonConfig) -> anyho
     let web_port = web.as_ref().map(|(config, _)| config.addr.port());
     let (stop_web, web_stop) = watch::channel(false);
     let web_server = web.map(|(config, listener)| {
-        tokio::spawn(server_core::http::serve(
+        tokio::spawn(server_core::serve::serve_with(
             listener,
             web::router(&config),
+            common.serve_limits(),
             stopped(web_stop),
         ))
     });
@@ -138,9 +139,10 @@ async fn in_process(common: &CommonConfig, web_port: Option<u16>) -> anyhow::Res
     let mut servers = Vec::new();
     for ((kind, _), listener) in INSTANCES.iter().zip(listeners) {
         let router = kind.router_builder()(state.instance());
-        servers.push(tokio::spawn(server_core::http::serve(
+        servers.push(tokio::spawn(server_core::serve::serve_with(
             listener,
             router,
+            common.serve_limits(),
             stopped(stop_rx.clone()),
         )));
     }

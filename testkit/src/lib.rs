@@ -35,10 +35,22 @@ pub async fn spawn(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
+    // No cap per address: every test's clients are 127.0.0.1.
+    let limits = server_core::serve::ServeLimits::process(false);
+    spawn_with(listener, router, limits)
+}
+
+/// As [`spawn`], on `listener` and with the given limits.
+pub fn spawn_with(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: server_core::serve::ServeLimits,
+) -> String {
     let addr: SocketAddr = listener.local_addr().expect("local addr");
-    tokio::spawn(server_core::http::serve(
+    tokio::spawn(server_core::serve::serve_with(
         listener,
         router,
+        limits,
         std::future::pending(),
     ));
     format!("http://{addr}")

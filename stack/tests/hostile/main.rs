@@ -12,4 +12,5 @@
 
 mod harness;
 mod http_fuzz;
+mod slow_clients;
 mod ws_fuzz;
