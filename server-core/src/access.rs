@@ -5,14 +5,15 @@ use chat_types::{ChatId, Role, UserId};
 use crate::graphql::ApiError;
 use crate::store::Store;
 
-/// The user's role in the chat: `NOT_FOUND` if the chat does not exist, `FORBIDDEN` if
-/// the user does not take part in it.
+/// What someone outside a chat is told, whether or not the chat exists: the same
+/// answer, so a stranger learns nothing about which chats there are.
+pub const NOT_A_PARTICIPANT: &str = "you are not a participant of this chat";
+
+/// The user's role in the chat; [`NOT_A_PARTICIPANT`] (`FORBIDDEN`) if they do not take
+/// part in it or it does not exist.
 pub async fn participant(store: &Store, chat: ChatId, user: UserId) -> Result<Role, ApiError> {
-    match store.participant_role(chat, user).await? {
-        Some(role) => Ok(role),
-        None if store.chat_kind(chat).await?.is_some() => Err(ApiError::Forbidden(
-            "you are not a participant of this chat",
-        )),
-        None => Err(ApiError::NotFound("chat")),
-    }
+    store
+        .participant_role(chat, user)
+        .await?
+        .ok_or(ApiError::Forbidden(NOT_A_PARTICIPANT))
 }

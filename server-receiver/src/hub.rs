@@ -150,6 +150,7 @@ pub struct Hub {
 #[derive(Default)]
 struct HubMetrics {
     topics: AtomicI64,
+    topics_opened: AtomicU64,
     subscribers: AtomicI64,
     events: AtomicU64,
     deliveries: AtomicU64,
@@ -165,6 +166,12 @@ impl MetricsSource for HubMetrics {
             "chat_hub_topics",
             "Bus topics this receiver holds.",
             self.topics.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "chat_hub_topics_opened_total",
+            "Bus topics subscribed to (each a SUBSCRIBE, and an UNSUBSCRIBE later).",
+            self.topics_opened.load(Ordering::Relaxed),
         );
         gauge(
             out,
@@ -336,6 +343,7 @@ impl Actor {
             } => {
                 if !self.topics.contains_key(&topic) {
                     self.metrics.topics.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.topics_opened.fetch_add(1, Ordering::Relaxed);
                     self.open(topic.clone());
                     self.topics.insert(topic.clone(), TopicState::default());
                 }

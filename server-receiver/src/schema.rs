@@ -133,16 +133,19 @@ impl Query {
     }
 }
 
-/// Joins a chat topic for a participant. Participation is checked after joining, so a
-/// removal cannot slip in between the check and the first event.
+/// Joins a chat topic for a participant. Participation is checked before joining, so
+/// a stranger costs the receiver no bus subscription, and again after, so a removal
+/// cannot slip in between the check and the first event.
 async fn join_chat(
     ctx: &Context<'_>,
     chat: ChatId,
     filter: Filter,
 ) -> Result<(Registration, UserId), ApiError> {
     let me = viewer(ctx)?;
+    let store = &state(ctx).store;
+    participant(store, chat, me).await?;
     let registration = hub(ctx).register(Topic::Chat(chat), me, filter).await?;
-    participant(&state(ctx).store, chat, me).await?;
+    participant(store, chat, me).await?;
     Ok((registration, me))
 }
 

@@ -7,7 +7,7 @@ use chat_types::validate::{ChatName, ClientId, Description, MessageContent, chec
 use chat_types::{
     Chat, ChatId, ChatKind, Event, Message, MessageId, TypingEvent, UnreadCount, UserId,
 };
-use server_core::access::participant;
+use server_core::access::{NOT_A_PARTICIPANT, participant};
 use server_core::graphql::{state, viewer};
 use server_core::rate_limit::Action;
 use server_core::store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
@@ -95,9 +95,7 @@ async fn require_active(
 /// about).
 fn change_error(e: ChatChangeError, field: &'static str) -> ApiError {
     match e {
-        ChatChangeError::NotParticipant => {
-            ApiError::Forbidden("you are not a participant of this chat")
-        }
+        ChatChangeError::NotParticipant => ApiError::Forbidden(NOT_A_PARTICIPANT),
         ChatChangeError::NotOwner => ApiError::Forbidden("only the group's owner may do this"),
         ChatChangeError::Direct => ApiError::bad_input(
             "chatId",
@@ -287,10 +285,9 @@ impl Mutation {
             StoredMessage::Created(message) | StoredMessage::Existing(message) => {
                 Ok((*message).clone())
             }
-            StoredMessage::NotParticipant => Err(ApiError::Forbidden(
-                "you are not a participant of this chat",
-            )),
-            StoredMessage::ChatNotFound => Err(ApiError::NotFound("chat")),
+            StoredMessage::NotParticipant | StoredMessage::ChatNotFound => {
+                Err(ApiError::Forbidden(NOT_A_PARTICIPANT))
+            }
             StoredMessage::ClientIdReused => Err(ApiError::Conflict { field: "clientId" }),
         }
     }

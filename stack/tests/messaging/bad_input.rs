@@ -42,14 +42,41 @@ async fn bad_input_is_refused_and_writes_nothing(env: TestEnv) {
         )
         .await;
     assert_eq!(error.field.as_deref(), Some("clientId"));
+    // A chat that does not exist answers as one you are not in: a stranger learns
+    // nothing about which chats exist.
     let unknown_chat = uuid::Uuid::now_v7().to_string();
-    sender
+    let unknown = sender
         .expect_code(
             ops::CREATE_MESSAGE,
             json!({ "input": { "chatId": unknown_chat, "content": "hello?" } }),
-            "NOT_FOUND",
+            "FORBIDDEN",
         )
         .await;
+    let not_mine = carol.senders[0]
+        .expect_code(
+            ops::CREATE_MESSAGE,
+            json!({ "input": { "chatId": chat, "content": "hello?" } }),
+            "FORBIDDEN",
+        )
+        .await;
+    assert_eq!(unknown.message, not_mine.message);
+    for (query, variables) in [
+        (ops::CHAT, json!({ "id": unknown_chat })),
+        (ops::MESSAGES, json!({ "chatId": unknown_chat })),
+    ] {
+        let error = carol.receivers[0]
+            .expect_code(query, variables, "FORBIDDEN")
+            .await;
+        assert_eq!(error.message, not_mine.message);
+    }
+    let error = carol.senders[1]
+        .expect_code(
+            ops::UPDATE_CHAT,
+            json!({ "chatId": unknown_chat, "name": "x" }),
+            "FORBIDDEN",
+        )
+        .await;
+    assert_eq!(error.message, not_mine.message);
     sender
         .expect_code(
             ops::CREATE_MESSAGE,

@@ -16,6 +16,7 @@ backend_tests!(
     the_group_cap_holds_when_people_are_added_at_once,
     a_flood_of_readiness_probes_costs_one_check,
     a_change_to_a_big_group_tells_each_member_briefly,
+    a_stranger_subscribing_costs_the_receiver_no_bus_subscription,
 );
 
 /// A removal of `user` from `chat` that holds the chat's lock, as removeParticipant
@@ -296,5 +297,39 @@ async fn a_change_to_a_big_group_tells_each_member_briefly(env: TestEnv) {
             .unwrap()
             .len()
             >= 2
+    );
+}
+
+async fn a_stranger_subscribing_costs_the_receiver_no_bus_subscription(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let eve = system.register("eve", 0).await;
+    let chat = ann.direct_chat(&bo, 0).await;
+    let receiver = &system.receivers[1];
+    let opened = || async {
+        let metrics = reqwest::get(format!("{receiver}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("chat_hub_topics_opened_total "))
+            .expect("the counter")
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = opened().await;
+    let socket = eve.socket(&system, 1).await;
+    for _ in 0..20 {
+        let mut refused = socket.subscribe(ops::MESSAGE_ADDED, json!({ "chatId": chat }));
+        assert_eq!(refused.next_error_code().await, "FORBIDDEN");
+    }
+    assert_eq!(
+        opened().await,
+        before,
+        "no topic was subscribed for a stranger"
     );
 }
