@@ -171,6 +171,17 @@ pub struct CommonConfig {
     /// load tests: chat-bench acts as thousands of users from one loopback address.
     #[arg(long, env = "CHAT_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
     pub rate_limits: Switch,
+
+    /// Serve `/metrics` here instead of on the services' own ports (which then answer
+    /// 404 for it): one listener for the process, each instance's figures at
+    /// `/metrics/<its port>`, so the public and the monitoring stay apart.
+    #[arg(long, env = "CHAT_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// GraphiQL on `GET /graphql` and schema introspection. Handy while developing;
+    /// turn it off in production (the schema is no secret, but need not be handed out).
+    #[arg(long, env = "CHAT_GRAPHIQL", value_enum, default_value_t = Switch::On)]
+    pub graphiql: Switch,
 }
 
 impl CommonConfig {
@@ -186,6 +197,14 @@ impl CommonConfig {
     /// limits (load tests are thousands of clients on one address).
     pub fn serve_limits(&self) -> crate::serve::ServeLimits {
         crate::serve::ServeLimits::process(self.rate_limits == Switch::On)
+    }
+
+    /// What the services show besides their API.
+    pub fn exposure(&self) -> crate::state::Exposure {
+        crate::state::Exposure {
+            graphiql: self.graphiql == Switch::On,
+            public_metrics: self.metrics_addr.is_none(),
+        }
     }
 
     /// The abuse limits this configuration asks for.

@@ -401,6 +401,9 @@ async fn get_graphql<E: Executor>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     if !parts.headers.contains_key(header::UPGRADE) {
+        if !app.state.exposure.graphiql {
+            return error_response(StatusCode::NOT_FOUND, ErrorCode::NotFound, "not found");
+        }
         return Html(
             GraphiQLSource::build()
                 .endpoint("/graphql")
@@ -556,11 +559,16 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    builder
+    let builder = builder
         .data(state.clone())
         .extension(ErrorCodes)
         .extension(nesting::NestingLimit)
         .extension(aliases::AliasLimit)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        .limit_complexity(MAX_COMPLEXITY);
+    if state.exposure.graphiql {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
 }

@@ -3,6 +3,7 @@
 //! graceful shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -41,11 +42,13 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
         .expose_headers([REQUEST_ID])
         .max_age(Duration::from_secs(600));
-    let ops = Router::new()
+    let mut ops = Router::new()
         .route("/healthz", get(move || healthz(name)))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state.clone());
+        .route("/readyz", get(readyz));
+    if state.exposure.public_metrics {
+        ops = ops.route("/metrics", get(metrics));
+    }
+    let ops = ops.with_state(state.clone());
     routes
         .merge(ops)
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
@@ -140,6 +143,23 @@ async fn readyz(State(state): State<ServiceState>) -> Response {
     };
     let body = serde_json::json!({ "database": database, "bus": bus });
     (status, axum::Json(body)).into_response()
+}
+
+/// `/metrics/<port>` for each of the process's instances, for `--metrics-addr`.
+pub fn metrics_router(instances: Vec<(u16, ServiceState)>) -> Router {
+    let instances = Arc::new(instances);
+    Router::new().route(
+        "/metrics/{port}",
+        get(move |axum::extract::Path(port): axum::extract::Path<u16>| {
+            let instances = instances.clone();
+            async move {
+                match instances.iter().find(|(p, _)| *p == port) {
+                    Some((_, state)) => metrics(State(state.clone())).await,
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        }),
+    )
 }
 
 async fn metrics(State(state): State<ServiceState>) -> Response {

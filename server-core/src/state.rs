@@ -37,6 +37,24 @@ impl WebPolicy {
     }
 }
 
+/// What an instance shows besides its API.
+#[derive(Clone, Copy, Debug)]
+pub struct Exposure {
+    /// GraphiQL on `GET /graphql`, and schema introspection.
+    pub graphiql: bool,
+    /// `/metrics` on the service's own port (else on `--metrics-addr`).
+    pub public_metrics: bool,
+}
+
+impl Default for Exposure {
+    fn default() -> Self {
+        Self {
+            graphiql: true,
+            public_metrics: true,
+        }
+    }
+}
+
 /// The abuse limits of an instance.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -92,6 +110,7 @@ pub struct ServiceState {
     pub rate_limiter: RateLimiter,
     /// The last `/readyz` check.
     pub readiness: Arc<crate::http::Readiness>,
+    pub exposure: Exposure,
 }
 
 impl ServiceState {
@@ -107,7 +126,10 @@ impl ServiceState {
             allowed_origins: config.allowed_origins.clone().into(),
             cookie_secure: config.cookie_secure,
         };
-        Ok(Self::new(store, bus, keys, web, config.limits()))
+        Ok(Self {
+            exposure: config.exposure(),
+            ..Self::new(store, bus, keys, web, config.limits())
+        })
     }
 
     pub fn new(store: Store, bus: Bus, keys: TokenKeys, web: WebPolicy, limits: Limits) -> Self {
@@ -122,6 +144,7 @@ impl ServiceState {
             limits,
             rate_limiter: RateLimiter::new(limits.rate),
             readiness: Arc::default(),
+            exposure: Exposure::default(),
         };
         state.register_core_metrics();
         state

@@ -137,11 +137,23 @@ async fn in_process(common: &CommonConfig, web_port: Option<u16>) -> anyhow::Res
         .context("starting the services")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
-    for ((kind, _), listener) in INSTANCES.iter().zip(listeners) {
-        let router = kind.router_builder()(state.instance());
+    let mut instances = Vec::new();
+    for ((kind, port), listener) in INSTANCES.iter().zip(listeners) {
+        let instance = state.instance();
+        instances.push((*port, instance.clone()));
+        let router = kind.router_builder()(instance);
         servers.push(tokio::spawn(server_core::serve::serve_with(
             listener,
             router,
+            common.serve_limits(),
+            stopped(stop_rx.clone()),
+        )));
+    }
+    if let Some(addr) = common.metrics_addr {
+        let listener = server_core::http::bind(addr).await?;
+        servers.push(tokio::spawn(server_core::serve::serve_with(
+            listener,
+            server_core::http::metrics_router(instances),
             common.serve_limits(),
             stopped(stop_rx.clone()),
         )));
@@ -186,9 +198,38 @@ pub(crate) fn print_table(common: &CommonConfig, how: &str, web_port: Option<u16
         ));
     }
     table.push_str(&format!(
-        "\n  database   {database}\n  bus        {bus}\n  instances  {how}\n\n  Ctrl-C stops everything.\n"
+        "\n  database   {database}\n  bus        {bus}\n  instances  {how}\n"
     ));
+    if let Some(addr) = common.metrics_addr {
+        table.push_str(&format!(
+            "  metrics    {}\n",
+            metrics_urls(addr, how == "one OS process each").join(" ")
+        ));
+    }
+    table.push_str("\n  Ctrl-C stops everything.\n");
     println!("{table}");
+}
+
+/// Where each instance's `/metrics` is with `--metrics-addr`: one listener for the
+/// process, or one per instance process at consecutive ports.
+fn metrics_urls(addr: SocketAddr, per_process: bool) -> Vec<String> {
+    INSTANCES
+        .iter()
+        .enumerate()
+        .map(|(k, (_, port))| {
+            let at = metrics_addr_of(addr, k, per_process);
+            format!("http://{at}/metrics/{port}")
+        })
+        .collect()
+}
+
+/// The metrics address of the `k`th instance.
+pub(crate) fn metrics_addr_of(addr: SocketAddr, k: usize, per_process: bool) -> SocketAddr {
+    if per_process {
+        SocketAddr::new(addr.ip(), addr.port() + k as u16)
+    } else {
+        addr
+    }
 }
 
 /// `scheme://user:secret@host` → `scheme://user:***@host`.

@@ -39,7 +39,7 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut supervisors = Vec::new();
-    for (kind, port) in INSTANCES {
+    for (k, (kind, port)) in INSTANCES.into_iter().enumerate() {
         let mut command = Command::new(&exe);
         command
             .arg("serve")
@@ -68,6 +68,11 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
             .process_group(0);
         if common.cookie_secure {
             command.env("CHAT_COOKIE_SECURE", "true");
+        }
+        command.env("CHAT_GRAPHIQL", common.graphiql.as_str());
+        if let Some(addr) = common.metrics_addr {
+            let at = crate::metrics_addr_of(addr, k, true);
+            command.env("CHAT_METRICS_ADDR", at.to_string());
         }
         supervisors.push(tokio::spawn(supervise(
             kind,

@@ -17,6 +17,7 @@ backend_tests!(
     a_flood_of_readiness_probes_costs_one_check,
     a_change_to_a_big_group_tells_each_member_briefly,
     a_stranger_subscribing_costs_the_receiver_no_bus_subscription,
+    in_production_graphiql_introspection_and_public_metrics_are_off,
 );
 
 /// A removal of `user` from `chat` that holds the chat's lock, as removeParticipant
@@ -332,4 +333,49 @@ async fn a_stranger_subscribing_costs_the_receiver_no_bus_subscription(env: Test
         before,
         "no topic was subscribed for a stranger"
     );
+}
+
+async fn in_production_graphiql_introspection_and_public_metrics_are_off(env: TestEnv) {
+    let state = server_core::ServiceState {
+        exposure: server_core::state::Exposure {
+            graphiql: false,
+            public_metrics: false,
+        },
+        ..env.instance().await
+    };
+    let public = testkit::spawn(server_receiver::build_router(state.clone())).await;
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get(format!("{public}/graphql")).await, 404, "no GraphiQL");
+    assert_eq!(
+        get(format!("{public}/metrics")).await,
+        404,
+        "no public metrics"
+    );
+    let introspection = testkit::Gql::new(&public)
+        .request("{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(
+        introspection.data["__schema"].is_null(),
+        "the schema is not handed out: {introspection:?}"
+    );
+    // The figures are on the private address, by instance port.
+    let private = testkit::spawn(server_core::http::metrics_router(vec![(4005, state)])).await;
+    let metrics = http
+        .get(format!("{private}/metrics/4005"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("chat_http_responses_total")
+    );
+    assert_eq!(get(format!("{private}/metrics/4006")).await, 404);
 }
