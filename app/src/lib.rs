@@ -44,8 +44,61 @@ const INSTANCES_META: &str = "chat-instances";
 /// The name of the meta tag with the [`time::Clock`] the page was rendered with.
 pub(crate) const CLOCK_META: &str = "chat-clock";
 
+/// A strict Content-Security-Policy for a page (server side): scripts only from this
+/// site or carrying the page's nonce (leptos puts it on its own), the wasm compiled from
+/// there, connections only to this host (the service instances listen on its other
+/// ports), no inline styles in markup, no framing, forms posted only here.
+#[cfg(feature = "ssr")]
+fn content_security_policy() {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let host = use_context::<http::request::Parts>()
+        .and_then(|parts| {
+            parts
+                .headers
+                .get(http::header::HOST)?
+                .to_str()
+                .ok()
+                .map(str::to_string)
+        })
+        .and_then(|host| page_host(&host).map(str::to_string));
+    let services = match host {
+        Some(host) => format!("http://{host}:* https://{host}:* ws://{host}:* wss://{host}:*"),
+        None => String::new(),
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self' {services}; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The host name of a `Host` header, without its port, if it is a plain name or
+/// address (anything else gets no exception in the policy).
+#[cfg(feature = "ssr")]
+fn page_host(header: &str) -> Option<&str> {
+    let host = if header.starts_with('[') {
+        &header[..=header.find(']')?]
+    } else {
+        header.split(':').next()?
+    };
+    let plain = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    (plain && !host.is_empty()).then_some(host)
+}
+
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    content_security_policy();
     let instances = use_context::<Instances>().unwrap_or_default();
     let instances = serde_json::to_string(&instances).unwrap_or_default();
     let clock = serde_json::to_string(&time::page_clock()).unwrap_or_default();
@@ -100,5 +153,19 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::page_host;
+
+    #[test]
+    fn the_policy_names_only_plain_hosts() {
+        assert_eq!(page_host("localhost:3000"), Some("localhost"));
+        assert_eq!(page_host("chat.example.com"), Some("chat.example.com"));
+        assert_eq!(page_host("[::1]:3000"), Some("[::1]"));
+        assert_eq!(page_host("evil.com; script-src *"), None);
+        assert_eq!(page_host(""), None);
     }
 }

@@ -140,6 +140,35 @@ test('a signed-out visitor is sent to sign in, and then back where they were goi
   assertNoSecretInAddresses(person, password);
 });
 
+test('pages carry a strict content security policy, and the app runs under it', async () => {
+  const person = await newPerson(browser);
+  await person.page.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective));
+  });
+  const response = await person.page.goto('/login');
+  const policy = response.headers()['content-security-policy'] ?? '';
+  for (const part of ["script-src 'self' 'nonce-", "'wasm-unsafe-eval'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"]) {
+    assert.ok(policy.includes(part), `${part} in ${policy}`);
+  }
+  assert.ok(!policy.includes("'unsafe-inline'"), policy);
+  // Registering, starting a chat and talking: everything the app does, under the policy.
+  const ann = await signedIn(browser, 'ann', 'Ann');
+  await ann.page.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective));
+  });
+  const bo = await signedIn(browser, 'bo', 'Bo');
+  const chat = await startDirectChat(ann, bo);
+  await ann.page.goto(`/chats/${chat}`);
+  await ann.page.locator('html[data-hydrated]').waitFor({ state: 'attached' });
+  await ann.page.getByLabel('Message', { exact: true }).fill('under the policy');
+  await ann.page.keyboard.press('Enter');
+  await ann.page.locator('[data-test=message] .content', { hasText: 'under the policy' }).waitFor();
+  assert.deepEqual(await ann.page.evaluate(() => window.__violations), []);
+  assert.deepEqual(await person.page.evaluate(() => window.__violations), []);
+});
+
 test('another site cannot post the forms', async () => {
   const person = await newPerson(browser);
   const response = await person.page.request.post('/login', {

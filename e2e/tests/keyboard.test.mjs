@@ -63,6 +63,7 @@ test('dialogs take the focus, keep Tab inside, close on Escape and give the focu
   assert.match(await focused(page), new RegExp(bo.username));
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/chats\//);
+  await page.getByLabel('Message', { exact: true }).waitFor();
   // The skip link goes straight to the message box.
   await page.keyboard.press('Tab');
   assert.match(await focused(page), /Skip to the message box/);
