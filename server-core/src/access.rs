@@ -3,7 +3,7 @@
 use chat_types::{ChatId, Role, UserId};
 
 use crate::graphql::ApiError;
-use crate::store::Store;
+use chat_store::Store;
 
 /// What someone outside a chat is told, whether or not the chat exists: the same
 /// answer, so a stranger learns nothing about which chats there are.

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::Secret;
-use crate::store::{Store, StoreError};
+use chat_store::{Store, StoreError};
 
 /// The session cookie the web app relies on (HttpOnly: page scripts never see it).
 pub const SESSION_COOKIE: &str = "chat_session";

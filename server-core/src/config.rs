@@ -41,11 +41,11 @@ impl Secret {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            crate::files::private_dir(dir)?;
+            chat_store::files::private_dir(dir)?;
             let secret = Self::generate();
             let aside = dir.join(format!(".jwt-secret.{}", uuid::Uuid::new_v4()));
             std::io::Write::write_all(
-                &mut crate::files::create_private(&aside)?,
+                &mut chat_store::files::create_private(&aside)?,
                 secret.0.as_bytes(),
             )?;
             let placed = std::fs::hard_link(&aside, &path);

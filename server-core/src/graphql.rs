@@ -33,7 +33,7 @@ use http::{HeaderMap, StatusCode, header};
 use crate::auth::{AuthError, Credential, bearer_token, session_cookie};
 use crate::metrics::{Metrics, OperationKind};
 use crate::state::ServiceState;
-use crate::store::StoreError;
+use chat_store::StoreError;
 
 pub use aliases::{MAX_ALIASES, MAX_MUTATION_FIELDS};
 pub use ws::WsLimits;
@@ -116,11 +116,11 @@ impl From<StoreError> for ApiError {
                 ApiError::bad_input("input", "text must not contain NUL characters")
             }
             StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %crate::describe(&cause), "database unavailable");
+                tracing::warn!(error = %chat_types::describe(&cause), "database unavailable");
                 ApiError::Unavailable
             }
             other => {
-                tracing::error!(error = %crate::describe(&other), "store failure");
+                tracing::error!(error = %chat_types::describe(&other), "store failure");
                 ApiError::Internal
             }
         }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use crate::auth::{Authenticator, TokenKeys};
 use chat_types::{BusEvent, Event, Topic, UserId};
 
-use crate::bus::{Bus, BusError, BusMessage};
 use crate::config::CommonConfig;
 use crate::graphql::WsLimits;
 use crate::metrics::{Metrics, MetricsSource, counter, gauge};
 use crate::rate_limit::{RateLimiter, RateLimits};
-use crate::store::{PoolSize, Store, StoreError};
+use chat_bus::{Bus, BusError, BusMessage};
+use chat_store::{PoolSize, Store, StoreError};
 
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ impl ServiceState {
         let store = Store::connect(&config.database_url, PoolSize::default()).await?;
         let bus = match &config.redis_url {
             Some(url) => Bus::redis(url, &config.bus_prefix).await?,
-            None => Bus::memory(&config.bus_prefix),
+            None => Bus::memory(),
         };
         let keys = TokenKeys::new(&config.secret()?);
         let web = WebPolicy {
@@ -184,7 +184,7 @@ impl ServiceState {
 async fn forget_revoked_sessions(bus: Bus, auth: Authenticator) {
     let (subscription, mut messages) = bus.subscribe();
     if let Err(e) = subscription.add(&Topic::Sessions).await {
-        tracing::warn!(error = %crate::describe(&e), "session revocations not subscribed yet");
+        tracing::warn!(error = %chat_types::describe(&e), "session revocations not subscribed yet");
     }
     while let Some(message) = messages.recv().await {
         match message {

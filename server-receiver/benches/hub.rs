@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chat_bus::Bus;
+use chat_store::{PoolSize, Store};
 use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use server_core::bus::Bus;
-use server_core::store::{PoolSize, Store};
 use server_receiver::hub::{Filter, Hub, Registration};
 use uuid::Uuid;
 
@@ -41,7 +41,7 @@ async fn world(subscribers: usize) -> World {
     let store = Store::connect(&url, PoolSize::default())
         .await
         .expect("store");
-    let bus = Bus::memory("bench");
+    let bus = Bus::memory();
     let hub = Hub::start(store, &bus);
     let chat: ChatId = Uuid::now_v7().into();
     let mut registrations = Vec::with_capacity(subscribers);

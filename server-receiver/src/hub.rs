@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use chat_bus::{Bus, BusMessage, Subscription};
+use chat_store::Store;
 use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
 use server_core::ApiError;
-use server_core::bus::{Bus, BusMessage, Subscription};
 use server_core::metrics::{MetricsSource, counter, gauge};
-use server_core::store::Store;
 use tokio::sync::{mpsc, oneshot};
 
 /// Events waiting for one subscriber; beyond this it has fallen behind and is cut off.
@@ -386,7 +386,7 @@ impl Actor {
             if let Err(e) = confirmation.await {
                 // The topic stays wanted and is subscribed again on reconnect, which
                 // triggers a catch-up; meanwhile, go on from the database's state.
-                tracing::warn!(error = %server_core::describe(&e), %topic, "bus subscription not confirmed");
+                tracing::warn!(error = %chat_types::describe(&e), %topic, "bus subscription not confirmed");
             }
             let watermark = match &topic {
                 Topic::Chat(chat) => match store.last_seq(*chat).await {
@@ -550,7 +550,7 @@ impl Actor {
         tokio::spawn(async move {
             tokio::time::sleep(pause).await;
             let messages = store.messages_between(chat, after, up_to).await.map_err(|e| {
-                tracing::warn!(error = %server_core::describe(&e), %chat, "catch-up from the database failed; will retry");
+                tracing::warn!(error = %chat_types::describe(&e), %chat, "catch-up from the database failed; will retry");
             });
             let _ = reports.send(Report::Backfilled { chat, messages });
         });

@@ -13,7 +13,7 @@ async fn main() -> std::process::ExitCode {
     {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("receiver service: {}", server_core::describe(e.as_ref()));
+            eprintln!("receiver service: {}", chat_types::describe(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

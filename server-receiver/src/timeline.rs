@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use chat_store::{Store, StoreResult};
 use chat_types::{ChatEvent, ChatId, Event, MessagePage, UserId};
 use futures::Stream;
 use server_core::ApiError;
-use server_core::store::{Store, StoreResult};
 
 use crate::hub::Registration;
 use crate::schema::ending;

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chat_bus::Bus;
+use chat_store::{Store, StoredMessage, WrittenBatch};
 use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
 use server_core::ApiError;
-use server_core::bus::Bus;
-use server_core::store::{Store, StoredMessage, WrittenBatch};
 
 fn publish(bus: &Bus, topic: Topic, event: Event) {
     bus.publish(&topic, &BusEvent::new(event));

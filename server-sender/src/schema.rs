@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, InputObject, Object};
+use chat_store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
 use chat_types::validate::{ChatName, ClientId, Description, MessageContent, check_group_size};
 use chat_types::{
     Chat, ChatId, ChatKind, Event, Message, MessageId, TypingEvent, UnreadCount, UserId,
@@ -10,7 +11,6 @@ use chat_types::{
 use server_core::access::{NOT_A_PARTICIPANT, participant};
 use server_core::graphql::{state, viewer};
 use server_core::rate_limit::Action;
-use server_core::store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
 use server_core::{ApiError, ServiceState};
 
 use crate::Sender;

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chat_store::{NewMessage, StoredMessage};
 use server_core::ApiError;
 use server_core::ServiceState;
 use server_core::metrics::{MetricsSource, counter};
-use server_core::store::{NewMessage, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events;

@@ -13,7 +13,7 @@ async fn main() -> std::process::ExitCode {
     {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("user service: {}", server_core::describe(e.as_ref()));
+            eprintln!("user service: {}", chat_types::describe(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

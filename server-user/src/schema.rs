@@ -1,6 +1,7 @@
 //! The user service's GraphQL schema.
 
 use async_graphql::{Context, InputObject, Object};
+use chat_store::{NewUser, StoreError, UserRecord};
 use chat_types::validate::{DisplayName, Email, Password, check_registration};
 use chat_types::{AuthPayload, User, UserId};
 use http::header::SET_COOKIE;
@@ -11,7 +12,6 @@ use server_core::auth::{
 use server_core::graphql::{client_ip, state, viewer};
 use server_core::rate_limit::Action;
 use server_core::state::announce_revocation;
-use server_core::store::{NewUser, StoreError, UserRecord};
 
 /// The largest page of `users`.
 const MAX_USERS_PAGE: i32 = 100;

@@ -74,7 +74,7 @@ async fn main() -> std::process::ExitCode {
         } => {
             server_core::http::run_service(service.name(), port, &common, service.router_builder())
                 .await
-                .map_err(|e| anyhow::anyhow!(server_core::describe(e.as_ref())))
+                .map_err(|e| anyhow::anyhow!(chat_types::describe(e.as_ref())))
         }
     };
     match result {

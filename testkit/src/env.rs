@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use chat_bus::Bus;
+use chat_store::{PoolSize, Store};
 use server_core::ServiceState;
 use server_core::auth::TokenKeys;
-use server_core::bus::Bus;
 use server_core::config::Secret;
 use server_core::state::{Limits, WebPolicy};
-use server_core::store::{PoolSize, Store};
 use sqlx::Connection;
 
 use crate::{in_ci, unique};
@@ -109,7 +109,7 @@ impl TestEnv {
 
 async fn new_bus(backend: Backend, prefix: &str, url: Option<&str>) -> Bus {
     match backend {
-        Backend::Embedded => Bus::memory(prefix),
+        Backend::Embedded => Bus::memory(),
         Backend::Real => Bus::redis(url.unwrap_or(&redis_url()), prefix)
             .await
             .expect("connect to Redis"),

@@ -78,6 +78,18 @@ impl FromStr for ErrorCode {
     }
 }
 
+/// An error with its causes, `outer: inner: innermost`, for logs and messages.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

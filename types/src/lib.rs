@@ -19,7 +19,7 @@ pub mod model;
 pub mod ops;
 pub mod validate;
 
-pub use error::ErrorCode;
+pub use error::{ErrorCode, describe};
 pub use event::{BusEvent, Event, Topic};
 pub use ids::{ChatId, MessageId, UserId};
 pub use model::*;

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chat_store::{PoolSize, Store};
 use chat_types::ops;
 use serde_json::{Value, json};
 use server_core::config::Secret;
-use server_core::store::{PoolSize, Store};
 use testkit::env::{TestDatabase, require_redis};
 use testkit::processes::{Cluster, ClusterConfig};
 use testkit::redis_server::RedisServer;

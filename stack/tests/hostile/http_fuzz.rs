@@ -794,7 +794,7 @@ async fn send(world: &World, case: &Case) -> Result<(u16, Vec<u8>), String> {
         .body(case.bytes())
         .send()
         .await
-        .map_err(|e| format!("no answer: {}", server_core::describe(&e)))?;
+        .map_err(|e| format!("no answer: {}", chat_types::describe(&e)))?;
     let status = response.status().as_u16();
     let body = response.bytes().await.map_err(|e| format!("body: {e}"))?;
     Ok((status, body.to_vec()))

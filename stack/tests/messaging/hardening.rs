@@ -270,7 +270,7 @@ async fn a_change_to_a_big_group_tells_each_member_briefly(env: TestEnv) {
             .await
             .expect("bo hears of the rename")
             .unwrap();
-        if let server_core::bus::BusMessage::Event { payload, .. } = message {
+        if let chat_bus::BusMessage::Event { payload, .. } = message {
             break payload;
         }
     };

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use chat_bus::{Bus, BusMessage};
 use chat_types::{BusEvent, ChatId, Event, Topic, TypingEvent, UserId};
-use server_core::bus::{Bus, BusMessage};
 use testkit::env::require_redis;
 use testkit::redis_server::RedisServer;
 use testkit::unique;
@@ -46,7 +46,7 @@ async fn expect_quiet(rx: &mut UnboundedReceiver<BusMessage>) {
 }
 
 async fn buses() -> Vec<Bus> {
-    let mut buses = vec![Bus::memory(&unique("test-"))];
+    let mut buses = vec![Bus::memory()];
     if let Some(url) = require_redis().await {
         buses.push(Bus::redis(&url, &unique("test-")).await.expect("redis bus"));
     }
@@ -236,7 +236,7 @@ async fn an_idle_redis_subscription_stays_connected() {
     subscription.add(&topic).await.unwrap();
     // Past the first health check (a PING): it must not drop a good connection, as
     // misreading the subscribed connection's answer once did, every interval.
-    tokio::time::sleep(server_core::bus::PING_INTERVAL + Duration::from_secs(1)).await;
+    tokio::time::sleep(chat_bus::PING_INTERVAL + Duration::from_secs(1)).await;
     assert_eq!(
         bus.metrics()
             .reconnects

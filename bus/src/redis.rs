@@ -14,7 +14,7 @@ use redis::aio::{MultiplexedConnection, PubSubSink};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{BusError, BusMessage, BusMetrics, Confirmation, Subscription};
+use crate::{BusError, BusMessage, BusMetrics, Confirmation, Subscription};
 
 /// How long to wait for Redis to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -141,10 +141,6 @@ impl RedisBus {
     pub(super) fn metrics(&self) -> &Arc<BusMetrics> {
         &self.inner.metrics
     }
-
-    pub(super) fn prefix(&self) -> &str {
-        &self.inner.prefix
-    }
 }
 
 async fn connect(client: &redis::Client) -> Result<MultiplexedConnection, BusError> {
@@ -194,7 +190,7 @@ async fn run_publisher(
                     connection.insert(conn)
                 }
                 Err(e) => {
-                    tracing::warn!(error = %crate::describe(&e), "bus publisher cannot connect");
+                    tracing::warn!(error = %chat_types::describe(&e), "bus publisher cannot connect");
                     tokio::time::sleep(backoff.next_pause()).await;
                     continue;
                 }
@@ -297,7 +293,7 @@ async fn run_subscriber(
         let (mut sink, mut stream) = match connected {
             Ok(pair) => pair,
             Err(e) => {
-                tracing::warn!(error = %crate::describe(&e), "bus subscriber cannot connect");
+                tracing::warn!(error = %chat_types::describe(&e), "bus subscriber cannot connect");
                 let pause = tokio::time::sleep(backoff.next_pause());
                 tokio::pin!(pause);
                 loop {

@@ -111,7 +111,7 @@ macro_rules! chat_columns {
     () => {
         concat!(
             "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.last_event_seq, c.created_at, c.updated_at, ",
-            $crate::store::rows::unread_count!(),
+            $crate::rows::unread_count!(),
             " AS unread_count, \
            m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
            m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at "

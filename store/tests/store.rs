@@ -1,8 +1,8 @@
 //! The store on both databases: migrations under concurrency, message batches with
 //! their seqs, idempotency and unread counts, read watermarks.
 
+use chat_store::{NewChat, NewMessage, NewUser, PoolSize, Store, StoredMessage};
 use chat_types::{ChatId, ChatKind, UserId};
-use server_core::store::{NewChat, NewMessage, NewUser, PoolSize, Store, StoredMessage};
 use testkit::env::{Backend, TestDatabase};
 use testkit::unique;
 

@@ -66,8 +66,8 @@ pub enum Bus {
 
 impl Bus {
     /// The in-process bus (one process only).
-    pub fn memory(prefix: &str) -> Self {
-        Bus::Memory(MemoryBus::new(prefix))
+    pub fn memory() -> Self {
+        Bus::Memory(MemoryBus::default())
     }
 
     /// Redis PubSub at `url`. Fails if Redis cannot be reached now; once started, it
@@ -105,14 +105,6 @@ impl Bus {
         match self {
             Bus::Redis(bus) => bus.metrics(),
             Bus::Memory(bus) => bus.metrics(),
-        }
-    }
-
-    /// The topic name prefix.
-    pub fn prefix(&self) -> &str {
-        match self {
-            Bus::Redis(bus) => bus.prefix(),
-            Bus::Memory(bus) => bus.prefix(),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod batch;
 mod chats;
 mod events;
+pub mod files;
 mod messages;
 mod rows;
 mod users;
@@ -135,12 +136,12 @@ pub struct Store {
 macro_rules! on_read {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.db {
-            $crate::store::Db::Postgres($pool) => {
+            $crate::Db::Postgres($pool) => {
                 #[allow(dead_code)]
                 const PG: bool = true;
                 $body
             }
-            $crate::store::Db::Sqlite { read: $pool, .. } => {
+            $crate::Db::Sqlite { read: $pool, .. } => {
                 #[allow(dead_code)]
                 const PG: bool = false;
                 $body
@@ -153,12 +154,12 @@ macro_rules! on_read {
 macro_rules! on_write {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.db {
-            $crate::store::Db::Postgres($pool) => {
+            $crate::Db::Postgres($pool) => {
                 #[allow(dead_code)]
                 const PG: bool = true;
                 $body
             }
-            $crate::store::Db::Sqlite { write: $pool, .. } => {
+            $crate::Db::Sqlite { write: $pool, .. } => {
                 #[allow(dead_code)]
                 const PG: bool = false;
                 $body

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use chat_types::Topic;
 use tokio::sync::mpsc;
 
-use super::{BusMessage, BusMetrics, Subscription};
+use crate::{BusMessage, BusMetrics, Subscription};
 
 type Subscribers = HashMap<Topic, Vec<(u64, mpsc::UnboundedSender<BusMessage>)>>;
 
@@ -18,24 +18,24 @@ pub struct MemoryBus {
 
 #[derive(Debug)]
 struct Inner {
-    prefix: String,
     subscribers: Mutex<Subscribers>,
     next_id: std::sync::atomic::AtomicU64,
     metrics: Arc<BusMetrics>,
 }
 
-impl MemoryBus {
-    pub fn new(prefix: &str) -> Self {
+impl Default for MemoryBus {
+    fn default() -> Self {
         Self {
             inner: Arc::new(Inner {
-                prefix: prefix.to_string(),
                 subscribers: Mutex::default(),
                 next_id: Default::default(),
                 metrics: Arc::default(),
             }),
         }
     }
+}
 
+impl MemoryBus {
     pub(super) fn publish(&self, topic: &Topic, payload: Bytes) {
         let subscribers = self.inner.subscribers.lock().expect("bus lock");
         if let Some(list) = subscribers.get(topic) {
@@ -65,10 +65,6 @@ impl MemoryBus {
 
     pub(super) fn metrics(&self) -> &Arc<BusMetrics> {
         &self.inner.metrics
-    }
-
-    pub(super) fn prefix(&self) -> &str {
-        &self.inner.prefix
     }
 }
 
