@@ -3,7 +3,7 @@
 use chat_types::UserId;
 use criterion::{Criterion, criterion_group, criterion_main};
 use server_core::auth::TokenKeys;
-use server_core::config::Secret;
+use server_core::secret::Secret;
 
 fn bench(c: &mut Criterion) {
     let keys = TokenKeys::new(&Secret::generate());

@@ -2,7 +2,7 @@
 
 use chat_types::{ChatId, Role, UserId};
 
-use crate::graphql::ApiError;
+use crate::error::ApiError;
 use chat_store::Store;
 
 /// What someone outside a chat is told, whether or not the chat exists: the same

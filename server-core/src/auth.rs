@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use chat_store::{Store, StoreError};
 
 /// The session cookie the web app relies on (HttpOnly: page scripts never see it).
@@ -405,6 +405,15 @@ pub fn clear_session_cookie_header(secure: bool) -> String {
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
         if secure { "; Secure" } else { "" }
     )
+}
+
+impl From<AuthError> for crate::error::ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            AuthError::Missing | AuthError::Invalid => crate::error::ApiError::Unauthenticated,
+        }
+    }
 }
 
 #[cfg(test)]

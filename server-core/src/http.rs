@@ -21,7 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::graphql::error_response;
+use crate::error::error_response;
 use crate::state::ServiceState;
 
 /// The header that carries a request's id from the web tier through the services.
@@ -105,37 +105,11 @@ async fn healthz(service: &'static str) -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok", "service": service }))
 }
 
-/// How old an answer `/readyz` may give: a flood of probes costs one check of the
-/// database and the bus per period, not a connection each.
-pub const READINESS_TTL: Duration = Duration::from_secs(1);
-
-/// The last readiness check of an instance.
-#[derive(Debug, Default)]
-pub struct Readiness(tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>);
-
-impl Readiness {
-    /// Whether the database and the bus answer: the last check's answer while it is
-    /// fresh, else a new check (one at a time; probes arriving meanwhile wait for it).
-    async fn check(&self, state: &ServiceState) -> (bool, bool) {
-        let mut last = self.0.lock().await;
-        if let Some((at, database, bus)) = *last
-            && at.elapsed() < READINESS_TTL
-        {
-            return (database, bus);
-        }
-        state
-            .metrics
-            .readiness_checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let database = state.store.ping().await.is_ok();
-        let bus = state.bus.ping().await.is_ok();
-        *last = Some((std::time::Instant::now(), database, bus));
-        (database, bus)
-    }
-}
-
 async fn readyz(State(state): State<ServiceState>) -> Response {
-    let (database, bus) = state.readiness.check(&state).await;
+    let (database, bus) = state
+        .readiness
+        .check(&state.store, &state.bus, &state.metrics)
+        .await;
     let status = if database && bus {
         StatusCode::OK
     } else {
@@ -213,19 +187,6 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Sets up logging: `RUST_LOG` (default `info`), as text or JSON lines.
-pub fn init_tracing(format: crate::config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(crate::logging::without_secrets(filter));
-    let _ = match format {
-        crate::config::LogFormat::Text => builder.try_init(),
-        crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-}
-
 /// Runs one service alone: logging, state from the configuration, serving on `port`
 /// until Ctrl-C or SIGTERM. What each service binary's `main` does.
 pub async fn run_service(
@@ -234,7 +195,7 @@ pub async fn run_service(
     config: &crate::config::CommonConfig,
     build_router: fn(ServiceState) -> Router,
 ) -> Result<(), Box<dyn std::error::Error + 'static>> {
-    init_tracing(config.log_format);
+    crate::logging::init_tracing(config.log_format);
     let state = ServiceState::connect(config).await?;
     let listener = bind(SocketAddr::new(config.host, port)).await?;
     tracing::info!(service = name, port, backend = ?state.store.backend(), "listening");

@@ -1,25 +1,37 @@
-//! What all chat services share.
+//! What all chat services share, from the bottom up (each imports only modules above
+//! it in this list):
 //!
-//! - [`config`]: flags and environment variables common to every service.
-//! - [`auth`]: password hashing, session tokens and where requests carry them.
-//! - [`state`]: what a service instance holds, built from the configuration.
-//! - [`graphql`]: the resolver error type, error codes, sessions, `/graphql` routes.
-//! - [`http`]: CORS, limits, health, metrics, request ids, serving and shutdown.
-//! - [`logging`]: what logs must never contain, whatever the log level.
+//! - [`error`]: the error every resolver returns, with its code.
 //! - [`metrics`]: the Prometheus figures.
 //! - [`rate_limit`]: request rates per client IP and per user.
+//! - [`limits`]: every limit an instance applies.
 //! - [`serve`]: serving connections: timeouts, a connection cap, graceful shutdown.
+//! - [`secret`]: the secret that signs session tokens.
+//! - [`auth`]: password hashing, session tokens and where requests carry them.
+//! - [`config`]: flags and environment variables common to every service.
+//! - [`logging`]: setting up logs, and what they must never contain.
+//! - [`readiness`]: whether an instance can serve (`/readyz`).
+//! - [`state`]: what a service instance holds, built from the configuration.
+//! - [`access`]: who may touch a chat.
+//! - [`graphql`]: sessions, error codes, document limits, the `/graphql` routes.
+//! - [`http`]: CORS, body and time limits, health and metrics endpoints, request ids,
+//!   running a service.
 
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod rate_limit;
+pub mod readiness;
+pub mod secret;
 pub mod serve;
 pub mod state;
 
-pub use graphql::{ApiError, Session};
+pub use error::ApiError;
+pub use graphql::Session;
 pub use state::ServiceState;

@@ -1,4 +1,5 @@
-//! What no log may contain, whatever `RUST_LOG` asks for: passwords, session tokens,
+//! Setting up logs ([`init_tracing`]), and what no log may contain, whatever
+//! `RUST_LOG` asks for: passwords, session tokens,
 //! password hashes, the token secret (`stack/tests/secrets_in_logs.rs` checks it at
 //! TRACE).
 //!
@@ -26,6 +27,19 @@ pub fn without_secrets(filter: EnvFilter) -> EnvFilter {
                 .expect("a valid log directive"),
         )
     })
+}
+
+/// Sets up logging: `RUST_LOG` (default `info`), as text or JSON lines.
+pub fn init_tracing(format: crate::config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(crate::logging::without_secrets(filter));
+    let _ = match format {
+        crate::config::LogFormat::Text => builder.try_init(),
+        crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 #[cfg(test)]

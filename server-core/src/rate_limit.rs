@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use chat_types::UserId;
 
-use crate::graphql::ApiError;
+use crate::error::ApiError;
 use crate::metrics::MetricsSource;
 
 /// How many requests a key may make: `count` per `period` on average, up to `burst`

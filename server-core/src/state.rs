@@ -6,10 +6,11 @@ use std::sync::Arc;
 use crate::auth::{Authenticator, TokenKeys};
 use chat_types::{BusEvent, Event, Topic, UserId};
 
-use crate::config::CommonConfig;
-use crate::graphql::WsLimits;
+use crate::config::{CommonConfig, Exposure};
+use crate::limits::Limits;
 use crate::metrics::{Metrics, MetricsSource, counter, gauge};
-use crate::rate_limit::{RateLimiter, RateLimits};
+use crate::rate_limit::RateLimiter;
+use crate::readiness::Readiness;
 use chat_bus::{Bus, BusError, BusMessage};
 use chat_store::{PoolSize, Store, StoreError};
 
@@ -37,65 +38,6 @@ impl WebPolicy {
     }
 }
 
-/// What an instance shows besides its API.
-#[derive(Clone, Copy, Debug)]
-pub struct Exposure {
-    /// GraphiQL on `GET /graphql`, and schema introspection.
-    pub graphiql: bool,
-    /// `/metrics` on the service's own port (else on `--metrics-addr`).
-    pub public_metrics: bool,
-}
-
-impl Default for Exposure {
-    fn default() -> Self {
-        Self {
-            graphiql: true,
-            public_metrics: true,
-        }
-    }
-}
-
-/// The abuse limits of an instance.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Request rates per client IP and per user; `None`: unlimited.
-    pub rate: Option<RateLimits>,
-    /// WebSocket limits.
-    pub ws: WsLimits,
-    /// How long a request may take, its body included: a body dribbled in a byte at a
-    /// time is cut off (the request head has its own, shorter limit:
-    /// [`crate::serve::HEADER_READ_TIMEOUT`]).
-    pub request_timeout: std::time::Duration,
-}
-
-/// The default [`Limits::request_timeout`].
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
-impl Limits {
-    /// Every limit at its default.
-    pub fn on() -> Self {
-        Self {
-            rate: Some(RateLimits::default()),
-            ws: WsLimits::default(),
-            request_timeout: REQUEST_TIMEOUT,
-        }
-    }
-
-    /// No limits per client IP or per user (request rates, WebSocket connections per
-    /// user), for load tests that act as thousands of users from one address. The
-    /// limits that protect the server from any one connection stay.
-    pub fn off() -> Self {
-        Self {
-            rate: None,
-            ws: WsLimits {
-                max_connections_per_user: None,
-                ..WsLimits::default()
-            },
-            request_timeout: REQUEST_TIMEOUT,
-        }
-    }
-}
-
 /// The shared parts of a service instance; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ServiceState {
@@ -109,7 +51,7 @@ pub struct ServiceState {
     /// This instance's rate-limit buckets (each instance counts on its own).
     pub rate_limiter: RateLimiter,
     /// The last `/readyz` check.
-    pub readiness: Arc<crate::http::Readiness>,
+    pub readiness: Arc<Readiness>,
     pub exposure: Exposure,
 }
 

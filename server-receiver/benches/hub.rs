@@ -9,7 +9,8 @@ use chat_bus::Bus;
 use chat_store::{PoolSize, Store};
 use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use server_receiver::hub::{Filter, Hub, Registration};
+use server_receiver::hub::{Hub, Registration};
+use server_receiver::kinds;
 use uuid::Uuid;
 
 fn message(chat: ChatId, seq: i64) -> BusEvent {
@@ -48,7 +49,11 @@ async fn world(subscribers: usize) -> World {
     for _ in 0..subscribers {
         let user: UserId = Uuid::now_v7().into();
         let registration = hub
-            .register(Topic::Chat(chat), user, Filter::MessageAdded)
+            .register(
+                Topic::Chat(chat),
+                user,
+                kinds::filter::<kinds::MessageAdded>(),
+            )
             .await
             .expect("register");
         registrations.push(registration);

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use chat_bus::{Bus, BusMessage, Subscription};
 use chat_store::Store;
 use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
+
+use crate::kinds::Filter;
 use server_core::ApiError;
 use server_core::metrics::{MetricsSource, counter, gauge};
 use tokio::sync::{mpsc, oneshot};
@@ -30,42 +32,6 @@ const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 /// Pause before a failed database catch-up is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Which events of a topic a subscriber wants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Filter {
-    MessageAdded,
-    MessageUpdated,
-    MessageDeleted,
-    ReadUpdated,
-    Typing,
-    ChatChanged,
-    ChatAdded,
-    ChatUpdated,
-    UnreadCount,
-    Notification,
-}
-
-impl Filter {
-    fn accepts(self, event: &Event, subscriber: UserId) -> bool {
-        match (self, event) {
-            (Filter::MessageAdded, Event::MessageAdded(_))
-            | (Filter::MessageUpdated, Event::MessageUpdated(_))
-            | (Filter::MessageDeleted, Event::MessageDeleted(_))
-            | (Filter::ReadUpdated, Event::ReadUpdated(_))
-            | (Filter::ChatChanged, Event::ChatChanged(_))
-            | (Filter::ChatAdded, Event::ChatAdded { .. })
-            | (Filter::ChatUpdated, Event::ChatUpdated { .. })
-            | (
-                Filter::UnreadCount,
-                Event::UnreadCountUpdated(_) | Event::ChatMessageNotification { .. },
-            )
-            | (Filter::Notification, Event::ChatMessageNotification { .. }) => true,
-            (Filter::Typing, Event::Typing(t)) => t.user_id != subscriber,
-            _ => false,
-        }
-    }
-}
-
 /// Why a subscriber's events stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
@@ -75,6 +41,19 @@ pub enum End {
     Lagged = 1,
     /// It left the chat or was removed from it.
     Removed = 2,
+}
+
+impl End {
+    /// What a subscription ends with, when the client should know why.
+    pub fn error(self) -> Option<ApiError> {
+        match self {
+            End::Closed => None,
+            End::Removed => Some(ApiError::Forbidden(
+                "you are no longer a participant of this chat",
+            )),
+            End::Lagged => Some(ApiError::Unavailable),
+        }
+    }
 }
 
 /// A subscriber's end of the hub.
@@ -513,7 +492,7 @@ impl Actor {
         let mut delivered = 0;
         let mut lagged = 0;
         state.subscribers.retain(|s| {
-            if !s.filter.accepts(event, s.user) {
+            if !(s.filter)(event, s.user) {
                 return true;
             }
             match s.tx.try_send(event.clone()) {

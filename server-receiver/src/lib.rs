@@ -5,6 +5,7 @@
 //! local subscriber of its topic, chat messages delivered gap-free and in seq order.
 
 pub mod hub;
+pub mod kinds;
 mod schema;
 mod timeline;
 

@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
 use chat_types::{
-    Chat, ChatEvent, ChatId, Event, MAX_PAGE_SIZE, Message, MessageId, MessagePage,
-    MessageReadStatus, ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
+    Chat, ChatEvent, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage, MessageReadStatus,
+    ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
 };
 use futures::Stream;
 use server_core::access::participant;
 use server_core::graphql::{state, viewer};
 use server_core::{ApiError, ServiceState};
 
-use crate::hub::{End, Filter, Hub, Registration};
+use crate::hub::{End, Hub, Registration};
+use crate::kinds::{self, Kind};
 
 /// How many messages a replay reads from the database at a time.
 const REPLAY_PAGE: i64 = 500;
@@ -136,43 +137,32 @@ impl Query {
 /// Joins a chat topic for a participant. Participation is checked before joining, so
 /// a stranger costs the receiver no bus subscription, and again after, so a removal
 /// cannot slip in between the check and the first event.
-async fn join_chat(
+async fn join_chat<K: Kind>(
     ctx: &Context<'_>,
     chat: ChatId,
-    filter: Filter,
 ) -> Result<(Registration, UserId), ApiError> {
     let me = viewer(ctx)?;
     let store = &state(ctx).store;
     participant(store, chat, me).await?;
-    let registration = hub(ctx).register(Topic::Chat(chat), me, filter).await?;
+    let registration = hub(ctx)
+        .register(Topic::Chat(chat), me, kinds::filter::<K>())
+        .await?;
     participant(store, chat, me).await?;
     Ok((registration, me))
 }
 
-/// The error a stream ends with when its events stop for a reason the client should
-/// know.
-pub(crate) fn ending(end: End) -> Option<ApiError> {
-    match end {
-        End::Closed => None,
-        End::Removed => Some(ApiError::Forbidden(
-            "you are no longer a participant of this chat",
-        )),
-        End::Lagged => Some(ApiError::Unavailable),
-    }
-}
-
-/// A stream of what `pick` takes from the registration's events.
-fn events<T: Send + 'static>(
+/// A stream of what kind `K` picks from the registration's events.
+fn events<K: Kind>(
     mut registration: Registration,
-    pick: impl Fn(&Event) -> Option<T> + Send + 'static,
-) -> impl Stream<Item = Result<T, ApiError>> {
+    me: UserId,
+) -> impl Stream<Item = Result<K::Item, ApiError>> {
     async_stream::stream! {
         while let Some(event) = registration.events.recv().await {
-            if let Some(item) = pick(&event) {
+            if let Some(item) = K::pick(&event, me) {
                 yield Ok(item);
             }
         }
-        if let Some(error) = ending(registration.end()) {
+        if let Some(error) = registration.end().error() {
             yield Err(error);
         }
     }
@@ -190,7 +180,7 @@ impl Subscription {
         chat_id: ChatId,
         after_seq: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
-        let (mut registration, me) = join_chat(ctx, chat_id, Filter::MessageAdded).await?;
+        let (mut registration, me) = join_chat::<kinds::MessageAdded>(ctx, chat_id).await?;
         let state = state(ctx).clone();
         let hub = hub(ctx).clone();
         Ok(async_stream::stream! {
@@ -216,7 +206,7 @@ impl Subscription {
                     }
                 }
                 while let Some(event) = registration.events.recv().await {
-                    let Event::MessageAdded(message) = &*event else { continue };
+                    let Some(message) = kinds::MessageAdded::pick(&event, me) else { continue };
                     if message.seq <= last {
                         continue;
                     }
@@ -225,7 +215,7 @@ impl Subscription {
                 }
                 match registration.end() {
                     // Fell behind: join again and catch up from the database.
-                    End::Lagged => match hub.register(Topic::Chat(chat_id), me, Filter::MessageAdded).await {
+                    End::Lagged => match hub.register(Topic::Chat(chat_id), me, kinds::filter::<kinds::MessageAdded>()).await {
                         Ok(again) => registration = again,
                         Err(e) => {
                             yield Err(e);
@@ -233,7 +223,7 @@ impl Subscription {
                         }
                     },
                     end => {
-                        if let Some(error) = ending(end) {
+                        if let Some(error) = end.error() {
                             yield Err(error);
                         }
                         return;
@@ -248,11 +238,8 @@ impl Subscription {
         ctx: &Context<'_>,
         chat_id: ChatId,
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
-        let (registration, _) = join_chat(ctx, chat_id, Filter::MessageUpdated).await?;
-        Ok(events(registration, |event| match event {
-            Event::MessageUpdated(m) => Some(m.clone()),
-            _ => None,
-        }))
+        let (registration, me) = join_chat::<kinds::MessageUpdated>(ctx, chat_id).await?;
+        Ok(events::<kinds::MessageUpdated>(registration, me))
     }
 
     async fn message_deleted(
@@ -260,11 +247,8 @@ impl Subscription {
         ctx: &Context<'_>,
         chat_id: ChatId,
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
-        let (registration, _) = join_chat(ctx, chat_id, Filter::MessageDeleted).await?;
-        Ok(events(registration, |event| match event {
-            Event::MessageDeleted(m) => Some(m.clone()),
-            _ => None,
-        }))
+        let (registration, me) = join_chat::<kinds::MessageDeleted>(ctx, chat_id).await?;
+        Ok(events::<kinds::MessageDeleted>(registration, me))
     }
 
     /// Read watermarks moving in the chat (read receipts).
@@ -273,11 +257,8 @@ impl Subscription {
         ctx: &Context<'_>,
         chat_id: ChatId,
     ) -> Result<impl Stream<Item = Result<ReadUpdate, ApiError>>, ApiError> {
-        let (registration, _) = join_chat(ctx, chat_id, Filter::ReadUpdated).await?;
-        Ok(events(registration, |event| match event {
-            Event::ReadUpdated(r) => Some(r.clone()),
-            _ => None,
-        }))
+        let (registration, me) = join_chat::<kinds::ReadUpdated>(ctx, chat_id).await?;
+        Ok(events::<kinds::ReadUpdated>(registration, me))
     }
 
     /// Others typing in the chat (at most one event per person every two seconds).
@@ -286,11 +267,8 @@ impl Subscription {
         ctx: &Context<'_>,
         chat_id: ChatId,
     ) -> Result<impl Stream<Item = Result<TypingEvent, ApiError>>, ApiError> {
-        let (registration, _) = join_chat(ctx, chat_id, Filter::Typing).await?;
-        Ok(events(registration, |event| match event {
-            Event::Typing(t) => Some(t.clone()),
-            _ => None,
-        }))
+        let (registration, me) = join_chat::<kinds::Typing>(ctx, chat_id).await?;
+        Ok(events::<kinds::Typing>(registration, me))
     }
 
     /// The chat's changes other than messages (renames, people added, left or
@@ -302,7 +280,7 @@ impl Subscription {
         chat_id: ChatId,
         after_event_seq: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Arc<ChatEvent>, ApiError>>, ApiError> {
-        let (registration, _) = join_chat(ctx, chat_id, Filter::ChatChanged).await?;
+        let (registration, me) = join_chat::<kinds::ChatChanged>(ctx, chat_id).await?;
         let store = state(ctx).store.clone();
         let start = match after_event_seq {
             Some(after) => after,
@@ -316,6 +294,7 @@ impl Subscription {
             chat_id,
             start,
             registration,
+            me,
         ))
     }
 
@@ -324,9 +303,12 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = Result<Chat, ApiError>>, ApiError> {
-        let me = viewer(ctx)?;
-        let registration = join_user(ctx, Filter::ChatAdded).await?;
-        Ok(chats_as_seen(state(ctx).clone(), me, registration))
+        let (registration, me) = join_user::<kinds::ChatAdded>(ctx).await?;
+        Ok(chats_as_seen::<kinds::ChatAdded>(
+            state(ctx).clone(),
+            me,
+            registration,
+        ))
     }
 
     /// Changes to your chats: names, participants (a chat you left arrives once more,
@@ -335,9 +317,12 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = Result<Chat, ApiError>>, ApiError> {
-        let me = viewer(ctx)?;
-        let registration = join_user(ctx, Filter::ChatUpdated).await?;
-        Ok(chats_as_seen(state(ctx).clone(), me, registration))
+        let (registration, me) = join_user::<kinds::ChatUpdated>(ctx).await?;
+        Ok(chats_as_seen::<kinds::ChatUpdated>(
+            state(ctx).clone(),
+            me,
+            registration,
+        ))
     }
 
     /// Your unread count of a chat, whenever it changes.
@@ -345,12 +330,8 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = Result<UnreadCount, ApiError>>, ApiError> {
-        let registration = join_user(ctx, Filter::UnreadCount).await?;
-        Ok(events(registration, |event| match event {
-            Event::UnreadCountUpdated(u) => Some(u.clone()),
-            Event::ChatMessageNotification { unread, .. } => Some(unread.clone()),
-            _ => None,
-        }))
+        let (registration, me) = join_user::<kinds::Unread>(ctx).await?;
+        Ok(events::<kinds::Unread>(registration, me))
     }
 
     /// New messages in any of your chats, for the chat list. Under load, a burst in one
@@ -359,39 +340,37 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
-        let registration = join_user(ctx, Filter::Notification).await?;
-        Ok(events(registration, |event| match event {
-            Event::ChatMessageNotification { message, .. } => Some(message.clone()),
-            _ => None,
-        }))
+        let (registration, me) = join_user::<kinds::Notification>(ctx).await?;
+        Ok(events::<kinds::Notification>(registration, me))
     }
 }
 
 /// The chats a user's `chatAdded` / `chatUpdated` events name, read as the user sees
 /// them now (their unread count; without them, if they just left).
-fn chats_as_seen(
+fn chats_as_seen<K: Kind<Item = ChatId>>(
     state: ServiceState,
     me: UserId,
     mut registration: Registration,
 ) -> impl Stream<Item = Result<Chat, ApiError>> {
     async_stream::stream! {
         while let Some(event) = registration.events.recv().await {
-            let (Event::ChatAdded { chat_id } | Event::ChatUpdated { chat_id }) = &*event else {
-                continue;
-            };
-            match state.store.chat(*chat_id, Some(me)).await {
+            let Some(chat_id) = K::pick(&event, me) else { continue };
+            match state.store.chat(chat_id, Some(me)).await {
                 Ok(Some(chat)) => yield Ok(chat),
                 Ok(None) => {}
                 Err(e) => yield Err(ApiError::from(e)),
             }
         }
-        if let Some(error) = ending(registration.end()) {
+        if let Some(error) = registration.end().error() {
             yield Err(error);
         }
     }
 }
 
-async fn join_user(ctx: &Context<'_>, filter: Filter) -> Result<Registration, ApiError> {
+async fn join_user<K: Kind>(ctx: &Context<'_>) -> Result<(Registration, UserId), ApiError> {
     let me = viewer(ctx)?;
-    hub(ctx).register(Topic::User(me), me, filter).await
+    let registration = hub(ctx)
+        .register(Topic::User(me), me, kinds::filter::<K>())
+        .await?;
+    Ok((registration, me))
 }

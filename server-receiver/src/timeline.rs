@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use chat_store::{Store, StoreResult};
-use chat_types::{ChatEvent, ChatId, Event, MessagePage, UserId};
+use chat_types::{ChatEvent, ChatId, MessagePage, UserId};
 use futures::Stream;
 use server_core::ApiError;
 
 use crate::hub::Registration;
-use crate::schema::ending;
+use crate::kinds::{self, Kind};
 
 /// How many events a catch-up reads from the database at a time.
 const REPLAY_PAGE: i64 = 500;
@@ -55,6 +55,7 @@ pub(crate) fn chat_events(
     chat: ChatId,
     start: i64,
     mut registration: Registration,
+    me: UserId,
 ) -> impl Stream<Item = Result<Arc<ChatEvent>, ApiError>> {
     async_stream::stream! {
         let mut last = start;
@@ -77,7 +78,7 @@ pub(crate) fn chat_events(
             }
         }
         while let Some(event) = registration.events.recv().await {
-            let Event::ChatChanged(event) = &*event else { continue };
+            let Some(event) = kinds::ChatChanged::pick(&event, me) else { continue };
             if event.event_seq <= last {
                 continue;
             }
@@ -98,7 +99,7 @@ pub(crate) fn chat_events(
             last = event.event_seq;
             yield Ok(event.clone());
         }
-        if let Some(error) = ending(registration.end()) {
+        if let Some(error) = registration.end().error() {
             yield Err(error);
         }
     }

@@ -158,7 +158,7 @@ async fn forged_expired_and_unsigned_tokens_are_refused(env: TestEnv) {
     tampered.replace_range(tampered.len() - 4.., "AAAA");
     let payload = token.split('.').nth(1).unwrap();
     let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-    let foreign = server_core::auth::TokenKeys::new(&server_core::config::Secret::generate())
+    let foreign = server_core::auth::TokenKeys::new(&server_core::secret::Secret::generate())
         .issue(user_id, 0);
     for bad in [expired, tampered, unsigned, foreign, "garbage".to_string()] {
         gql.with_token(&bad)

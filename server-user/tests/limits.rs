@@ -3,7 +3,7 @@
 
 use chat_types::ops;
 use serde_json::{Value, json};
-use server_core::state::Limits;
+use server_core::limits::Limits;
 use testkit::{Gql, GqlError, TestEnv, backend_tests, spawn, unique};
 
 backend_tests!(

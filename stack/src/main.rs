@@ -59,7 +59,7 @@ async fn main() -> std::process::ExitCode {
             web,
             common,
         } => {
-            server_core::http::init_tracing(common.log_format);
+            server_core::logging::init_tracing(common.log_format);
             let topology = if processes {
                 Topology::Processes
             } else {

@@ -82,7 +82,7 @@ impl Seen {
 #[test]
 fn no_secret_appears_in_logs_or_errors() {
     let capture = Capture::default();
-    // As `server_core::http::init_tracing` sets it up for `RUST_LOG=trace`.
+    // As `server_core::logging::init_tracing` sets it up for `RUST_LOG=trace`.
     let filter = server_core::logging::without_secrets(tracing_subscriber::EnvFilter::new("trace"));
     tracing_subscriber::fmt()
         .with_writer(capture.clone())

@@ -6,8 +6,9 @@ use chat_bus::Bus;
 use chat_store::{PoolSize, Store};
 use server_core::ServiceState;
 use server_core::auth::TokenKeys;
-use server_core::config::Secret;
-use server_core::state::{Limits, WebPolicy};
+use server_core::limits::Limits;
+use server_core::secret::Secret;
+use server_core::state::WebPolicy;
 use sqlx::Connection;
 
 use crate::{in_ci, unique};

@@ -12,12 +12,9 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
-use super::ApiError;
+use crate::error::ApiError;
 
-/// The most aliases one document may use.
-pub const MAX_ALIASES: usize = 30;
-/// The most fields at the root of a mutation (fragments counted where spread).
-pub const MAX_MUTATION_FIELDS: usize = 10;
+use crate::limits::{MAX_ALIASES, MAX_MUTATION_FIELDS};
 
 /// Refuses documents with more than [`MAX_ALIASES`] aliases, as `BAD_USER_INPUT`.
 pub(crate) struct AliasLimit;

@@ -13,7 +13,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, ServerResult, Variables};
 use chat_types::validate::check_document_nesting;
 
-use super::ApiError;
+use crate::error::ApiError;
 
 /// Refuses documents nested deeper than [`chat_types::validate::DOCUMENT_NESTING_MAX`],
 /// as `BAD_USER_INPUT` on `query`, before they are parsed.

@@ -15,7 +15,6 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::{Data, Executor, Request, Response, ServerError};
@@ -26,33 +25,10 @@ use futures::{SinkExt, StreamExt, future};
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::ApiError;
 use crate::auth::{AuthError, Authenticator, Revoked};
+use crate::error::ApiError;
+use crate::limits::WsLimits;
 use crate::metrics::{Metrics, MetricsSource, OperationKind};
-
-/// Limits on WebSocket connections.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WsLimits {
-    /// How long a new socket has to send `connection_init`.
-    pub init_timeout: Duration,
-    /// How long one write may wait for the client to take it.
-    pub send_timeout: Duration,
-    /// Active subscriptions per connection.
-    pub max_subscriptions: usize,
-    /// Open connections per user on this instance; `None`: any number.
-    pub max_connections_per_user: Option<usize>,
-}
-
-impl Default for WsLimits {
-    fn default() -> Self {
-        Self {
-            init_timeout: Duration::from_secs(10),
-            send_timeout: Duration::from_secs(10),
-            max_subscriptions: 100,
-            max_connections_per_user: Some(32),
-        }
-    }
-}
 
 /// The close code for a socket that never initialised (graphql-transport-ws).
 const INIT_TIMEOUT_CODE: u16 = 4408;

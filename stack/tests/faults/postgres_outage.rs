@@ -169,7 +169,7 @@ async fn outage_and_recovery(
     let urls: Vec<String> = shared.cluster.all().map(|p| p.url()).collect();
     // /readyz answers from a check at most READINESS_TTL old: ask once that has passed.
     let probe = |url: String| async move {
-        tokio::time::sleep_until((down_at + server_core::http::READINESS_TTL).into()).await;
+        tokio::time::sleep_until((down_at + server_core::readiness::READINESS_TTL).into()).await;
         shared.readyz(&url).await
     };
     let (reads, readiness) = tokio::join!(

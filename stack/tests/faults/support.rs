@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chat_store::{PoolSize, Store};
 use chat_types::ops;
 use serde_json::{Value, json};
-use server_core::config::Secret;
+use server_core::secret::Secret;
 use testkit::env::{TestDatabase, require_redis};
 use testkit::processes::{Cluster, ClusterConfig};
 use testkit::redis_server::RedisServer;

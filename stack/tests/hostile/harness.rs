@@ -187,7 +187,7 @@ impl World {
             self.bob.token.clone(),
             self.carol.token.clone(),
             self.env.keys.issue_with_ttl(bob, 0, -3600),
-            server_core::auth::TokenKeys::new(&server_core::config::Secret::generate())
+            server_core::auth::TokenKeys::new(&server_core::secret::Secret::generate())
                 .issue(bob, 0),
             format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."),
             format!("{}x", self.bob.token),

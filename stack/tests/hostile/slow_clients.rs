@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use chat_types::ops;
 use serde_json::json;
+use server_core::limits::Limits;
 use server_core::serve::ServeLimits;
-use server_core::state::Limits;
 use testkit::{Backend, Gql, TestEnv, spawn_with, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};

@@ -628,7 +628,7 @@ async fn forged_expired_and_unsigned_tokens_are_refused_by_sender_and_receiver(e
         ),
         (
             "signed with another secret",
-            server_core::auth::TokenKeys::new(&server_core::config::Secret::generate())
+            server_core::auth::TokenKeys::new(&server_core::secret::Secret::generate())
                 .issue(user_id, 0),
         ),
         ("stale version", env.keys.issue(user_id, 7)),

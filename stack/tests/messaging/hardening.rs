@@ -337,7 +337,7 @@ async fn a_stranger_subscribing_costs_the_receiver_no_bus_subscription(env: Test
 
 async fn in_production_graphiql_introspection_and_public_metrics_are_off(env: TestEnv) {
     let state = server_core::ServiceState {
-        exposure: server_core::state::Exposure {
+        exposure: server_core::config::Exposure {
             graphiql: false,
             public_metrics: false,
         },

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chat_types::ops;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use server_core::state::Limits;
+use server_core::limits::Limits;
 use testkit::ws::{ConnectError, EVENT_TIMEOUT, RawMessage, raw_socket};
 use testkit::{Gql, Protocol, TestEnv, WsClient, backend_tests};
 

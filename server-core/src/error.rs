@@ -1,0 +1,110 @@
+//! The error every resolver returns, with the code each one carries: one type at the
+//! bottom of the crate, which imports nothing of it.
+
+use async_graphql::ServerError;
+use axum::response::IntoResponse;
+use chat_store::StoreError;
+use chat_types::{ErrorCode, FieldError};
+use http::StatusCode;
+
+/// What a resolver can fail with. Its message is what the client sees, so the
+/// internal variants say nothing about the cause (which is logged instead).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    BadInput(FieldError),
+    #[error("{field} is already taken")]
+    Conflict { field: &'static str },
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// Too many of something held open at once (connections, subscriptions): ending
+    /// one makes room. Reported as `RATE_LIMITED`, without a time to wait.
+    #[error("{0}")]
+    LimitReached(String),
+    #[error("temporarily unavailable; retry shortly")]
+    Unavailable,
+    #[error("internal server error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Unauthenticated => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::BadInput(_) => ErrorCode::BadUserInput,
+            ApiError::Conflict { .. } => ErrorCode::Conflict,
+            ApiError::RateLimited { .. } | ApiError::LimitReached(_) => ErrorCode::RateLimited,
+            ApiError::Unavailable => ErrorCode::Unavailable,
+            ApiError::Internal => ErrorCode::InternalServerError,
+        }
+    }
+
+    /// Bad input in `field`.
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadInput(FieldError::new(field, message))
+    }
+
+    /// Puts the code (and the field, the wait) in the error's extensions.
+    pub(crate) fn annotate(&self, error: &mut ServerError) {
+        let code = self.code();
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("code", code.as_str());
+        match self {
+            ApiError::BadInput(e) => extensions.set("field", e.field.as_str()),
+            ApiError::Conflict { field } => extensions.set("field", *field),
+            ApiError::RateLimited { retry_after_secs } => {
+                extensions.set("retryAfter", *retry_after_secs)
+            }
+            _ => {}
+        }
+        if code.is_retriable() {
+            extensions.set("retriable", true);
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::BadInput(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("record"),
+            StoreError::Conflict(field) => ApiError::Conflict { field },
+            StoreError::InvalidText => {
+                ApiError::bad_input("input", "text must not contain NUL characters")
+            }
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %chat_types::describe(&cause), "database unavailable");
+                ApiError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %chat_types::describe(&other), "store failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// A GraphQL-shaped error response for requests that never reach the schema.
+pub fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+) -> axum::response::Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
+    });
+    (status, axum::Json(body)).into_response()
+}

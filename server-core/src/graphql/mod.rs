@@ -1,0 +1,82 @@
+//! GraphQL plumbing shared by the services, one concern a file:
+//!
+//! - [`session`]: who is calling and from where, from the request's credentials;
+//! - `codes`: the extension that gives every error its code (and counts it);
+//! - `documents`: parsed documents, cached by their text;
+//! - `post` and `upgrade`: the `/graphql` handlers (POST; GET for GraphiQL or a
+//!   WebSocket, with its `connection_init`);
+//! - `ws`: running one WebSocket connection; `aliases`, `nesting`: document limits.
+
+mod aliases;
+mod codes;
+mod documents;
+mod nesting;
+mod post;
+pub mod session;
+mod upgrade;
+mod ws;
+
+use std::sync::Arc;
+
+use async_graphql::{Executor, ObjectType, SchemaBuilder, SubscriptionType};
+use axum::Router;
+
+use crate::limits::{MAX_COMPLEXITY, MAX_DEPTH};
+use crate::state::ServiceState;
+
+pub use session::{ClientIp, Session, client_ip, state, viewer};
+
+/// The `/graphql` routes of a service: POST for queries and mutations, GET for
+/// GraphiQL or a WebSocket (graphql-transport-ws or the legacy graphql-ws).
+pub fn graphql_routes<E: Executor>(executor: E, state: ServiceState) -> Router {
+    let ws_counters = Arc::new(ws::WsCounters::default());
+    state.metrics.add_source(ws_counters.clone());
+    let app = GraphqlApp {
+        executor,
+        state,
+        documents: Arc::default(),
+        connections: Arc::default(),
+        ws_counters,
+    };
+    Router::new()
+        .route(
+            "/graphql",
+            axum::routing::post(post::post_graphql::<E>).get(upgrade::get_graphql::<E>),
+        )
+        .with_state(app)
+}
+
+/// What the `/graphql` handlers share.
+#[derive(Clone)]
+struct GraphqlApp<E> {
+    executor: E,
+    state: ServiceState,
+    documents: Arc<documents::DocumentCache>,
+    /// Open WebSockets per user on this instance.
+    connections: Arc<ws::ConnectionSlots>,
+    ws_counters: Arc<ws::WsCounters>,
+}
+
+/// Applies what every service's schema has: the limits, the error codes, the state.
+pub fn configure<Q, M, S>(
+    builder: SchemaBuilder<Q, M, S>,
+    state: &ServiceState,
+) -> SchemaBuilder<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let builder = builder
+        .data(state.clone())
+        .extension(codes::ErrorCodes)
+        .extension(nesting::NestingLimit)
+        .extension(aliases::AliasLimit)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if state.exposure.graphiql {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
+}
