@@ -201,13 +201,21 @@ impl Store {
     /// advisory lock.
     pub async fn connect(url: &str, size: PoolSize) -> StoreResult<Self> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options =
+            let mut options =
                 PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+            if let Some(user) = login_user(url) {
+                options = options.username(&user);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(size.max_connections)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
+                .acquire_timeout(ACQUIRE_TIMEOUT);
+            let pool = match pool.clone().connect_with(options.clone()).await {
+                Err(e) if is_missing_database(&e) => {
+                    create_database(&options).await?;
+                    pool.connect_with(options).await?
+                }
+                connected => connected?,
+            };
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
             Store {
                 db: Db::Postgres(pool),
@@ -298,6 +306,64 @@ impl Store {
     }
 }
 
+/// Who to connect as when the URL names no one: `PGUSER`, else the login name, as
+/// `psql` does (sqlx's own fallback can be a made-up "anonymous" where the system
+/// cannot say who is logged in).
+fn login_user(url: &str) -> Option<String> {
+    let authority = url.split_once("://")?.1.split('/').next()?;
+    if authority.contains('@') {
+        return None;
+    }
+    ["PGUSER", "USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .or_else(account_name)
+}
+
+/// The name of the account this process runs as, from `/etc/passwd` (what `psql`
+/// finds through `getpwuid`), for when no environment variable says it.
+fn account_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").ok()?.uid();
+        std::fs::read_to_string("/etc/passwd")
+            .ok()?
+            .lines()
+            .map(|line| line.split(':').collect::<Vec<_>>())
+            .find(|fields| fields.get(2).and_then(|u| u.parse::<u32>().ok()) == Some(uid))
+            .and_then(|fields| fields.first().map(|name| name.to_string()))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// PostgreSQL's "database does not exist".
+fn is_missing_database(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000"))
+}
+
+/// Creates the database `options` name, as `createdb` would, through the server's
+/// `postgres` database. Another instance creating it at the same moment is fine.
+async fn create_database(options: &PgConnectOptions) -> StoreResult<()> {
+    use sqlx::Connection;
+    let name = options
+        .get_database()
+        .ok_or_else(|| StoreError::Url("the URL names no database".to_string()))?
+        .to_string();
+    let mut admin = sqlx::PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&mut admin)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // duplicate_database: someone else just made it.
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Holds an exclusive lock on `<database>.lock` until dropped.
 async fn startup_lock(database: &Path) -> StoreResult<std::fs::File> {
     let mut path = database.as_os_str().to_owned();
@@ -322,7 +388,20 @@ pub struct PoolStats {
 
 #[cfg(test)]
 mod tests {
-    use super::is_contention;
+    use super::{is_contention, login_user};
+
+    #[test]
+    fn a_url_without_a_user_connects_as_psql_would() {
+        assert_eq!(login_user("postgres://me@localhost/chat"), None);
+        assert_eq!(login_user("postgres://me:pw@localhost/chat"), None);
+        // Whoever runs the tests has PGUSER, a login name, or an account.
+        let expected = ["PGUSER", "USER", "LOGNAME"]
+            .into_iter()
+            .find_map(|v| std::env::var(v).ok().filter(|v| !v.is_empty()))
+            .or_else(super::account_name);
+        assert!(expected.is_some());
+        assert_eq!(login_user("postgres://localhost/chat"), expected);
+    }
 
     #[test]
     fn every_busy_or_locked_code_is_contention() {

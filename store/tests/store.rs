@@ -324,3 +324,27 @@ async fn the_sqlite_database_is_readable_by_its_owner_only() {
     );
     store.close().await;
 }
+
+/// `--database-url postgres://…/chat` on a server without that database: it is
+/// created, as `createdb` would, and migrated.
+#[tokio::test]
+async fn a_missing_postgres_database_is_created() {
+    let Some(admin) = TestDatabase::new(Backend::Real).await else {
+        return;
+    };
+    let name = unique("created_").to_lowercase();
+    let url = match admin.url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => return,
+    };
+    let store = Store::connect(&url, PoolSize::default()).await.unwrap();
+    user(&store).await;
+    store.close().await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin.url)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}

@@ -79,12 +79,17 @@ impl FromStr for ErrorCode {
 }
 
 /// An error with its causes, `outer: inner: innermost`, for logs and messages.
+/// A cause that only repeats what was said already (libraries often show their
+/// source's message in their own) is left out.
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text
@@ -92,6 +97,25 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Layer(String, #[source] Option<Box<Layer>>);
+
+    #[test]
+    fn causes_that_repeat_the_message_are_said_once() {
+        let inner = Layer("database \"chat\" does not exist".into(), None);
+        let outer = Layer(
+            "database \"chat\" does not exist".into(),
+            Some(Box::new(inner)),
+        );
+        assert_eq!(super::describe(&outer), "database \"chat\" does not exist");
+        let top = Layer("starting the services".into(), Some(Box::new(outer)));
+        assert_eq!(
+            super::describe(&top),
+            "starting the services: database \"chat\" does not exist"
+        );
+    }
+
     use super::*;
 
     #[test]
