@@ -2,56 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The ports of each service's instances, as the web tier runs them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Instances {
-    pub user: Vec<u16>,
-    pub sender: Vec<u16>,
-    pub receiver: Vec<u16>,
-}
-
-impl Default for Instances {
-    fn default() -> Self {
-        Self {
-            user: vec![4001, 4003],
-            sender: vec![4002, 4004],
-            receiver: vec![4005, 4006],
-        }
-    }
-}
-
-impl Instances {
-    pub fn ports(&self, service: Service) -> &[u16] {
-        match service {
-            Service::User => &self.user,
-            Service::Sender => &self.sender,
-            Service::Receiver => &self.receiver,
-        }
-    }
-}
-
-/// The three services; each call goes to the chosen instance of one of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Service {
-    /// Account operations.
-    User,
-    /// Every mutation of chats and messages.
-    Sender,
-    /// Queries and subscriptions.
-    Receiver,
-}
-
-impl Service {
-    pub const ALL: [Service; 3] = [Service::User, Service::Sender, Service::Receiver];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Service::User => "User",
-            Service::Sender => "Sender",
-            Service::Receiver => "Receiver",
-        }
-    }
-}
+// The services and their instances are defined once, in chat-types.
+pub use chat_types::instances::{Instances, Service};
 
 /// The cookie (and local storage key) that remembers the choice, so server rendering
 /// reads from the same receiver as the page.

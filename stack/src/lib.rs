@@ -9,46 +9,20 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
+use chat_types::instances::{INSTANCES, Service};
 use server_core::ServiceState;
 use server_core::config::CommonConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// The three services.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ServiceKind {
-    User,
-    Sender,
-    Receiver,
-}
-
-impl ServiceKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ServiceKind::User => "user",
-            ServiceKind::Sender => "sender",
-            ServiceKind::Receiver => "receiver",
-        }
-    }
-
-    pub fn router_builder(self) -> fn(ServiceState) -> Router {
-        match self {
-            ServiceKind::User => server_user::build_router,
-            ServiceKind::Sender => server_sender::build_router,
-            ServiceKind::Receiver => server_receiver::build_router,
-        }
+/// The router of each service.
+pub fn router_builder(service: Service) -> fn(ServiceState) -> Router {
+    match service {
+        Service::User => server_user::build_router,
+        Service::Sender => server_sender::build_router,
+        Service::Receiver => server_receiver::build_router,
     }
 }
-
-/// Every instance `chat up` runs, with its port.
-pub const INSTANCES: [(ServiceKind, u16); 6] = [
-    (ServiceKind::User, 4001),
-    (ServiceKind::Sender, 4002),
-    (ServiceKind::User, 4003),
-    (ServiceKind::Sender, 4004),
-    (ServiceKind::Receiver, 4005),
-    (ServiceKind::Receiver, 4006),
-];
 
 /// The web tier's options.
 #[derive(clap::Args, Clone, Debug)]
@@ -141,7 +115,7 @@ async fn in_process(common: &CommonConfig, web_port: Option<u16>) -> anyhow::Res
     for ((kind, port), listener) in INSTANCES.iter().zip(listeners) {
         let instance = state.instance();
         instances.push((*port, instance.clone()));
-        let router = kind.router_builder()(instance);
+        let router = router_builder(*kind)(instance);
         servers.push(tokio::spawn(server_core::serve::serve_with(
             listener,
             router,

@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 use server_core::config::CommonConfig;
 
-use chat_stack::{ServiceKind, Topology, WebArgs};
+use chat_stack::{Topology, WebArgs};
+use chat_types::instances::Service;
 
 /// mimalloc: the services allocate small, short-lived objects per request and per
 /// event; glibc's malloc spent about a tenth of the CPU on them.
@@ -37,9 +38,9 @@ enum Command {
     },
     /// Runs one service instance (what `chat up --processes` starts for each).
     Serve {
-        /// Which service.
-        #[arg(value_enum)]
-        service: ServiceKind,
+        /// Which service: user, sender or receiver.
+        #[arg(value_parser = |s: &str| s.parse::<Service>())]
+        service: Service,
 
         /// The port to listen on.
         #[arg(long, env = "PORT")]
@@ -71,11 +72,14 @@ async fn main() -> std::process::ExitCode {
             service,
             port,
             common,
-        } => {
-            server_core::http::run_service(service.name(), port, &common, service.router_builder())
-                .await
-                .map_err(|e| anyhow::anyhow!(chat_types::describe(e.as_ref())))
-        }
+        } => server_core::http::run_service(
+            service.name(),
+            port,
+            &common,
+            chat_stack::router_builder(service),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(chat_types::describe(e.as_ref()))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,7 +9,9 @@ use server_core::config::CommonConfig;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use crate::{INSTANCES, ServiceKind, bind_all, print_table};
+use chat_types::instances::{INSTANCES, Service};
+
+use crate::{bind_all, print_table};
 
 /// How long a crashed instance waits before it is started again (doubling to a minute).
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(500);
@@ -93,7 +95,7 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
 
 /// Keeps one instance running until told to stop.
 async fn supervise(
-    kind: ServiceKind,
+    kind: Service,
     port: u16,
     mut command: Command,
     mut stop: watch::Receiver<bool>,

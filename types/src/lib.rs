@@ -1,6 +1,7 @@
 //! Types shared by the browser app and the services.
 //!
 //! - [`backoff`]: pauses between attempts at something that keeps failing.
+//! - [`instances`]: the three services and the instances the launcher runs.
 //! - [`ids`]: typed identifiers ([`UserId`], [`ChatId`], [`MessageId`]).
 //! - [`model`]: what the GraphQL API returns (users, chats, messages, unread counts…).
 //! - [`validate`]: the input rules of the system, as parsers that return field-level errors.
@@ -15,6 +16,7 @@ pub mod backoff;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod instances;
 pub mod model;
 pub mod ops;
 pub mod validate;

@@ -18,8 +18,6 @@ use server_core::http::REQUEST_ID;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::{INSTANCES, ServiceKind};
-
 /// Where the web tier finds its built assets and whom it renders for.
 #[derive(Clone, Debug)]
 pub struct WebConfig {
@@ -33,22 +31,6 @@ pub struct WebConfig {
     pub cookie_secure: bool,
 }
 
-/// The instances' ports, as the browser will reach them.
-pub fn instances() -> Instances {
-    let ports = |kind: ServiceKind| {
-        INSTANCES
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, p)| *p)
-            .collect()
-    };
-    Instances {
-        user: ports(ServiceKind::User),
-        sender: ports(ServiceKind::Sender),
-        receiver: ports(ServiceKind::Receiver),
-    }
-}
-
 pub fn router(config: &WebConfig) -> Router {
     let options = LeptosOptions::builder()
         .output_name("chat")
@@ -57,7 +39,7 @@ pub fn router(config: &WebConfig) -> Router {
         .site_addr(config.addr)
         .build();
     let routes = generate_route_list(app::App);
-    let instances = instances();
+    let instances = Instances::default();
     let host = ServiceHost(config.service_host.clone());
     let context = {
         let instances = instances.clone();
