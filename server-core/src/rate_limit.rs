@@ -167,7 +167,6 @@ pub struct RateLimiter(Option<Arc<Limiter>>);
 
 #[derive(Debug)]
 struct Limiter {
-    limits: RateLimits,
     buckets: [Buckets; Action::ALL.len()],
     digest: RandomState,
     started: Instant,
@@ -178,17 +177,11 @@ impl RateLimiter {
     pub fn new(limits: Option<RateLimits>) -> Self {
         Self(limits.map(|limits| {
             Arc::new(Limiter {
-                limits,
                 buckets: Action::ALL.map(|action| Buckets::new(limits.quota(action), MAX_KEYS)),
                 digest: RandomState::new(),
                 started: Instant::now(),
             })
         }))
-    }
-
-    /// The quotas in force, `None` when off.
-    pub fn limits(&self) -> Option<RateLimits> {
-        self.0.as_ref().map(|l| l.limits)
     }
 
     /// Counts a request of `action` by `key`; `RATE_LIMITED` with the seconds to wait

@@ -43,7 +43,7 @@ impl MetricsSource for WriterMetrics {
         counter(
             out,
             "chat_sender_messages_written_total",
-            "Messages handed to the writer.",
+            "Messages stored (retries of stored ones not counted).",
             self.messages.load(Ordering::Relaxed),
         );
         counter(
@@ -95,12 +95,15 @@ async fn run(mut queue: mpsc::Receiver<Job>, state: ServiceState, metrics: Arc<W
         }
         let (messages, replies): (Vec<NewMessage>, Vec<_>) =
             jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
-        metrics
-            .messages
-            .fetch_add(messages.len() as u64, Ordering::Relaxed);
         metrics.batches.fetch_add(1, Ordering::Relaxed);
         match state.store.write_messages(&messages).await {
             Ok(written) => {
+                let stored = written
+                    .outcomes
+                    .iter()
+                    .filter(|o| matches!(o, StoredMessage::Created(_)))
+                    .count();
+                metrics.messages.fetch_add(stored as u64, Ordering::Relaxed);
                 events::messages_written(&state.bus, &written);
                 for (reply, outcome) in replies.into_iter().zip(written.outcomes) {
                     let _ = reply.send(Ok(outcome));

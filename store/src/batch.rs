@@ -52,8 +52,6 @@ pub enum StoredMessage {
 pub struct WrittenBatch {
     /// One outcome per message, in the order given.
     pub outcomes: Vec<StoredMessage>,
-    /// Each touched chat's participants, for the per-user events.
-    pub participants: HashMap<ChatId, Vec<UserId>>,
     /// The unread counts after the batch, for everyone in a chat that got messages.
     pub unread: Vec<UnreadCount>,
     /// Senders' read watermarks, moved to their newest message.
@@ -84,20 +82,15 @@ impl Before {
     }
 }
 
-/// Plans the batch over what the database said: the members (for the unread counts),
-/// the plan, and the batch's result so far (its outcomes).
-fn start(
-    batch: &[NewMessage],
-    before: Before,
-    now: DateTime<Utc>,
-) -> (HashMap<ChatId, HashSet<UserId>>, Plan, WrittenBatch) {
-    let members = before.members.clone();
+/// Plans the batch over what the database said: the plan, and the batch's result so
+/// far (its outcomes).
+fn start(batch: &[NewMessage], before: Before, now: DateTime<Utc>) -> (Plan, WrittenBatch) {
     let mut plan = plan(batch, before, now, Uuid::now_v7);
     let written = WrittenBatch {
         outcomes: std::mem::take(&mut plan.outcomes),
         ..WrittenBatch::default()
     };
-    (members, plan, written)
+    (plan, written)
 }
 
 /// Everything the batch writes.
@@ -230,7 +223,6 @@ type Watermarks = HashMap<ChatId, Vec<(UserId, i64)>>;
 fn finish(
     mut written: WrittenBatch,
     plan: &Plan,
-    members: &HashMap<ChatId, HashSet<UserId>>,
     watermarks: &Watermarks,
     now: DateTime<Utc>,
 ) -> WrittenBatch {
@@ -262,13 +254,6 @@ fn finish(
             read_at: now,
         })
         .collect();
-    for (chat, _) in &plan.chats {
-        let people = members
-            .get(chat)
-            .map(|m| m.iter().copied().collect())
-            .unwrap_or_default();
-        written.participants.insert(*chat, people);
-    }
     written
 }
 
@@ -338,7 +323,7 @@ mod postgres {
             before.add_existing(rows);
         }
 
-        let (members, plan, written) = start(batch, before, now);
+        let (plan, written) = start(batch, before, now);
         if plan.fresh.is_empty() {
             tx.commit().await?;
             return Ok(written);
@@ -413,7 +398,7 @@ mod postgres {
                 (chat.into(), reads)
             })
             .collect();
-        Ok(finish(written, &plan, &members, &watermarks, now))
+        Ok(finish(written, &plan, &watermarks, now))
     }
 }
 
@@ -495,7 +480,7 @@ mod sqlite {
             before.add_existing(rows);
         }
 
-        let (members, plan, written) = start(batch, before, now);
+        let (plan, written) = start(batch, before, now);
         if plan.fresh.is_empty() {
             tx.commit().await?;
             return Ok(written);
@@ -538,7 +523,7 @@ mod sqlite {
         reads.build().execute(&mut *tx).await?;
 
         tx.commit().await?;
-        Ok(finish(written, &plan, &members, &watermarks, now))
+        Ok(finish(written, &plan, &watermarks, now))
     }
 }
 
@@ -607,7 +592,6 @@ mod tests {
     #[test]
     fn unread_is_the_new_end_minus_the_moved_watermark() {
         let before = world();
-        let members = before.members.clone();
         let plan = plan(
             &[send(1, 7, None), send(1, 8, None), send(1, 7, None)],
             before,
@@ -621,13 +605,7 @@ mod tests {
             vec![(id(7).into(), 10), (id(8).into(), 4), (id(9).into(), 10)],
         )]
         .into();
-        let written = finish(
-            WrittenBatch::default(),
-            &plan,
-            &members,
-            &watermarks,
-            Utc::now(),
-        );
+        let written = finish(WrittenBatch::default(), &plan, &watermarks, Utc::now());
         let mut unread: Vec<(UserId, i64, i64)> = written
             .unread
             .iter()
