@@ -181,6 +181,19 @@ fn no_secret_appears_in_logs_or_errors() {
     }
     // The capture worked: the services logged plenty at this level.
     assert!(server_lines > 50, "only {server_lines} log lines captured");
+    // And each operation's lines say which operation, whose, and about which chat.
+    let traced = text.lines().any(|line| {
+        let event: Value = serde_json::from_str(line).unwrap_or_default();
+        let span = &event["span"];
+        span["name"] == "graphql"
+            && span["op"] == "CreateMessage"
+            && span["user"].as_str().is_some_and(|u| u.len() == 36)
+            && span["chat"].as_str().is_some_and(|c| c.len() == 36)
+    });
+    assert!(
+        traced,
+        "no line of the CreateMessage operation names its user and chat"
+    );
     assert!(seen.errors.len() >= 8, "{:?}", seen.errors);
     assert!(
         leaks.is_empty(),

@@ -3,6 +3,7 @@
 //! - [`session`]: who is calling and from where, from the request's credentials;
 //! - `codes`: the extension that gives every error its code (and counts it);
 //! - `documents`: parsed documents, cached by their text;
+//! - `spans`: a span per operation: its name, its user, its chat;
 //! - `post` and `upgrade`: the `/graphql` handlers (POST; GET for GraphiQL or a
 //!   WebSocket, with its `connection_init`);
 //! - `ws`: running one WebSocket connection; `aliases`, `nesting`: document limits.
@@ -13,6 +14,7 @@ mod documents;
 mod nesting;
 mod post;
 pub mod session;
+mod spans;
 mod upgrade;
 mod ws;
 
@@ -70,6 +72,7 @@ where
     let builder = builder
         .data(state.clone())
         .extension(codes::ErrorCodes)
+        .extension(spans::OperationSpans)
         .extension(nesting::NestingLimit)
         .extension(aliases::AliasLimit)
         .limit_depth(MAX_DEPTH)
