@@ -134,6 +134,15 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// `page` (`/login`, `/register`), keeping where to go afterwards.
+pub fn with_next(page: &str, next: &str) -> String {
+    if next == "/" || next.is_empty() {
+        page.to_string()
+    } else {
+        format!("{page}?next={}", percent_encode(next))
+    }
+}
+
 /// Percent-encodes everything but letters, digits and `-_.~` (cookie values and query
 /// strings).
 pub fn percent_encode(text: &str) -> String {

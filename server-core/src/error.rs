@@ -52,6 +52,14 @@ impl ApiError {
         ApiError::BadInput(FieldError::new(field, message))
     }
 
+    /// As GraphQL reports it, code and all (for refusals made outside a resolver).
+    pub fn into_server_error(self) -> ServerError {
+        let mut error = ServerError::new(self.to_string(), None);
+        self.annotate(&mut error);
+        error.source = Some(std::sync::Arc::new(self));
+        error
+    }
+
     /// Puts the code (and the field, the wait) in the error's extensions.
     pub(crate) fn annotate(&self, error: &mut ServerError) {
         let code = self.code();

@@ -173,8 +173,12 @@ impl Mutation {
             ));
         }
         if created {
-            let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
-            events::chat_to_users(&state.bus, chat.id, &everyone, ChatChange::Added);
+            events::chat_to_users(
+                &state.bus,
+                chat.id,
+                &chat.participant_ids(),
+                ChatChange::Added,
+            );
         }
         Ok(chat)
     }
@@ -204,8 +208,12 @@ impl Mutation {
             .map_err(|e| change_error(e, "chatId"))?;
         events::chat_changed(&state.bus, &state.store, chat_id, &logged).await?;
         let chat = chat_view(state, chat_id, Some(me)).await?;
-        let everyone: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
-        events::chat_to_users(&state.bus, chat.id, &everyone, ChatChange::Updated);
+        events::chat_to_users(
+            &state.bus,
+            chat.id,
+            &chat.participant_ids(),
+            ChatChange::Updated,
+        );
         Ok(chat)
     }
 
@@ -250,7 +258,7 @@ impl Mutation {
         events::participant_removed(&state.bus, chat_id, user_id);
         events::chat_changed(&state.bus, &state.store, chat_id, &[logged]).await?;
         let chat = chat_view(state, chat_id, Some(me).filter(|m| *m != user_id)).await?;
-        let mut told: Vec<UserId> = chat.participants.iter().map(|p| p.user.id).collect();
+        let mut told = chat.participant_ids();
         told.push(user_id);
         events::chat_to_users(&state.bus, chat.id, &told, ChatChange::Updated);
         Ok(chat)

@@ -41,12 +41,13 @@ impl From<sqlx::Error> for ChatChangeError {
     }
 }
 
-/// Inside a write transaction: locks the chat's row until the transaction ends (on
-/// PostgreSQL; SQLite writes one transaction at a time) and evaluates to the chat's kind
-/// and `$actor`'s role in it, read after the lock so they are current. Refuses with
+/// Inside a write transaction: locks the group's row until the transaction ends (on
+/// PostgreSQL; SQLite writes one transaction at a time) and evaluates to `$actor`'s
+/// role in it, read after the lock so it is current. Refuses with
 /// [`ChatChangeError::NotParticipant`] when there is no such chat or `$actor` is not in
-/// it. Every change to a chat's membership takes this lock, and so does sending.
-macro_rules! lock_for_change {
+/// it, and with [`ChatChangeError::Direct`] for a direct chat. Every change to a chat's
+/// membership takes this lock, and so does sending.
+macro_rules! lock_group {
     ($tx:expr, $chat:expr, $actor:expr) => {{
         let lock = if PG {
             "SELECT kind FROM chats WHERE id = $1 FOR UPDATE"
@@ -68,7 +69,8 @@ macro_rules! lock_for_change {
             kind.and_then(|(k,)| ChatKind::from_db(&k)),
             role.and_then(|(r,)| Role::from_db(&r)),
         ) {
-            (Some(kind), Some(role)) => (kind, role),
+            (Some(ChatKind::Group), Some(role)) => role,
+            (Some(ChatKind::Direct), Some(_)) => return Err(ChatChangeError::Direct),
             _ => return Err(ChatChangeError::NotParticipant),
         }
     }};
@@ -313,11 +315,7 @@ impl Store {
         let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
-            let (kind, role) = lock_for_change!(tx, chat, actor);
-            if kind != ChatKind::Group {
-                return Err(ChatChangeError::Direct);
-            }
-            if role != Role::Owner {
+            if lock_group!(tx, chat, actor) != Role::Owner {
                 return Err(ChatChangeError::NotOwner);
             }
             let (old_name, old_description): (Option<String>, Option<String>) =
@@ -382,10 +380,7 @@ impl Store {
         let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
-            let (kind, _) = lock_for_change!(tx, chat, actor);
-            if kind != ChatKind::Group {
-                return Err(ChatChangeError::Direct);
-            }
+            lock_group!(tx, chat, actor);
             let current: Vec<(Uuid,)> =
                 sqlx::query_as("SELECT user_id FROM chat_participants WHERE chat_id = $1")
                     .bind(chat)
@@ -439,10 +434,7 @@ impl Store {
         let chat = chat_id.as_uuid();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
-            let (kind, role) = lock_for_change!(tx, chat, actor);
-            if kind != ChatKind::Group {
-                return Err(ChatChangeError::Direct);
-            }
+            let role = lock_group!(tx, chat, actor);
             if user != actor && role != Role::Owner {
                 return Err(ChatChangeError::NotOwner);
             }

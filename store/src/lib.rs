@@ -132,16 +132,17 @@ pub struct Store {
     db: Db,
 }
 
-/// Runs `$body` with `$pool` bound to a pool that may read; `PG` tells the dialect.
-macro_rules! on_read {
-    ($store:expr, |$pool:ident| $body:expr) => {
+/// Runs `$body` once per backend with `$pool` bound to its pool (for SQLite, the
+/// `$sqlite` one: `read` or `write`); `PG` tells the dialect.
+macro_rules! on_pool {
+    ($store:expr, $sqlite:ident, |$pool:ident| $body:expr) => {
         match &$store.db {
             $crate::Db::Postgres($pool) => {
                 #[allow(dead_code)]
                 const PG: bool = true;
                 $body
             }
-            $crate::Db::Sqlite { read: $pool, .. } => {
+            $crate::Db::Sqlite { $sqlite: $pool, .. } => {
                 #[allow(dead_code)]
                 const PG: bool = false;
                 $body
@@ -150,21 +151,17 @@ macro_rules! on_read {
     };
 }
 
-/// Runs `$body` with `$pool` bound to the pool that writes; `PG` tells the dialect.
+/// Runs `$body` with `$pool` bound to a pool that may read.
+macro_rules! on_read {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        $crate::on_pool!($store, read, |$pool| $body)
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the pool that writes.
 macro_rules! on_write {
     ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            $crate::Db::Postgres($pool) => {
-                #[allow(dead_code)]
-                const PG: bool = true;
-                $body
-            }
-            $crate::Db::Sqlite { write: $pool, .. } => {
-                #[allow(dead_code)]
-                const PG: bool = false;
-                $body
-            }
-        }
+        $crate::on_pool!($store, write, |$pool| $body)
     };
 }
 /// Starts a write transaction on `$pool` (inside [`on_write!`]). SQLite's starts
@@ -179,7 +176,7 @@ macro_rules! begin_write {
         }
     };
 }
-pub(crate) use {begin_write, on_read, on_write};
+pub(crate) use {begin_write, on_pool, on_read, on_write};
 
 /// Pool sizes for one service instance.
 #[derive(Clone, Copy, Debug)]

@@ -139,6 +139,11 @@ pub struct Chat {
 }
 
 impl Chat {
+    /// Everyone in the chat.
+    pub fn participant_ids(&self) -> Vec<UserId> {
+        self.participants.iter().map(|p| p.user.id).collect()
+    }
+
     /// Whether the user takes part in this chat.
     pub fn has_participant(&self, user: UserId) -> bool {
         self.participants.iter().any(|p| p.user.id == user)
@@ -162,8 +167,9 @@ impl Chat {
 #[async_graphql::ComplexObject]
 impl Chat {
     /// The participants' ids, for clients that need only those.
-    async fn participant_ids(&self) -> Vec<UserId> {
-        self.participants.iter().map(|p| p.user.id).collect()
+    #[graphql(name = "participantIds")]
+    async fn graphql_participant_ids(&self) -> Vec<UserId> {
+        self.participant_ids()
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::api::{ApiError, use_client};
 use crate::components::picker::InstancePicker;
 use crate::config::Service;
-use crate::forms::{Flash, safe_next, take_flash};
+use crate::forms::{Flash, safe_next, take_flash, with_next};
 
 /// The errors shown next to each field, and one for the whole form.
 #[derive(Clone, Default)]
@@ -61,9 +61,24 @@ fn next_path() -> String {
     safe_next(next.as_deref())
 }
 
-/// Goes on once signed in: a full page load, so the server renders it.
-fn enter(next: &str) {
-    crate::browser::go(next);
+/// Sends a sign-in or registration, then goes on to `next` with a full page load (so
+/// the server renders it), or shows why not.
+fn sign_in(
+    call: impl Future<Output = Result<serde_json::Value, ApiError>> + 'static,
+    next: String,
+    errors: RwSignal<FormErrors>,
+    busy: RwSignal<bool>,
+) {
+    busy.set(true);
+    leptos::task::spawn_local(async move {
+        match call.await {
+            Ok(_) => crate::browser::go(&next),
+            Err(e) => {
+                errors.set(FormErrors::from_api(e));
+                busy.set(false);
+            }
+        }
+    });
 }
 
 #[component]
@@ -98,18 +113,48 @@ fn Field(
     }
 }
 
+/// What a sign-in or registration page shows around its fields.
+struct FormPage {
+    title: &'static str,
+    /// Where the form posts without scripts.
+    action: &'static str,
+    submit: &'static str,
+    submitting: &'static str,
+    /// The other page: the question, the link's text, its page.
+    switch: (&'static str, &'static str, &'static str),
+}
+
+/// A sign-in or registration page: the form (its fields are the children), its
+/// errors, the button, and the way to the other page, keeping `next`.
 #[component]
-fn AuthFrame(title: &'static str, children: Children) -> impl IntoView {
+fn AuthForm(
+    page: FormPage,
+    next: String,
+    errors: RwSignal<FormErrors>,
+    busy: RwSignal<bool>,
+    on_submit: impl Fn(SubmitEvent) + 'static,
+    children: Children,
+) -> impl IntoView {
+    let (question, link, other) = page.switch;
+    let other = with_next(other, &next);
     view! {
-        <Title text=format!("{title} · Chat")/>
+        <Title text=format!("{} · Chat", page.title)/>
         <div class="auth">
             <header class="auth-top">
                 <span class="brand">"Chat"</span>
                 <InstancePicker/>
             </header>
             <main class="auth-card" id="main">
-                <h1>{title}</h1>
-                {children()}
+                <h1>{page.title}</h1>
+                <form method="post" action=page.action on:submit=on_submit novalidate>
+                    <input type="hidden" name="next" value=next/>
+                    {children()}
+                    <p class="form-error" role="alert">{move || errors.with(|e| e.form.clone())}</p>
+                    <button type="submit" class="primary" disabled=busy>
+                        {move || if busy.get() { page.submitting } else { page.submit }}
+                    </button>
+                </form>
+                <p class="switch">{question} " " <a href=other>{link}</a></p>
             </main>
         </div>
     }
@@ -148,43 +193,27 @@ pub fn LoginPage() -> impl IntoView {
                 });
                 return;
             }
-            busy.set(true);
             let call = client.call::<serde_json::Value>(
                 Service::User,
                 ops::LOGIN_COOKIE,
                 json!({ "username": login, "password": secret }),
                 "login",
             );
-            let next = next.clone();
-            leptos::task::spawn_local(async move {
-                match call.await {
-                    Ok(_) => enter(&next),
-                    Err(e) => {
-                        errors.set(FormErrors::from_api(e));
-                        busy.set(false);
-                    }
-                }
-            });
+            sign_in(call, next.clone(), errors, busy);
         }
     };
-    let register_link = if next == "/" {
-        "/register".to_string()
-    } else {
-        format!("/register?next={}", crate::forms::percent_encode(&next))
+    let page = FormPage {
+        title: "Sign in",
+        action: "/login",
+        submit: "Sign in",
+        submitting: "Signing in…",
+        switch: ("New here?", "Create an account", "/register"),
     };
     view! {
-        <AuthFrame title="Sign in">
-            <form method="post" action="/login" on:submit=submit novalidate>
-                <input type="hidden" name="next" value=next.clone()/>
-                <Field label="Username or email" name="username" autocomplete="username" value=username errors=errors/>
-                <Field label="Password" name="password" kind="password" autocomplete="current-password" value=password errors=errors/>
-                <p class="form-error" role="alert">{move || errors.with(|e| e.form.clone())}</p>
-                <button type="submit" class="primary" disabled=busy>
-                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
-                </button>
-            </form>
-            <p class="switch">"New here? " <a href=register_link>"Create an account"</a></p>
-        </AuthFrame>
+        <AuthForm page=page next=next errors=errors busy=busy on_submit=submit>
+            <Field label="Username or email" name="username" autocomplete="username" value=username errors=errors/>
+            <Field label="Password" name="password" kind="password" autocomplete="current-password" value=password errors=errors/>
+        </AuthForm>
     }
 }
 
@@ -218,7 +247,6 @@ pub fn RegisterPage() -> impl IntoView {
                 }
             };
             errors.set(FormErrors::default());
-            busy.set(true);
             let call = client.call::<serde_json::Value>(
                 Service::User,
                 ops::REGISTER_COOKIE,
@@ -230,37 +258,22 @@ pub fn RegisterPage() -> impl IntoView {
                 }}),
                 "register",
             );
-            let next = next.clone();
-            leptos::task::spawn_local(async move {
-                match call.await {
-                    Ok(_) => enter(&next),
-                    Err(e) => {
-                        errors.set(FormErrors::from_api(e));
-                        busy.set(false);
-                    }
-                }
-            });
+            sign_in(call, next.clone(), errors, busy);
         }
     };
-    let login_link = if next == "/" {
-        "/login".to_string()
-    } else {
-        format!("/login?next={}", crate::forms::percent_encode(&next))
+    let page = FormPage {
+        title: "Create an account",
+        action: "/register",
+        submit: "Create account",
+        submitting: "Creating…",
+        switch: ("Have an account?", "Sign in", "/login"),
     };
     view! {
-        <AuthFrame title="Create an account">
-            <form method="post" action="/register" on:submit=submit novalidate>
-                <input type="hidden" name="next" value=next.clone()/>
-                <Field label="Username" name="username" autocomplete="username" value=username errors=errors/>
-                <Field label="Email" name="email" kind="email" autocomplete="email" value=email errors=errors/>
-                <Field label="Display name" name="displayName" autocomplete="name" value=display_name errors=errors/>
-                <Field label="Password" name="password" kind="password" autocomplete="new-password" value=password errors=errors/>
-                <p class="form-error" role="alert">{move || errors.with(|e| e.form.clone())}</p>
-                <button type="submit" class="primary" disabled=busy>
-                    {move || if busy.get() { "Creating…" } else { "Create account" }}
-                </button>
-            </form>
-            <p class="switch">"Have an account? " <a href=login_link>"Sign in"</a></p>
-        </AuthFrame>
+        <AuthForm page=page next=next errors=errors busy=busy on_submit=submit>
+            <Field label="Username" name="username" autocomplete="username" value=username errors=errors/>
+            <Field label="Email" name="email" kind="email" autocomplete="email" value=email errors=errors/>
+            <Field label="Display name" name="displayName" autocomplete="name" value=display_name errors=errors/>
+            <Field label="Password" name="password" kind="password" autocomplete="new-password" value=password errors=errors/>
+        </AuthForm>
     }
 }

@@ -21,11 +21,7 @@ use crate::state::{ChatsStore, Me};
 /// Sends the browser (or, while rendering, the response) to the sign-in page, which
 /// brings it back to `from` afterwards.
 pub fn to_login(from: &str) {
-    let target = if from == "/" || from.is_empty() {
-        "/login".to_string()
-    } else {
-        format!("/login?next={}", crate::forms::percent_encode(from))
-    };
+    let target = crate::forms::with_next("/login", from);
     #[cfg(feature = "ssr")]
     leptos_axum::redirect(&target);
     crate::browser::go(&target);

@@ -6,12 +6,12 @@
 //! - `spans`: a span per operation: its name, its user, its chat;
 //! - `post` and `upgrade`: the `/graphql` handlers (POST; GET for GraphiQL or a
 //!   WebSocket, with its `connection_init`);
-//! - `ws`: running one WebSocket connection; `aliases`, `nesting`: document limits.
+//! - `ws`: running one WebSocket connection; `document_limits`: what a document may
+//!   ask for.
 
-mod aliases;
 mod codes;
+mod document_limits;
 mod documents;
-mod nesting;
 mod post;
 pub mod session;
 mod spans;
@@ -73,8 +73,7 @@ where
         .data(state.clone())
         .extension(codes::ErrorCodes)
         .extension(spans::OperationSpans)
-        .extension(nesting::NestingLimit)
-        .extension(aliases::AliasLimit)
+        .extension(document_limits::DocumentLimits)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if state.exposure.graphiql {

@@ -6,10 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
 };
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerResult, Value, Variables};
+use async_graphql::{Request, Response, ServerResult, Value, Variables};
 use tracing::Instrument;
 
 use super::session::Session;
@@ -51,15 +50,14 @@ fn chat_of(variables: &Variables) -> Option<String> {
 
 #[async_trait::async_trait]
 impl Extension for RequestSpan {
-    async fn parse_query(
+    async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        *self.chat.lock().expect("span lock") = chat_of(variables);
-        next.run(ctx, query, variables).await
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        *self.chat.lock().expect("span lock") = chat_of(&request.variables);
+        next.run(ctx, request).await
     }
 
     async fn execute(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use app::api::{ApiError, decode};
 use app::config::{Choice, Instances, Service};
-use app::forms::{Flash, percent_encode, safe_next};
+use app::forms::{Flash, safe_next, with_next};
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Response};
@@ -160,15 +160,6 @@ fn forbidden() -> Response {
         .into_response()
 }
 
-/// `/login` or `/register`, keeping where to go afterwards.
-fn page_with_next(page: &str, next: &str) -> String {
-    if next == "/" {
-        page.to_string()
-    } else {
-        format!("{page}?next={}", percent_encode(next))
-    }
-}
-
 async fn login(
     State(forms): State<Forms>,
     headers: HeaderMap,
@@ -195,7 +186,7 @@ async fn login(
         Err(error) => {
             let values = BTreeMap::from([("username".to_string(), form.username)]);
             let flash = Flash::refused("login", &error, values);
-            see_other(&page_with_next("/login", &next), &[flash.set_cookie()])
+            see_other(&with_next("/login", &next), &[flash.set_cookie()])
         }
     }
 }
@@ -230,7 +221,7 @@ async fn register(
                 ("displayName".to_string(), form.display_name),
             ]);
             let flash = Flash::refused("register", &error, values);
-            see_other(&page_with_next("/register", &next), &[flash.set_cookie()])
+            see_other(&with_next("/register", &next), &[flash.set_cookie()])
         }
     }
 }
@@ -260,7 +251,7 @@ async fn send(
     }
     let page = format!("/chats/{chat}");
     if session_cookie(&headers).is_none() {
-        return see_other(&page_with_next("/login", &page), &[]);
+        return see_other(&with_next("/login", &page), &[]);
     }
     // The same text posted twice from the same page (a double click, a resubmitted
     // form) is one message.
@@ -282,9 +273,7 @@ async fn send(
         .await;
     match sent {
         Ok(_) => see_other(&page, &[]),
-        Err(error) if error.is_unauthenticated() => {
-            see_other(&page_with_next("/login", &page), &[])
-        }
+        Err(error) if error.is_unauthenticated() => see_other(&with_next("/login", &page), &[]),
         Err(error) => {
             let values = BTreeMap::from([("content".to_string(), form.content)]);
             let flash = Flash::refused(&format!("send:{chat}"), &error, values);

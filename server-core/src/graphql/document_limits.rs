@@ -1,32 +1,40 @@
-//! Caps on repetition per document, checked before anything runs, wherever a document
-//! is parsed (POST and WebSocket alike). Aliases let one request ask for the same field
-//! many times (`a1: me { … } a2: me { … } …`); and a mutation's fields run one after
-//! another even when written identically, without aliases (`changePassword(…)
-//! changePassword(…) …`, or the same fragment spread again and again), so one request
-//! could check twenty passwords. The complexity limit bounds the fields; these bound
-//! the repetition.
+//! What one document may ask for, checked before anything runs, wherever a document
+//! is parsed (POST and WebSocket alike), all as `BAD_USER_INPUT` on `query`:
+//!
+//! - How deeply it nests, on its text, before it is parsed: the GraphQL parser recurses
+//!   once per level of a nested value (`{a: {a: …}}`, `[[…]]`) and has no limit of its
+//!   own for them; a few kilobytes of brackets used to overflow the stack of the worker
+//!   thread parsing them, which aborts the whole process (every service in it), for
+//!   anyone, signed in or not. (The POST route's cache of parsed documents checks it
+//!   too: see `DocumentCache::parsed`.)
+//! - How often it repeats itself: aliases let one request ask for the same field many
+//!   times (`a1: me { … } a2: me { … } …`); and a mutation's fields run one after
+//!   another even when written identically, without aliases (`changePassword(…)
+//!   changePassword(…) …`, or the same fragment spread again and again), so one
+//!   request could check twenty passwords. The complexity limit bounds the fields;
+//!   these bound the repetition.
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
+use chat_types::validate::check_document_nesting;
 
 use crate::error::ApiError;
-
 use crate::limits::{MAX_ALIASES, MAX_MUTATION_FIELDS};
 
-/// Refuses documents with more than [`MAX_ALIASES`] aliases, as `BAD_USER_INPUT`.
-pub(crate) struct AliasLimit;
+/// The extension (see the module's documentation).
+pub(crate) struct DocumentLimits;
 
-impl ExtensionFactory for AliasLimit {
+impl ExtensionFactory for DocumentLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AliasLimit)
+        Arc::new(DocumentLimits)
     }
 }
 
 #[async_trait::async_trait]
-impl Extension for AliasLimit {
+impl Extension for DocumentLimits {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -34,7 +42,8 @@ impl Extension for AliasLimit {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        // Parsing has already bounded the nesting, so counting may recurse.
+        check_document_nesting(query).map_err(|e| ApiError::BadInput(e).into_server_error())?;
+        // The nesting is bounded now, so counting may recurse.
         let document = next.run(ctx, query, variables).await?;
         let aliases = count_aliases(&document);
         if aliases > MAX_ALIASES {
@@ -53,10 +62,7 @@ impl Extension for AliasLimit {
 }
 
 fn refusal(message: String) -> ServerError {
-    let error = ApiError::bad_input("query", message);
-    let mut server_error = ServerError::new(error.to_string(), None);
-    server_error.source = Some(Arc::new(error));
-    server_error
+    ApiError::bad_input("query", message).into_server_error()
 }
 
 /// The most fields at the root of any mutation of the document, each fragment spread
