@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
+use chat_store::Store;
 use chat_types::{
     Chat, ChatEvent, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage, MessageReadStatus,
     ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
@@ -134,21 +135,32 @@ impl Query {
     }
 }
 
-/// Joins a chat topic for a participant. Participation is checked before joining, so
-/// a stranger costs the receiver no bus subscription, and again after, so a removal
-/// cannot slip in between the check and the first event.
+/// Joins a chat topic for the viewer, a participant.
 async fn join_chat<K: Kind>(
     ctx: &Context<'_>,
     chat: ChatId,
 ) -> Result<(Registration, UserId), ApiError> {
     let me = viewer(ctx)?;
-    let store = &state(ctx).store;
+    let registration = join::<K>(&state(ctx).store, hub(ctx), chat, me).await?;
+    Ok((registration, me))
+}
+
+/// Joins a chat topic for `me` if a participant. Participation is checked before
+/// joining, so a stranger costs the receiver no bus subscription, and again after, so
+/// a removal cannot slip in between the check and the first event. Every joining
+/// checks: also a stream's rejoining after it fell behind.
+async fn join<K: Kind>(
+    store: &Store,
+    hub: &Hub,
+    chat: ChatId,
+    me: UserId,
+) -> Result<Registration, ApiError> {
     participant(store, chat, me).await?;
-    let registration = hub(ctx)
+    let registration = hub
         .register(Topic::Chat(chat), me, kinds::filter::<K>())
         .await?;
     participant(store, chat, me).await?;
-    Ok((registration, me))
+    Ok(registration)
 }
 
 /// A stream of what kind `K` picks from the registration's events.
@@ -215,7 +227,7 @@ impl Subscription {
                 }
                 match registration.end() {
                     // Fell behind: join again and catch up from the database.
-                    End::Lagged => match hub.register(Topic::Chat(chat_id), me, kinds::filter::<kinds::MessageAdded>()).await {
+                    End::Lagged => match join::<kinds::MessageAdded>(&state.store, &hub, chat_id, me).await {
                         Ok(again) => registration = again,
                         Err(e) => {
                             yield Err(e);

@@ -9,7 +9,7 @@ use chat_types::ops;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use server_core::limits::Limits;
-use testkit::ws::{ConnectError, EVENT_TIMEOUT, RawMessage, raw_socket};
+use testkit::ws::{ConnectError, EVENT_TIMEOUT, RawMessage, RawSocket, raw_socket};
 use testkit::{Gql, Protocol, TestEnv, WsClient, backend_tests};
 
 use crate::support::{Person, System, collect_seqs, message_added};
@@ -24,6 +24,7 @@ backend_tests!(
     sockets_that_never_initialise_are_closed,
     aliases_are_capped_over_the_websocket,
     a_stalled_subscriber_is_cut_off_without_delaying_others,
+    a_lagging_member_who_is_removed_gets_nothing_after_the_removal,
 );
 
 /// The six instances: users without limits, senders and receivers with the given ones.
@@ -373,6 +374,33 @@ async fn aliases_are_capped_over_the_websocket(env: TestEnv) {
 /// closes the stalled connection (a few hundred fill the kernel's buffers: the send
 /// buffer grows to 4 MiB by default on Linux)…
 const ROUND: usize = 100;
+
+/// A `messageAdded` subscription of `person`'s to `chat` on a socket with a tiny
+/// receive buffer, which the test then stops reading (so the stall reaches the server
+/// quickly).
+async fn stalled_subscriber(receiver: &str, person: &Person, chat: &str) -> RawSocket {
+    let mut socket = raw_socket(receiver, Protocol::TransportWs, Some(4096)).await;
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", person.token) } });
+    socket
+        .send(RawMessage::text(init.to_string()))
+        .await
+        .expect("send connection_init");
+    loop {
+        match tokio::time::timeout(EVENT_TIMEOUT, socket.next()).await {
+            Ok(Some(Ok(RawMessage::Text(text)))) if text.contains("connection_ack") => break,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no connection_ack: {other:?}"),
+        }
+    }
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": ops::MESSAGE_ADDED, "variables": { "chatId": chat } } });
+    socket
+        .send(RawMessage::text(subscribe.to_string()))
+        .await
+        .expect("send subscribe");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    socket
+}
 /// …but at most this many in all.
 const MAX_BIG_MESSAGES: usize = 2000;
 
@@ -390,26 +418,7 @@ async fn a_stalled_subscriber_is_cut_off_without_delaying_others(env: TestEnv) {
     let mut reader = message_added(&reader_socket, &chat, None);
     // …and on another subscribes, then never reads again (with a tiny receive buffer,
     // so the stall reaches the server quickly).
-    let mut stalled = raw_socket(receiver, Protocol::TransportWs, Some(4096)).await;
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", bob.token) } });
-    stalled
-        .send(RawMessage::text(init.to_string()))
-        .await
-        .expect("send connection_init");
-    loop {
-        match tokio::time::timeout(EVENT_TIMEOUT, stalled.next()).await {
-            Ok(Some(Ok(RawMessage::Text(text)))) if text.contains("connection_ack") => break,
-            Ok(Some(Ok(_))) => {}
-            other => panic!("no connection_ack: {other:?}"),
-        }
-    }
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-        "query": ops::MESSAGE_ADDED, "variables": { "chatId": chat } } });
-    stalled
-        .send(RawMessage::text(subscribe.to_string()))
-        .await
-        .expect("send subscribe");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut stalled = stalled_subscriber(receiver, &bob, &chat).await;
     assert_eq!(metric(receiver, "chat_ws_connections").await, 2);
 
     // 16 KB each (4000 four-byte characters, the longest message allowed).
@@ -467,4 +476,74 @@ async fn a_stalled_subscriber_is_cut_off_without_delaying_others(env: TestEnv) {
         reader.next_data().await["messageAdded"]["seq"],
         sent as i64 + 1
     );
+}
+
+/// A member who reads too slowly is cut off by the hub (her stream then catches up from
+/// the database). Removed meanwhile, she must get nothing sent after the removal: the
+/// catch-up checks participation again.
+async fn a_lagging_member_who_is_removed_gets_nothing_after_the_removal(env: TestEnv) {
+    // A long send timeout: the socket stays open, only the hub gives up on her.
+    let mut limits = Limits::off();
+    limits.ws.send_timeout = Duration::from_secs(120);
+    let system = system_with(&env, Limits::off(), limits).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let carol = system.register("carol", 0).await;
+    let group = alice.group("fast talkers", &[&bob, &carol]).await;
+    let receiver = &system.receivers[0];
+    let mut stalled = stalled_subscriber(receiver, &carol, &group).await;
+
+    let content = "😀".repeat(4000);
+    let mut sent = 0;
+    while metric(receiver, "chat_hub_lagged_total").await == 0 {
+        assert!(
+            sent < 4 * MAX_BIG_MESSAGES,
+            "not cut off after {sent} messages"
+        );
+        futures::stream::iter(sent..sent + ROUND)
+            .map(|i| {
+                let sender = alice.senders[i % 2].clone();
+                let variables = create_message(&group, &content, &format!("lag-{i}"));
+                async move { sender.data(ops::CREATE_MESSAGE, variables).await }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        sent += ROUND;
+    }
+    alice.senders[1]
+        .data(
+            ops::REMOVE_PARTICIPANT,
+            json!({ "chatId": group, "userId": carol.id }),
+        )
+        .await;
+    alice.send(&group, "after carol left", 1).await;
+
+    // She drains her socket: the messages from before, then a FORBIDDEN end.
+    let mut received = 0;
+    let mut ended_forbidden = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), stalled.next()).await {
+            Ok(Some(Ok(RawMessage::Text(text)))) => {
+                assert!(
+                    !text.contains("after carol left"),
+                    "a removed member received a message sent after her removal"
+                );
+                if text.contains("FORBIDDEN") {
+                    ended_forbidden = true;
+                    break;
+                }
+                if text.contains("\"messageAdded\"") {
+                    received += 1;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) | Err(_) => break,
+        }
+    }
+    assert!(
+        ended_forbidden,
+        "her subscription did not end with FORBIDDEN"
+    );
+    assert!(received <= sent, "{received} of {sent}");
 }
