@@ -138,7 +138,7 @@ pub fn metrics_router(instances: Vec<(u16, ServiceState)>) -> Router {
 
 async fn metrics(State(state): State<ServiceState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
         .into_response()

@@ -13,17 +13,16 @@
 //! map is still full, the keys nearest to full allowance go. A flood of distinct keys
 //! therefore costs bounded memory and cannot push out a key that is being hammered.
 
-use std::fmt::Write;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chat_types::UserId;
 
 use crate::error::ApiError;
-use crate::metrics::MetricsSource;
+use crate::metrics::{Counter, Family, Registry};
+use prometheus_client::encoding::EncodeLabelSet;
 
 /// How many requests a key may make: `count` per `period` on average, up to `burst`
 /// at once.
@@ -163,7 +162,16 @@ const EVICT_DIVISOR: usize = 10;
 
 /// The rate limits of one instance; cheap to clone. Built off, it allows everything.
 #[derive(Clone, Debug)]
-pub struct RateLimiter(Option<Arc<Limiter>>);
+pub struct RateLimiter {
+    limiter: Option<Arc<Limiter>>,
+    /// Refusals per action, for `/metrics`.
+    refused: Family<ActionLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
 
 #[derive(Debug)]
 struct Limiter {
@@ -175,19 +183,26 @@ struct Limiter {
 impl RateLimiter {
     /// Limits as given; `None` turns them off.
     pub fn new(limits: Option<RateLimits>) -> Self {
-        Self(limits.map(|limits| {
+        let refused = Family::default();
+        for action in Action::ALL {
+            drop(refused.get_or_create(&ActionLabel {
+                action: action.as_str(),
+            }));
+        }
+        let limiter = limits.map(|limits| {
             Arc::new(Limiter {
                 buckets: Action::ALL.map(|action| Buckets::new(limits.quota(action), MAX_KEYS)),
                 digest: RandomState::new(),
                 started: Instant::now(),
             })
-        }))
+        });
+        Self { limiter, refused }
     }
 
     /// Counts a request of `action` by `key`; `RATE_LIMITED` with the seconds to wait
     /// when it is one too many.
     pub fn check(&self, action: Action, key: &impl Hash) -> Result<(), ApiError> {
-        let Some(limiter) = &self.0 else {
+        let Some(limiter) = &self.limiter else {
             return Ok(());
         };
         let now = u64::try_from(limiter.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -196,6 +211,11 @@ impl RateLimiter {
             .check(digest, now)
             .map_err(|wait| {
                 tracing::debug!(action = action.as_str(), "rate limited");
+                self.refused
+                    .get_or_create(&ActionLabel {
+                        action: action.as_str(),
+                    })
+                    .inc();
                 ApiError::RateLimited {
                     retry_after_secs: wait.div_ceil(1_000_000_000).max(1),
                 }
@@ -221,29 +241,13 @@ impl RateLimiter {
         self.check(Action::LoginAccount, &(ip, login.trim().to_lowercase()))
     }
 
-    /// `/metrics` lines: refusals per action.
-    pub fn metrics(&self) -> Arc<dyn MetricsSource> {
-        Arc::new(self.clone())
-    }
-}
-
-impl MetricsSource for RateLimiter {
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP chat_rate_limited_total Requests refused by a rate limit, by action.\n\
-             # TYPE chat_rate_limited_total counter"
+    /// Adds `chat_rate_limited_total{action}` to `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "chat_rate_limited",
+            "Requests refused by a rate limit, by action",
+            self.refused.clone(),
         );
-        for action in Action::ALL {
-            let refused = self.0.as_ref().map_or(0, |l| {
-                l.buckets[action as usize].refused.load(Ordering::Relaxed)
-            });
-            let _ = writeln!(
-                out,
-                "chat_rate_limited_total{{action=\"{}\"}} {refused}",
-                action.as_str()
-            );
-        }
     }
 }
 
@@ -267,7 +271,6 @@ struct Buckets {
     tolerance: u64,
     shards: [Mutex<rustc_hash::FxHashMap<u64, u64>>; SHARDS],
     shard_capacity: usize,
-    refused: AtomicU64,
 }
 
 impl Buckets {
@@ -278,7 +281,6 @@ impl Buckets {
             tolerance: interval.saturating_mul(u64::from(quota.burst.max(1) - 1)),
             shards: Default::default(),
             shard_capacity: (max_keys / SHARDS).max(1),
-            refused: AtomicU64::new(0),
         }
     }
 
@@ -290,7 +292,6 @@ impl Buckets {
         let allowed_at = tat.saturating_sub(self.tolerance);
         if allowed_at > now {
             drop(tats);
-            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(allowed_at - now);
         }
         if tats.len() >= self.shard_capacity && !tats.contains_key(&digest) {
@@ -401,8 +402,10 @@ mod tests {
         }
         // Another account from the same address is still fine.
         limiter.check_login(ip, "bob").unwrap();
+        let mut registry = Registry::default();
+        limiter.register_metrics(&mut registry);
         let mut text = String::new();
-        limiter.render(&mut text);
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("chat_rate_limited_total{action=\"login_account\"} 1"));
         assert!(text.contains("chat_rate_limited_total{action=\"login_ip\"} 0"));
     }

@@ -25,9 +25,7 @@ impl Readiness {
         {
             return (database, bus);
         }
-        metrics
-            .readiness_checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics.readiness_checks.inc();
         let database = store.ping().await.is_ok();
         let bus = bus.ping().await.is_ok();
         *last = Some((Instant::now(), database, bus));

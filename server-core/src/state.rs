@@ -8,7 +8,7 @@ use chat_types::{BusEvent, Event, Topic, UserId};
 
 use crate::config::{CommonConfig, Exposure};
 use crate::limits::Limits;
-use crate::metrics::{Metrics, MetricsSource, counter, gauge};
+use crate::metrics::{Metrics, Registry, Scraped};
 use crate::rate_limit::RateLimiter;
 use crate::readiness::Readiness;
 use chat_bus::{Bus, BusError, BusMessage};
@@ -139,11 +139,11 @@ impl ServiceState {
     }
 
     fn register_core_metrics(&self) {
-        self.metrics.add_source(Arc::new(CoreMetrics {
-            store: self.store.clone(),
-            bus: self.bus.clone(),
-        }));
-        self.metrics.add_source(self.rate_limiter.metrics());
+        self.metrics.register(|registry| {
+            register_bus_metrics(registry, &self.bus);
+            register_pool_metrics(registry, &self.store);
+            self.rate_limiter.register_metrics(registry);
+        });
     }
 }
 
@@ -180,57 +180,53 @@ pub fn announce_revocation(state: &ServiceState, user: UserId) {
     );
 }
 
-struct CoreMetrics {
-    store: Store,
-    bus: Bus,
+/// The bus's counters: shared by the instances on one bus, read at each scrape.
+fn register_bus_metrics(registry: &mut Registry, bus: &Bus) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    type Pick = fn(&chat_bus::BusMetrics) -> &AtomicU64;
+    let counters: [(&'static str, &'static str, Pick); 5] = [
+        ("chat_bus_published", "Events published to the bus", |m| {
+            &m.published
+        }),
+        (
+            "chat_bus_publish_failures",
+            "Event publications that failed (and were retried)",
+            |m| &m.publish_failures,
+        ),
+        (
+            "chat_bus_dropped",
+            "Events dropped: queue full or unpublished for too long",
+            |m| &m.dropped,
+        ),
+        ("chat_bus_received", "Events received from the bus", |m| {
+            &m.received
+        }),
+        (
+            "chat_bus_reconnects",
+            "Bus connections restored after a loss",
+            |m| &m.reconnects,
+        ),
+    ];
+    for (name, help, pick) in counters {
+        let metrics = bus.metrics().clone();
+        registry.register_collector(Box::new(Scraped::counter(name, help, move || {
+            pick(&metrics).load(Relaxed)
+        })));
+    }
 }
 
-impl MetricsSource for CoreMetrics {
-    fn render(&self, out: &mut String) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let bus = self.bus.metrics();
-        counter(
-            out,
-            "chat_bus_published_total",
-            "Events published to the bus.",
-            bus.published.load(Relaxed),
-        );
-        counter(
-            out,
-            "chat_bus_publish_failures_total",
-            "Event publications that failed (and were retried).",
-            bus.publish_failures.load(Relaxed),
-        );
-        counter(
-            out,
-            "chat_bus_dropped_total",
-            "Events dropped: queue full or unpublished for too long.",
-            bus.dropped.load(Relaxed),
-        );
-        counter(
-            out,
-            "chat_bus_received_total",
-            "Events received from the bus.",
-            bus.received.load(Relaxed),
-        );
-        counter(
-            out,
-            "chat_bus_reconnects_total",
-            "Bus connections restored after a loss.",
-            bus.reconnects.load(Relaxed),
-        );
-        let pool = self.store.pool_stats();
-        gauge(
-            out,
-            "chat_db_pool_connections",
-            "Open database connections.",
-            pool.size,
-        );
-        gauge(
-            out,
-            "chat_db_pool_idle",
-            "Idle database connections.",
-            pool.idle,
-        );
-    }
+/// The database pool's connections, read at each scrape.
+fn register_pool_metrics(registry: &mut Registry, store: &Store) {
+    let open = store.clone();
+    registry.register_collector(Box::new(Scraped::gauge(
+        "chat_db_pool_connections",
+        "Open database connections",
+        move || i64::from(open.pool_stats().size),
+    )));
+    let idle = store.clone();
+    registry.register_collector(Box::new(Scraped::gauge(
+        "chat_db_pool_idle",
+        "Idle database connections",
+        move || i64::from(idle.pool_stats().idle),
+    )));
 }

@@ -13,7 +13,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_bus::{Bus, BusMessage, Subscription};
@@ -22,7 +22,7 @@ use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
 
 use crate::kinds::Filter;
 use server_core::ApiError;
-use server_core::metrics::{MetricsSource, counter, gauge};
+use server_core::metrics::{Counter, Gauge, Registry};
 use tokio::sync::{mpsc, oneshot};
 
 /// Events waiting for one subscriber; beyond this it has fallen behind and is cut off.
@@ -126,68 +126,71 @@ pub struct Hub {
     metrics: Arc<HubMetrics>,
 }
 
+/// The hub's figures, for `/metrics`.
 #[derive(Default)]
 struct HubMetrics {
-    topics: AtomicI64,
-    topics_opened: AtomicU64,
-    subscribers: AtomicI64,
-    events: AtomicU64,
-    deliveries: AtomicU64,
-    duplicates: AtomicU64,
-    backfills: AtomicU64,
-    lagged: AtomicU64,
+    topics: Gauge,
+    topics_opened: Counter,
+    subscribers: Gauge,
+    events: Counter,
+    deliveries: Counter,
+    duplicates: Counter,
+    backfills: Counter,
+    lagged: Counter,
 }
 
-impl MetricsSource for HubMetrics {
-    fn render(&self, out: &mut String) {
-        gauge(
-            out,
-            "chat_hub_topics",
-            "Bus topics this receiver holds.",
-            self.topics.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_hub_topics_opened_total",
-            "Bus topics subscribed to (each a SUBSCRIBE, and an UNSUBSCRIBE later).",
-            self.topics_opened.load(Ordering::Relaxed),
-        );
-        gauge(
-            out,
-            "chat_hub_subscribers",
-            "Local subscribers of those topics.",
-            self.subscribers.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_hub_events_total",
-            "Events received from the bus (decoded once each).",
-            self.events.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_hub_deliveries_total",
-            "Events handed to local subscribers.",
-            self.deliveries.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_hub_duplicates_total",
-            "Messages dropped as already delivered.",
-            self.duplicates.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_hub_backfills_total",
-            "Catch-ups read from the database (gaps, reconnects).",
-            self.backfills.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_hub_lagged_total",
-            "Subscribers cut off for not keeping up.",
-            self.lagged.load(Ordering::Relaxed),
-        );
+impl HubMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let gauges = [
+            (
+                "chat_hub_topics",
+                "Bus topics this receiver holds",
+                &self.topics,
+            ),
+            (
+                "chat_hub_subscribers",
+                "Local subscribers of those topics",
+                &self.subscribers,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        let counters = [
+            (
+                "chat_hub_topics_opened",
+                "Bus topics subscribed to (each a SUBSCRIBE, and an UNSUBSCRIBE later)",
+                &self.topics_opened,
+            ),
+            (
+                "chat_hub_events",
+                "Events received from the bus (decoded once each)",
+                &self.events,
+            ),
+            (
+                "chat_hub_deliveries",
+                "Events handed to local subscribers",
+                &self.deliveries,
+            ),
+            (
+                "chat_hub_duplicates",
+                "Messages dropped as already delivered",
+                &self.duplicates,
+            ),
+            (
+                "chat_hub_backfills",
+                "Catch-ups read from the database (gaps, reconnects)",
+                &self.backfills,
+            ),
+            (
+                "chat_hub_lagged",
+                "Subscribers cut off for not keeping up",
+                &self.lagged,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
     }
 }
 
@@ -211,8 +214,9 @@ impl Hub {
         Self { commands, metrics }
     }
 
-    pub fn metrics(&self) -> Arc<dyn MetricsSource> {
-        self.metrics.clone()
+    /// Adds the hub's figures to `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
     }
 
     /// Joins `topic` with `filter`. Resolves once the bus has confirmed the topic, so
@@ -296,7 +300,7 @@ impl Actor {
                 },
                 message = bus_events.recv() => match message {
                     Some(BusMessage::Event { topic, payload }) => {
-                        self.metrics.events.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.events.inc();
                         match BusEvent::decode(&payload) {
                             Ok(event) if event.v == chat_types::event::EVENT_VERSION => {
                                 self.on_event(&topic, Arc::new(event.event));
@@ -321,8 +325,8 @@ impl Actor {
                 reply,
             } => {
                 if !self.topics.contains_key(&topic) {
-                    self.metrics.topics.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.topics_opened.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.topics.inc();
+                    self.metrics.topics_opened.inc();
                     self.open(topic.clone());
                     self.topics.insert(topic.clone(), TopicState::default());
                 }
@@ -335,9 +339,7 @@ impl Actor {
                 if state.ready {
                     let registration =
                         admit(&topic, state, waiting, &mut self.next_id, &self.commands);
-                    self.metrics
-                        .subscribers
-                        .fetch_add(i64::from(registration), Ordering::Relaxed);
+                    self.metrics.subscribers.inc_by(i64::from(registration));
                 } else {
                     state.waiting.push(waiting);
                 }
@@ -350,7 +352,7 @@ impl Actor {
                 state.subscribers.retain(|s| s.id != id);
                 self.metrics
                     .subscribers
-                    .fetch_sub((before - state.subscribers.len()) as i64, Ordering::Relaxed);
+                    .dec_by((before - state.subscribers.len()) as i64);
                 self.close_if_unused(&topic);
             }
         }
@@ -385,7 +387,7 @@ impl Actor {
             .is_some_and(|s| s.subscribers.is_empty() && s.waiting.is_empty());
         if unused {
             self.topics.remove(topic);
-            self.metrics.topics.fetch_sub(1, Ordering::Relaxed);
+            self.metrics.topics.dec();
             let confirmation = self.subscription.remove(topic);
             tokio::spawn(async move {
                 let _ = confirmation.await;
@@ -406,9 +408,7 @@ impl Actor {
                         for waiting in std::mem::take(&mut state.waiting) {
                             let admitted =
                                 admit(&topic, state, waiting, &mut self.next_id, &self.commands);
-                            self.metrics
-                                .subscribers
-                                .fetch_add(i64::from(admitted), Ordering::Relaxed);
+                            self.metrics.subscribers.inc_by(i64::from(admitted));
                         }
                         let held = std::mem::take(&mut state.held);
                         for event in held {
@@ -439,7 +439,7 @@ impl Actor {
             Event::MessageAdded(message) => {
                 let seq = message.seq;
                 if seq <= state.watermark {
-                    self.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.duplicates.inc();
                     return;
                 }
                 if seq > state.watermark + 1 {
@@ -465,7 +465,7 @@ impl Actor {
                 });
                 self.metrics
                     .subscribers
-                    .fetch_sub((before - state.subscribers.len()) as i64, Ordering::Relaxed);
+                    .dec_by((before - state.subscribers.len()) as i64);
                 self.close_if_unused(topic);
                 return;
             }
@@ -508,14 +508,10 @@ impl Actor {
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             }
         });
-        self.metrics
-            .deliveries
-            .fetch_add(delivered, Ordering::Relaxed);
+        self.metrics.deliveries.inc_by(delivered);
         if lagged > 0 {
-            self.metrics.lagged.fetch_add(lagged, Ordering::Relaxed);
-            self.metrics
-                .subscribers
-                .fetch_sub(lagged as i64, Ordering::Relaxed);
+            self.metrics.lagged.inc_by(lagged);
+            self.metrics.subscribers.dec_by(lagged as i64);
             self.close_if_unused(topic);
         }
     }
@@ -523,7 +519,7 @@ impl Actor {
     /// Reads the chat's messages after `after` (up to `up_to`) from the database, in
     /// the background, and reports them back.
     fn backfill(&self, chat: ChatId, after: i64, up_to: i64, pause: Duration) {
-        self.metrics.backfills.fetch_add(1, Ordering::Relaxed);
+        self.metrics.backfills.inc();
         let store = self.store.clone();
         let reports = self.reports.clone();
         tokio::spawn(async move {

@@ -36,7 +36,9 @@ pub struct Config {
 /// The service's routes over `state`.
 pub fn build_router(state: ServiceState) -> Router {
     let hub = Arc::new(hub::Hub::start(state.store.clone(), &state.bus));
-    state.metrics.add_source(hub.metrics());
+    state
+        .metrics
+        .register(|registry| hub.register_metrics(registry));
     let schema = async_graphql::Schema::build(Query, async_graphql::EmptyMutation, Subscription);
     let schema = server_core::graphql::configure(schema, &state)
         .data(hub)

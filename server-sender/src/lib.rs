@@ -39,7 +39,9 @@ pub(crate) struct Sender {
 /// The service's routes over `state`.
 pub fn build_router(state: ServiceState) -> Router {
     let writer = writer::MessageWriter::start(state.clone());
-    state.metrics.add_source(writer.metrics());
+    state
+        .metrics
+        .register(|registry| writer.register_metrics(registry));
     let sender = Arc::new(Sender {
         writer,
         typing: typing::TypingThrottle::default(),

@@ -5,12 +5,11 @@
 //! store keeps each chat's seqs in arrival order and each clientId written once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_store::{NewMessage, StoredMessage};
 use server_core::ApiError;
 use server_core::ServiceState;
-use server_core::metrics::{MetricsSource, counter};
+use server_core::metrics::{Counter, Registry};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events;
@@ -33,32 +32,9 @@ pub(crate) struct MessageWriter {
 
 #[derive(Default)]
 struct WriterMetrics {
-    messages: AtomicU64,
-    batches: AtomicU64,
-    failed_batches: AtomicU64,
-}
-
-impl MetricsSource for WriterMetrics {
-    fn render(&self, out: &mut String) {
-        counter(
-            out,
-            "chat_sender_messages_written_total",
-            "Messages stored (retries of stored ones not counted).",
-            self.messages.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_sender_batches_total",
-            "Write transactions (each holds one or more messages).",
-            self.batches.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "chat_sender_failed_batches_total",
-            "Write transactions that failed.",
-            self.failed_batches.load(Ordering::Relaxed),
-        );
-    }
+    messages: Counter,
+    batches: Counter,
+    failed_batches: Counter,
 }
 
 impl MessageWriter {
@@ -72,8 +48,28 @@ impl MessageWriter {
         Self { queue, metrics }
     }
 
-    pub(crate) fn metrics(&self) -> Arc<dyn MetricsSource> {
-        self.metrics.clone()
+    /// Adds the writer's figures to `registry`.
+    pub(crate) fn register_metrics(&self, registry: &mut Registry) {
+        let counters = [
+            (
+                "chat_sender_messages_written",
+                "Messages stored (retries of stored ones not counted)",
+                &self.metrics.messages,
+            ),
+            (
+                "chat_sender_batches",
+                "Write transactions (each holds one or more messages)",
+                &self.metrics.batches,
+            ),
+            (
+                "chat_sender_failed_batches",
+                "Write transactions that failed",
+                &self.metrics.failed_batches,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
     }
 
     /// Writes one message (with whatever else is waiting) and returns what became of it.
@@ -95,7 +91,7 @@ async fn run(mut queue: mpsc::Receiver<Job>, state: ServiceState, metrics: Arc<W
         }
         let (messages, replies): (Vec<NewMessage>, Vec<_>) =
             jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
-        metrics.batches.fetch_add(1, Ordering::Relaxed);
+        metrics.batches.inc();
         match state.store.write_messages(&messages).await {
             Ok(written) => {
                 let stored = written
@@ -103,14 +99,14 @@ async fn run(mut queue: mpsc::Receiver<Job>, state: ServiceState, metrics: Arc<W
                     .iter()
                     .filter(|o| matches!(o, StoredMessage::Created(_)))
                     .count();
-                metrics.messages.fetch_add(stored as u64, Ordering::Relaxed);
+                metrics.messages.inc_by(stored as u64);
                 events::messages_written(&state.bus, &written);
                 for (reply, outcome) in replies.into_iter().zip(written.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
-                metrics.failed_batches.fetch_add(1, Ordering::Relaxed);
+                metrics.failed_batches.inc();
                 let error = ApiError::from(e);
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));

@@ -31,8 +31,7 @@ pub use session::{ClientIp, Session, client_ip, state, viewer};
 /// The `/graphql` routes of a service: POST for queries and mutations, GET for
 /// GraphiQL or a WebSocket (graphql-transport-ws or the legacy graphql-ws).
 pub fn graphql_routes<E: Executor>(executor: E, state: ServiceState) -> Router {
-    let ws_counters = Arc::new(ws::WsCounters::default());
-    state.metrics.add_source(ws_counters.clone());
+    let ws_counters = Arc::new(ws::WsCounters::register(&state.metrics));
     let app = GraphqlApp {
         executor,
         state,

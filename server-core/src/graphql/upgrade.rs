@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use async_graphql::{Data, Executor};
@@ -69,7 +68,7 @@ pub(super) async fn get_graphql<E: Executor>(
         .on_upgrade(move |socket| async move {
             let state = app.state;
             let metrics = state.metrics.clone();
-            metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+            metrics.ws_connections.inc();
             let session = ws::OpenSession {
                 auth: state.auth.clone(),
                 accepted: Arc::default(),
@@ -96,7 +95,7 @@ pub(super) async fn get_graphql<E: Executor>(
                 connection,
             )
             .await;
-            metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+            metrics.ws_connections.dec();
         })
 }
 
@@ -149,9 +148,7 @@ async fn connection_init(
     data.insert(Session::User(user));
     if let Some(max) = init.state.limits.ws.max_connections_per_user {
         let Some(slot) = init.connections.acquire(user, max) else {
-            init.counters
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
+            init.counters.connections_refused.inc();
             init.state.metrics.count_error(ErrorCode::RateLimited);
             return Err(async_graphql::Error::new(format!(
                 "{}: too many open connections for this user (at most {max})",

@@ -13,7 +13,7 @@
 //! of async-graphql-axum's `serve`, which has neither timeout).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
@@ -28,7 +28,8 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth::{AuthError, Authenticator, Revoked};
 use crate::error::ApiError;
 use crate::limits::WsLimits;
-use crate::metrics::{Metrics, MetricsSource, OperationKind};
+use crate::metrics::{Counter, Family, Metrics, OperationKind};
+use prometheus_client::encoding::EncodeLabelSet;
 
 /// The close code for a socket that never initialised (graphql-transport-ws).
 const INIT_TIMEOUT_CODE: u16 = 4408;
@@ -148,7 +149,7 @@ pub(crate) async fn serve<E, F, R>(
                 if initialised.load(Ordering::Acquire) {
                     continue;
                 }
-                counters.init_timeouts.fetch_add(1, Ordering::Relaxed);
+                counters.init_timeouts.inc();
                 Message::Close(Some(CloseFrame {
                     code: INIT_TIMEOUT_CODE,
                     reason: "Connection initialisation timeout".into(),
@@ -162,7 +163,7 @@ pub(crate) async fn serve<E, F, R>(
             Err(_) => {
                 // Dropping the socket closes the connection, and with it every
                 // subscription on it and what was waiting for it.
-                counters.send_timeouts.fetch_add(1, Ordering::Relaxed);
+                counters.send_timeouts.inc();
                 tracing::info!("closing a WebSocket whose client stopped reading");
                 break;
             }
@@ -224,9 +225,7 @@ impl<E: Executor> Executor for CappedExecutor<E> {
     ) -> BoxStream<'static, Response> {
         // One task drives the connection, so nothing races between check and count.
         if self.active.load(Ordering::Relaxed) >= self.max {
-            self.counters
-                .subscriptions_refused
-                .fetch_add(1, Ordering::Relaxed);
+            self.counters.subscriptions_refused.inc();
             self.metrics.count_error(ErrorCode::RateLimited);
             let error = ApiError::LimitReached(format!(
                 "too many subscriptions on this connection (at most {}); stop one first",
@@ -260,7 +259,7 @@ struct Active {
 impl Active {
     fn new(active: Arc<AtomicUsize>, metrics: Arc<Metrics>) -> Self {
         active.fetch_add(1, Ordering::Relaxed);
-        metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
+        metrics.subscriptions.inc();
         Self { active, metrics }
     }
 }
@@ -268,7 +267,7 @@ impl Active {
 impl Drop for Active {
     fn drop(&mut self) {
         self.active.fetch_sub(1, Ordering::Relaxed);
-        self.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.subscriptions.dec();
     }
 }
 
@@ -311,35 +310,38 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// How often the WebSocket limits were hit.
-#[derive(Debug, Default)]
+/// How often the WebSocket limits were hit: `chat_ws_limited_total{reason}`.
+#[derive(Debug)]
 pub(crate) struct WsCounters {
-    pub(crate) init_timeouts: AtomicU64,
-    pub(crate) send_timeouts: AtomicU64,
-    pub(crate) connections_refused: AtomicU64,
-    pub(crate) subscriptions_refused: AtomicU64,
+    pub(crate) init_timeouts: Counter,
+    pub(crate) send_timeouts: Counter,
+    pub(crate) connections_refused: Counter,
+    pub(crate) subscriptions_refused: Counter,
 }
 
-impl MetricsSource for WsCounters {
-    fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# HELP chat_ws_limited_total WebSockets closed or requests on them refused by a limit, by reason.\n\
-             # TYPE chat_ws_limited_total counter"
-        );
-        for (reason, count) in [
-            ("init_timeout", &self.init_timeouts),
-            ("send_timeout", &self.send_timeouts),
-            ("connections_per_user", &self.connections_refused),
-            ("subscriptions_per_connection", &self.subscriptions_refused),
-        ] {
-            let _ = writeln!(
-                out,
-                "chat_ws_limited_total{{reason=\"{reason}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
-        }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+impl WsCounters {
+    pub(crate) fn register(metrics: &Metrics) -> Self {
+        let family = Family::<Reason, Counter>::default();
+        let reason = |reason| family.get_or_create(&Reason { reason }).clone();
+        let counters = Self {
+            init_timeouts: reason("init_timeout"),
+            send_timeouts: reason("send_timeout"),
+            connections_refused: reason("connections_per_user"),
+            subscriptions_refused: reason("subscriptions_per_connection"),
+        };
+        metrics.register(|r| {
+            r.register(
+                "chat_ws_limited",
+                "WebSockets closed or requests on them refused by a limit, by reason",
+                family,
+            )
+        });
+        counters
     }
 }
 

@@ -49,17 +49,26 @@ async fn metrics_list_requests_subscriptions_bus_and_pool() {
         .text()
         .await
         .expect("text");
-    for name in [
-        "chat_http_responses_total",
-        "chat_graphql_operations_total",
-        "chat_ws_connections",
-        "chat_subscriptions",
-        "chat_bus_published_total",
-        "chat_bus_reconnects_total",
-        "chat_db_pool_connections",
-        "chat_tokio_tasks",
-        "chat_hub_deliveries_total",
+    // OpenMetrics names a counter's family without `_total`; its samples have it.
+    for (family, kind) in [
+        ("chat_http_responses", "counter"),
+        ("chat_graphql_operations", "counter"),
+        ("chat_ws_connections", "gauge"),
+        ("chat_subscriptions", "gauge"),
+        ("chat_bus_published", "counter"),
+        ("chat_bus_reconnects", "counter"),
+        ("chat_db_pool_connections", "gauge"),
+        ("chat_tokio_tasks", "gauge"),
+        ("chat_hub_deliveries", "counter"),
     ] {
-        assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
+        assert!(
+            text.contains(&format!("# TYPE {family} {kind}\n")),
+            "{family} missing:\n{text}"
+        );
     }
+    assert!(
+        text.contains("chat_http_responses_total{class=\"2xx\"} "),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }
