@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chat_bench::client::Targets;
-use chat_bench::modes::fanout::{PhaseReport, Shape, World};
+use chat_bench::modes::fanout::{self, Shape};
+use chat_bench::modes::ramp::{self, Steps};
 use chat_bench::modes::soak::{self, Bounds, Plan, Watched};
 use chat_bench::modes::{idle, writes};
-use chat_bench::report::{ms, save_json, table};
+use chat_bench::report::publish;
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
@@ -179,66 +179,15 @@ fn tag() -> String {
     format!("bench{}x", std::process::id())
 }
 
-fn shape(world: &WorldArgs) -> Shape {
-    Shape {
-        people: world.people,
-        chats: world.chats,
-        participants: world.participants,
-        subscribers: world.subscribers,
+impl WorldArgs {
+    fn shape(&self) -> Shape {
+        Shape {
+            people: self.people,
+            chats: self.chats,
+            participants: self.participants,
+            subscribers: self.subscribers,
+        }
     }
-}
-
-fn phase_rows(report: &PhaseReport) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "rate (target / achieved)",
-            format!(
-                "{:.0} / {:.0} msg/s",
-                report.target_rate, report.achieved_rate
-            ),
-        ),
-        (
-            "sent (failed)",
-            format!("{} ({})", report.sent, report.failed_sends),
-        ),
-        (
-            "deliveries (expected)",
-            format!("{} ({})", report.deliveries, report.expected_deliveries),
-        ),
-        (
-            "lost / duplicated",
-            format!("{} / {}", report.lost, report.duplicated),
-        ),
-        (
-            "delivery p50 / p99 / p99.9",
-            format!(
-                "{} / {} / {}",
-                ms(report.latency_ms.p50),
-                ms(report.latency_ms.p99),
-                ms(report.latency_ms.p999)
-            ),
-        ),
-        ("delivery max", ms(report.latency_ms.max)),
-        (
-            "send p50 / p99",
-            format!(
-                "{} / {}",
-                ms(report.send_latency_ms.p50),
-                ms(report.send_latency_ms.p99)
-            ),
-        ),
-        (
-            "deliveries per second",
-            format!("{:.0}", report.deliveries as f64 / report.duration_s),
-        ),
-    ]
-}
-
-#[derive(Serialize)]
-struct RampReport {
-    bound_ms: f64,
-    knee_rate: Option<f64>,
-    steps: Vec<PhaseReport>,
 }
 
 #[tokio::main]
@@ -250,60 +199,25 @@ async fn main() -> anyhow::Result<()> {
         receivers: cli.receivers,
     };
     targets.check_loopback()?;
+    let (tag, json) = (tag(), cli.json.as_deref());
     match cli.mode {
         Mode::Fanout {
             rate,
             duration,
             world,
         } => {
-            anyhow::ensure!(duration <= Duration::from_secs(600), "at most 10 minutes");
-            eprintln!(
-                "setting up {} chats, {} subscribers…",
-                world.chats, world.subscribers
-            );
-            let built = World::build(&targets, &tag(), shape(&world)).await?;
-            eprintln!("sending {rate} msg/s for {duration:?}…");
-            let report = built.send_phase(rate, duration, world.drain).await;
-            table(
-                &format!(
-                    "fanout: {} chats × {} people, {} subscribers over {} receivers",
-                    world.chats,
-                    world.participants,
-                    world.subscribers,
-                    targets.receivers.len()
-                ),
-                &phase_rows(&report),
-            );
-            save_json(cli.json.as_deref(), &report)?;
+            let report =
+                fanout::run(&targets, &tag, world.shape(), rate, duration, world.drain).await?;
+            publish(&report, json)
         }
         Mode::Writes {
             concurrency,
             chats,
             duration,
-        } => {
-            anyhow::ensure!(duration <= Duration::from_secs(600), "at most 10 minutes");
-            let report = writes::run(&targets, &tag(), concurrency, chats, duration).await?;
-            table(
-                &format!("writes: {concurrency} writers over {} chats", report.chats),
-                &[
-                    (
-                        "messages (errors)",
-                        format!("{} ({})", report.messages, report.errors),
-                    ),
-                    ("throughput", format!("{:.0} msg/s", report.per_second)),
-                    (
-                        "latency p50 / p99 / max",
-                        format!(
-                            "{} / {} / {}",
-                            ms(report.latency_ms.p50),
-                            ms(report.latency_ms.p99),
-                            ms(report.latency_ms.max)
-                        ),
-                    ),
-                ],
-            );
-            save_json(cli.json.as_deref(), &report)?;
-        }
+        } => publish(
+            &writes::run(&targets, &tag, concurrency, chats, duration).await?,
+            json,
+        ),
         Mode::Idle {
             connections,
             pid,
@@ -311,34 +225,9 @@ async fn main() -> anyhow::Result<()> {
             sources,
             settle,
         } => {
-            anyhow::ensure!(connections <= 200_000, "at most 200,000 connections");
-            let (report, _held) =
-                idle::run(&targets, &tag(), connections, chats, pid, &sources, settle).await?;
-            table(
-                &format!(
-                    "idle: {connections} subscribed connections to {}",
-                    targets.receivers[0]
-                ),
-                &[
-                    (
-                        "connected (failed)",
-                        format!("{} ({})", report.connected, report.failed),
-                    ),
-                    (
-                        "receiver RSS before / after",
-                        format!("{} / {} KiB", report.rss_before_kib, report.rss_after_kib),
-                    ),
-                    (
-                        "RSS per connection",
-                        format!("{:.1} KiB", report.kib_per_connection),
-                    ),
-                    (
-                        "first error",
-                        report.first_error.clone().unwrap_or_else(|| "-".into()),
-                    ),
-                ],
-            );
-            save_json(cli.json.as_deref(), &report)?;
+            let (report, _open) =
+                idle::run(&targets, &tag, connections, chats, pid, &sources, settle).await?;
+            publish(&report, json)
         }
         Mode::Soak {
             rate,
@@ -369,94 +258,13 @@ async fn main() -> anyhow::Result<()> {
                     task_slack,
                 },
             };
-            plan.check(&pids)?;
-            eprintln!("setting up {chats} chats, {subscribers} subscribers…");
             let shape = Shape {
                 people,
                 chats,
                 participants,
                 subscribers,
             };
-            let built = World::build(&targets, &tag(), shape).await?;
-            eprintln!(
-                "sending {rate} msg/s for {duration:?}, reading {} process(es) every {interval:?}…",
-                pids.len()
-            );
-            let report = soak::run(&built, &plan, &pids).await?;
-            let mut rows = vec![(
-                "warm-up / readings every",
-                format!("{warmup:?} / {interval:?}"),
-            )];
-            rows.extend(phase_rows(&report.delivery));
-            rows.push(("delivery", soak::verdict(report.delivery_ok).to_string()));
-            let mut process_rows = Vec::new();
-            for p in &report.processes {
-                let name = match &p.watched.url {
-                    Some(url) => format!("{} ({url})", p.watched.pid),
-                    None => p.watched.pid.to_string(),
-                };
-                let mib = |kib: u64| kib as f64 / 1024.0;
-                process_rows.push((
-                    format!("{name} RSS after warm-up → end"),
-                    format!(
-                        "{:.1} → {:.1} MiB ({:+.1} %, start {:.1}) {}",
-                        mib(p.baseline.rss_kib),
-                        mib(p.end.rss_kib),
-                        p.rss_growth_pct,
-                        mib(p.start.rss_kib),
-                        soak::verdict(p.rss_ok)
-                    ),
-                ));
-                process_rows.push((
-                    format!("{name} open files start / warm / end"),
-                    format!(
-                        "{} / {} / {} {}",
-                        p.start.fds,
-                        p.baseline.fds,
-                        p.end.fds,
-                        soak::verdict(p.fds_ok)
-                    ),
-                ));
-                process_rows.push((
-                    format!("{name} threads start / warm / end"),
-                    format!(
-                        "{} / {} / {} {}",
-                        p.start.threads,
-                        p.baseline.threads,
-                        p.end.threads,
-                        soak::verdict(p.threads_ok)
-                    ),
-                ));
-                let tasks = |s: &soak::Sample| {
-                    s.tokio_tasks
-                        .map_or_else(|| "-".to_string(), |t| t.to_string())
-                };
-                process_rows.push((
-                    format!("{name} tokio tasks start / warm / end"),
-                    format!(
-                        "{} / {} / {} {}",
-                        tasks(&p.start),
-                        tasks(&p.baseline),
-                        tasks(&p.end),
-                        p.tasks_ok.map_or("(no gauge)", soak::verdict)
-                    ),
-                ));
-            }
-            rows.extend(process_rows.iter().map(|(k, v)| (k.as_str(), v.clone())));
-            rows.push((
-                "verdict",
-                if report.passed() { "PASS" } else { "FAIL" }.to_string(),
-            ));
-            table(
-                &format!(
-                    "soak: {rate} msg/s for {duration:?} into {chats} chats, {subscribers} subscribers"
-                ),
-                &rows,
-            );
-            save_json(cli.json.as_deref(), &report)?;
-            if !report.passed() {
-                anyhow::bail!("soak failed: {}", report.failures.join("; "));
-            }
+            publish(&soak::run(&targets, &tag, shape, &plan, &pids).await?, json)
         }
         Mode::Ramp {
             start,
@@ -466,52 +274,17 @@ async fn main() -> anyhow::Result<()> {
             step_duration,
             world,
         } => {
-            anyhow::ensure!(
-                max <= 100_000.0 && step > 0.0,
-                "a positive step, up to 100,000 msg/s"
-            );
-            let built = World::build(&targets, &tag(), shape(&world)).await?;
-            let bound_ms = bound.as_secs_f64() * 1000.0;
-            let mut steps = Vec::new();
-            let mut knee = None;
-            let mut rate = start;
-            while rate <= max {
-                let report = built.send_phase(rate, step_duration, world.drain).await;
-                let ok = report.latency_ms.p99 <= bound_ms
-                    && report.lost == 0
-                    && report.failed_sends == 0;
-                eprintln!(
-                    "{rate:>8.0} msg/s: p99 {:.2} ms, lost {}, {}",
-                    report.latency_ms.p99,
-                    report.lost,
-                    if ok { "ok" } else { "over" }
-                );
-                steps.push(report);
-                if !ok {
-                    break;
-                }
-                knee = Some(rate);
-                rate += step;
-            }
-            table(
-                "ramp",
-                &[
-                    ("bound (delivery p99)", ms(bound_ms)),
-                    (
-                        "knee",
-                        knee.map_or("below the first step".into(), |r| format!("{r:.0} msg/s")),
-                    ),
-                ],
-            );
-            save_json(
-                cli.json.as_deref(),
-                &RampReport {
-                    bound_ms,
-                    knee_rate: knee,
-                    steps,
-                },
-            )?;
+            let steps = Steps {
+                start,
+                step,
+                max,
+                each: step_duration,
+                drain: world.drain,
+            };
+            publish(
+                &ramp::run(&targets, &tag, world.shape(), steps, bound).await?,
+                json,
+            )
         }
     }
-    Ok(())
 }

@@ -81,7 +81,7 @@ async fn smoke(backend: Backend) {
         url: Some(targets.receivers[0].clone()),
     }];
     plan.check(&watched).unwrap();
-    let soaked = soak::run(&world, &plan, &watched).await.unwrap();
+    let soaked = soak::run_in(&world, &plan, &watched).await.unwrap();
     assert!(soaked.passed(), "{:?}", soaked.failures);
     assert_eq!(
         soaked.delivery.expected_deliveries,

@@ -14,13 +14,14 @@ use tokio::sync::Semaphore;
 
 use crate::client::{Delivery, Http, RoundRobin, Subscriber, Targets};
 use crate::histogram::Histogram;
+use crate::report::{Report, ms, row};
 use crate::setup::{self, Chat, Person};
 
 /// The most sends in flight at once.
 const MAX_IN_FLIGHT: u32 = 2048;
 
 /// The shape of the world a fan-out (or ramp) runs in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Shape {
     pub people: usize,
     pub chats: usize,
@@ -82,6 +83,94 @@ pub struct Percentiles {
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+impl PhaseReport {
+    /// The table rows of one phase (fan-out, soak and each ramp step share them).
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let (delivery, send) = (&self.latency_ms, &self.send_latency_ms);
+        vec![
+            row(
+                "rate (target / achieved)",
+                format!("{:.0} / {:.0} msg/s", self.target_rate, self.achieved_rate),
+            ),
+            row(
+                "sent (failed)",
+                format!("{} ({})", self.sent, self.failed_sends),
+            ),
+            row(
+                "deliveries (expected)",
+                format!("{} ({})", self.deliveries, self.expected_deliveries),
+            ),
+            row(
+                "lost / duplicated",
+                format!("{} / {}", self.lost, self.duplicated),
+            ),
+            row(
+                "delivery p50 / p99 / p99.9",
+                format!(
+                    "{} / {} / {}",
+                    ms(delivery.p50),
+                    ms(delivery.p99),
+                    ms(delivery.p999)
+                ),
+            ),
+            row("delivery max", ms(delivery.max)),
+            row(
+                "send p50 / p99",
+                format!("{} / {}", ms(send.p50), ms(send.p99)),
+            ),
+            row(
+                "deliveries per second",
+                format!("{:.0}", self.deliveries as f64 / self.duration_s),
+            ),
+        ]
+    }
+}
+
+/// One fan-out run: the world it ran in and its one phase.
+#[derive(Debug, Serialize)]
+pub struct FanoutReport {
+    pub shape: Shape,
+    pub receivers: usize,
+    #[serde(flatten)]
+    pub phase: PhaseReport,
+}
+
+impl Report for FanoutReport {
+    fn title(&self) -> String {
+        format!(
+            "fanout: {} chats × {} people, {} subscribers over {} receivers",
+            self.shape.chats, self.shape.participants, self.shape.subscribers, self.receivers
+        )
+    }
+
+    fn rows(&self) -> Vec<(String, String)> {
+        self.phase.rows()
+    }
+}
+
+/// Builds the world, then sends at `rate` for `duration`.
+pub async fn run(
+    targets: &Targets,
+    tag: &str,
+    shape: Shape,
+    rate: f64,
+    duration: Duration,
+    drain: Duration,
+) -> anyhow::Result<FanoutReport> {
+    anyhow::ensure!(duration <= Duration::from_secs(600), "at most 10 minutes");
+    eprintln!(
+        "setting up {} chats, {} subscribers…",
+        shape.chats, shape.subscribers
+    );
+    let world = World::build(targets, tag, shape.clone()).await?;
+    eprintln!("sending {rate} msg/s for {duration:?}…");
+    Ok(FanoutReport {
+        shape,
+        receivers: targets.receivers.len(),
+        phase: world.send_phase(rate, duration, drain).await,
+    })
 }
 
 impl Percentiles {

@@ -9,10 +9,12 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::client::{Http, Subscriber, Targets};
+use crate::report::{Report, row};
 use crate::setup;
 
 #[derive(Debug, Serialize)]
 pub struct IdleReport {
+    pub receiver: String,
     pub requested: usize,
     pub connected: usize,
     pub failed: usize,
@@ -20,6 +22,33 @@ pub struct IdleReport {
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub kib_per_connection: f64,
+}
+
+impl Report for IdleReport {
+    fn title(&self) -> String {
+        format!(
+            "idle: {} subscribed connections to {}",
+            self.requested, self.receiver
+        )
+    }
+
+    fn rows(&self) -> Vec<(String, String)> {
+        vec![
+            row(
+                "connected (failed)",
+                format!("{} ({})", self.connected, self.failed),
+            ),
+            row(
+                "receiver RSS before / after",
+                format!("{} / {} KiB", self.rss_before_kib, self.rss_after_kib),
+            ),
+            row(
+                "RSS per connection",
+                format!("{:.1} KiB", self.kib_per_connection),
+            ),
+            row("first error", self.first_error.as_deref().unwrap_or("-")),
+        ]
+    }
 }
 
 /// A process's resident memory in KiB.
@@ -34,7 +63,8 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// Opens `connections` subscriptions to the first receiver (over `chats` chats, from
-/// the `sources` addresses in turn) and measures process `pid` before and after.
+/// the `sources` addresses in turn) and measures process `pid` before and after. The
+/// connections are returned with the report: they stay open until it is printed.
 pub async fn run(
     targets: &Targets,
     tag: &str,
@@ -44,6 +74,7 @@ pub async fn run(
     sources: &[IpAddr],
     settle: Duration,
 ) -> anyhow::Result<(IdleReport, Vec<Subscriber>)> {
+    anyhow::ensure!(connections <= 200_000, "at most 200,000 connections");
     let http = Http::default();
     let people = setup::people(&http, targets, tag, chats.clamp(1, 100)).await?;
     let chats = setup::groups(&http, targets, &people, chats.max(1), 1).await?;
@@ -76,6 +107,7 @@ pub async fn run(
     let connected = subscribers.len();
     Ok((
         IdleReport {
+            receiver,
             requested: connections,
             connected,
             failed: connections - connected,

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::modes::fanout::{PhaseReport, World};
+use crate::client::Targets;
+use crate::modes::fanout::{PhaseReport, Shape, World};
 use crate::modes::idle::rss_kib;
+use crate::report::{Report, row, verdict};
 
 /// A server process to watch: its pid, and optionally its base URL for `/metrics`.
 #[derive(Clone, Debug, Serialize)]
@@ -84,9 +86,11 @@ pub struct ProcessReport {
 
 #[derive(Debug, Serialize)]
 pub struct SoakReport {
+    pub shape: Shape,
     pub rate: f64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    pub interval_s: f64,
     pub bounds: Bounds,
     pub delivery: PhaseReport,
     pub delivery_ok: bool,
@@ -191,10 +195,34 @@ impl Plan {
     }
 }
 
+/// Builds a world of `shape`, then soaks it ([`run_in`]).
+pub async fn run(
+    targets: &Targets,
+    tag: &str,
+    shape: Shape,
+    plan: &Plan,
+    watched: &[Watched],
+) -> anyhow::Result<SoakReport> {
+    plan.check(watched)?;
+    eprintln!(
+        "setting up {} chats, {} subscribers…",
+        shape.chats, shape.subscribers
+    );
+    let world = World::build(targets, tag, shape).await?;
+    eprintln!(
+        "sending {} msg/s for {:?}, reading {} process(es) every {:?}…",
+        plan.rate,
+        plan.duration,
+        watched.len(),
+        plan.interval
+    );
+    run_in(&world, plan, watched).await
+}
+
 /// Sends at the plan's rate for its duration in `world`, reading every watched process
 /// at each interval, and judges the run against the bounds (from the first reading
 /// after the warm-up to the last).
-pub async fn run(world: &World, plan: &Plan, watched: &[Watched]) -> anyhow::Result<SoakReport> {
+pub async fn run_in(world: &World, plan: &Plan, watched: &[Watched]) -> anyhow::Result<SoakReport> {
     let Plan {
         rate,
         duration,
@@ -325,9 +353,11 @@ pub async fn run(world: &World, plan: &Plan, watched: &[Watched]) -> anyhow::Res
         });
     }
     Ok(SoakReport {
+        shape: world.shape.clone(),
         rate,
         duration_s: duration.as_secs_f64(),
         warmup_s,
+        interval_s: interval.as_secs_f64(),
         bounds,
         delivery,
         delivery_ok,
@@ -337,7 +367,87 @@ pub async fn run(world: &World, plan: &Plan, watched: &[Watched]) -> anyhow::Res
     })
 }
 
-/// The verdict for a check, for the table.
-pub fn verdict(ok: bool) -> &'static str {
-    if ok { "ok" } else { "FAIL" }
+impl Report for SoakReport {
+    fn title(&self) -> String {
+        format!(
+            "soak: {} msg/s for {:.0} s into {} chats, {} subscribers",
+            self.rate, self.duration_s, self.shape.chats, self.shape.subscribers
+        )
+    }
+
+    fn rows(&self) -> Vec<(String, String)> {
+        let mut rows = vec![row(
+            "warm-up / readings every",
+            format!("{:.0} s / {:.0} s", self.warmup_s, self.interval_s),
+        )];
+        rows.extend(self.delivery.rows());
+        rows.push(row("delivery", verdict(self.delivery_ok)));
+        for p in &self.processes {
+            rows.extend(p.rows());
+        }
+        rows.push(row("verdict", if self.passed() { "PASS" } else { "FAIL" }));
+        rows
+    }
+
+    fn failure(&self) -> Option<String> {
+        (!self.passed()).then(|| format!("soak failed: {}", self.failures.join("; ")))
+    }
+}
+
+impl ProcessReport {
+    fn rows(&self) -> Vec<(String, String)> {
+        let name = match &self.watched.url {
+            Some(url) => format!("{} ({url})", self.watched.pid),
+            None => self.watched.pid.to_string(),
+        };
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let tasks = |s: &Sample| {
+            s.tokio_tasks
+                .map_or_else(|| "-".to_string(), |t| t.to_string())
+        };
+        let (start, warm, end) = (&self.start, &self.baseline, &self.end);
+        vec![
+            row(
+                format!("{name} RSS after warm-up → end"),
+                format!(
+                    "{:.1} → {:.1} MiB ({:+.1} %, start {:.1}) {}",
+                    mib(warm.rss_kib),
+                    mib(end.rss_kib),
+                    self.rss_growth_pct,
+                    mib(start.rss_kib),
+                    verdict(self.rss_ok)
+                ),
+            ),
+            row(
+                format!("{name} open files start / warm / end"),
+                format!(
+                    "{} / {} / {} {}",
+                    start.fds,
+                    warm.fds,
+                    end.fds,
+                    verdict(self.fds_ok)
+                ),
+            ),
+            row(
+                format!("{name} threads start / warm / end"),
+                format!(
+                    "{} / {} / {} {}",
+                    start.threads,
+                    warm.threads,
+                    end.threads,
+                    verdict(self.threads_ok)
+                ),
+            ),
+            row(
+                format!("{name} tokio tasks start / warm / end"),
+                format!(
+                    "{} / {} / {} {}",
+                    tasks(start),
+                    tasks(warm),
+                    tasks(end),
+                    self.tasks_ok.map_or("(no gauge)", verdict)
+                ),
+            ),
+        ]
+    }
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::client::{Http, Targets};
 use crate::histogram::Histogram;
 use crate::modes::fanout::Percentiles;
+use crate::report::{Report, ms, row};
 use crate::setup;
 
 #[derive(Debug, Serialize)]
@@ -24,6 +25,35 @@ pub struct WritesReport {
     pub latency_ms: Percentiles,
 }
 
+impl Report for WritesReport {
+    fn title(&self) -> String {
+        format!(
+            "writes: {} writers over {} chats",
+            self.concurrency, self.chats
+        )
+    }
+
+    fn rows(&self) -> Vec<(String, String)> {
+        let latency = &self.latency_ms;
+        vec![
+            row(
+                "messages (errors)",
+                format!("{} ({})", self.messages, self.errors),
+            ),
+            row("throughput", format!("{:.0} msg/s", self.per_second)),
+            row(
+                "latency p50 / p99 / max",
+                format!(
+                    "{} / {} / {}",
+                    ms(latency.p50),
+                    ms(latency.p99),
+                    ms(latency.max)
+                ),
+            ),
+        ]
+    }
+}
+
 /// Runs `concurrency` writers over `chats` chats for `duration`.
 pub async fn run(
     targets: &Targets,
@@ -32,6 +62,7 @@ pub async fn run(
     chats: usize,
     duration: Duration,
 ) -> anyhow::Result<WritesReport> {
+    anyhow::ensure!(duration <= Duration::from_secs(600), "at most 10 minutes");
     let http = Http::default();
     let people = setup::people(&http, targets, tag, concurrency.clamp(2, 64)).await?;
     let chats = setup::groups(&http, targets, &people, chats.max(1), 2).await?;
