@@ -146,6 +146,8 @@ impl std::fmt::Debug for TokenKeys {
 pub struct TokenClaims {
     pub user_id: UserId,
     pub version: i64,
+    /// When the token stops being valid, in seconds since the Unix epoch.
+    pub expires_at: i64,
 }
 
 impl TokenKeys {
@@ -184,6 +186,7 @@ impl TokenKeys {
         Ok(TokenClaims {
             user_id: data.claims.sub.into(),
             version: data.claims.ver,
+            expires_at: data.claims.exp,
         })
     }
 }
@@ -299,9 +302,14 @@ impl Authenticator {
     /// user's current token version (cached briefly; one database read per user, not
     /// per request).
     pub async fn authenticate(&self, token: &str) -> Result<UserId, AuthError> {
+        Ok(self.authenticate_claims(token).await?.user_id)
+    }
+
+    /// As [`Authenticator::authenticate`], with what the token says.
+    pub async fn authenticate_claims(&self, token: &str) -> Result<TokenClaims, AuthError> {
         let claims = self.keys.verify(token)?;
         match self.token_version(claims.user_id).await? {
-            Some(version) if version == claims.version => Ok(claims.user_id),
+            Some(version) if version == claims.version => Ok(claims),
             _ => Err(AuthError::Invalid),
         }
     }
@@ -464,14 +472,19 @@ mod tests {
     #[test]
     fn issued_tokens_verify_with_their_claims() {
         let user = UserId(Uuid::now_v7());
-        let token = keys().issue(user, 3);
+        let token = keys().issue_with_ttl(user, 3, 60);
+        let claims = keys().verify(&token).unwrap();
+        let expires_at = claims.expires_at;
         assert_eq!(
-            keys().verify(&token).unwrap(),
+            claims,
             TokenClaims {
                 user_id: user,
-                version: 3
+                version: 3,
+                expires_at,
             }
         );
+        let left = expires_at - chrono::Utc::now().timestamp();
+        assert!((58..=60).contains(&left), "{left}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`serve`]: serving connections: timeouts, a connection cap, graceful shutdown.
 //! - [`secret`]: the secret that signs session tokens.
 //! - [`auth`]: password hashing, session tokens and where requests carry them.
+//! - [`sessions`]: sessions held open by WebSockets, swept against the database.
 //! - [`config`]: flags and environment variables common to every service.
 //! - [`logging`]: setting up logs, and what they must never contain.
 //! - [`readiness`]: whether an instance can serve (`/readyz`).
@@ -30,6 +31,7 @@ pub mod rate_limit;
 pub mod readiness;
 pub mod secret;
 pub mod serve;
+pub mod sessions;
 pub mod state;
 
 pub use error::ApiError;

@@ -11,6 +11,7 @@ use crate::limits::Limits;
 use crate::metrics::{Metrics, Registry, Scraped};
 use crate::rate_limit::RateLimiter;
 use crate::readiness::Readiness;
+use crate::sessions::OpenSessions;
 use chat_bus::{Bus, BusError, BusMessage};
 use chat_store::{PoolSize, Store, StoreError};
 
@@ -71,6 +72,8 @@ pub struct ServiceState {
     pub store: Store,
     pub bus: Bus,
     pub auth: Authenticator,
+    /// The sessions WebSockets hold open in this process (shared by its instances).
+    pub sessions: Arc<OpenSessions>,
     pub web: WebPolicy,
     pub metrics: Arc<Metrics>,
     /// What this instance limits; [`ServiceState::rate_limiter`] enforces the rates.
@@ -104,10 +107,18 @@ impl ServiceState {
     pub fn new(store: Store, bus: Bus, keys: TokenKeys, web: WebPolicy, limits: Limits) -> Self {
         let auth = Authenticator::new(keys, store.clone());
         tokio::spawn(forget_revoked_sessions(bus.clone(), auth.clone()));
+        let sessions = Arc::<OpenSessions>::default();
+        let revoked = auth.clone();
+        tokio::spawn(crate::sessions::sweep(
+            sessions.clone(),
+            store.clone(),
+            move |user| revoked.forget(user),
+        ));
         let state = Self {
             store,
             bus,
             auth,
+            sessions,
             web,
             metrics: Arc::default(),
             limits,

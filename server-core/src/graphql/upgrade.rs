@@ -9,7 +9,7 @@ use async_graphql::{Data, Executor};
 use axum::Extension as AxumExtension;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::response::{Html, IntoResponse};
-use chat_types::{ErrorCode, MAX_BODY_BYTES, UserId};
+use chat_types::{ErrorCode, MAX_BODY_BYTES};
 use http::{HeaderMap, StatusCode, header};
 
 use super::session::{Session, foreign_origin, peer_ip};
@@ -117,8 +117,9 @@ struct InitContext {
     cookie: Option<String>,
     connections: Arc<ws::ConnectionSlots>,
     counters: Arc<ws::WsCounters>,
-    /// Where the accepted session goes, for the connection to check on revocations.
-    accepted: Arc<std::sync::OnceLock<(UserId, String)>>,
+    /// Where the accepted session goes, for the connection to check on revocations
+    /// and to close at its expiry.
+    accepted: Arc<std::sync::OnceLock<ws::Accepted>>,
 }
 
 /// Authenticates a WebSocket from its `connection_init` payload
@@ -137,15 +138,23 @@ async fn connection_init(
     let Some(token) = from_payload.or(init.cookie) else {
         return Err(async_graphql::Error::new("UNAUTHENTICATED: no session"));
     };
-    let user = init.state.auth.authenticate(&token).await.map_err(|e| {
-        async_graphql::Error::new(format!(
-            "{}: {}",
-            ApiError::from(e).code(),
-            "invalid or expired session"
-        ))
-    })?;
+    let claims = init
+        .state
+        .auth
+        .authenticate_claims(&token)
+        .await
+        .map_err(|e| {
+            async_graphql::Error::new(format!(
+                "{}: {}",
+                ApiError::from(e).code(),
+                "invalid or expired session"
+            ))
+        })?;
+    let user = claims.user_id;
     let mut data = Data::default();
     data.insert(Session::User(user));
+    // Registered for the sweep that ends revoked sessions; given back with the data.
+    data.insert(init.state.sessions.hold(user, claims.version));
     if let Some(max) = init.state.limits.ws.max_connections_per_user {
         let Some(slot) = init.connections.acquire(user, max) else {
             init.counters.connections_refused.inc();
@@ -159,8 +168,20 @@ async fn connection_init(
         // connection: the slot is given back when it closes.
         data.insert(slot);
     }
-    let _ = init.accepted.set((user, token));
+    let _ = init.accepted.set(ws::Accepted {
+        user,
+        token,
+        expires_at: expiry_instant(claims.expires_at),
+    });
     Ok(data)
+}
+
+/// The moment a token expiring at `unix_secs` (seconds since the epoch) expires.
+fn expiry_instant(unix_secs: i64) -> tokio::time::Instant {
+    let left = unix_secs
+        .saturating_sub(chrono::Utc::now().timestamp())
+        .max(0);
+    tokio::time::Instant::now() + std::time::Duration::from_secs(left as u64)
 }
 
 /// Read buffer per WebSocket (tungstenite's default is 128 KiB).

@@ -15,6 +15,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::{Data, Executor, Request, Response, ServerError};
@@ -51,14 +52,23 @@ pub(crate) struct Connection {
 #[derive(Clone)]
 pub(crate) struct OpenSession {
     pub(crate) auth: Authenticator,
-    /// The user and token, once `connection_init` has accepted them.
-    pub(crate) accepted: Arc<OnceLock<(UserId, String)>>,
+    /// The session, once `connection_init` has accepted it.
+    pub(crate) accepted: Arc<OnceLock<Accepted>>,
+}
+
+/// A session `connection_init` accepted.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) user: UserId,
+    pub(crate) token: String,
+    /// When the token expires: the socket closes then.
+    pub(crate) expires_at: tokio::time::Instant,
 }
 
 impl OpenSession {
     /// Whether `notice` ends this connection's session (checked against the store).
     async fn revoked_by(&self, notice: Result<Revoked, RecvError>) -> bool {
-        let Some((user, token)) = self.accepted.get() else {
+        let Some(Accepted { user, token, .. }) = self.accepted.get() else {
             return false;
         };
         let concerns_us = match notice {
@@ -77,6 +87,8 @@ impl OpenSession {
 
 /// The close code for a socket whose session ended (graphql-transport-ws "Unauthorized").
 const SESSION_ENDED_CODE: u16 = 4401;
+/// A deadline that does not come (a timer not yet set).
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Drives one connection until either side ends it or a limit is hit. `on_init`
 /// authenticates `connection_init`.
@@ -129,12 +141,27 @@ pub(crate) async fn serve<E, F, R>(
     let mut outgoing = std::pin::pin!(outgoing);
     let init_deadline = tokio::time::sleep(limits.init_timeout);
     let mut init_deadline = std::pin::pin!(init_deadline);
+    // The token's expiry, once a session is accepted (its `connection_ack` is the
+    // first message out after that).
+    let expiry = tokio::time::sleep(FAR_FUTURE);
+    let mut expiry = std::pin::pin!(expiry);
+    let mut expiry_armed = false;
     loop {
         let message = tokio::select! {
             message = outgoing.next() => match message {
-                Some(message) => to_axum(message),
+                Some(message) => {
+                    if !expiry_armed && let Some(accepted) = session.accepted.get() {
+                        expiry.as_mut().reset(accepted.expires_at);
+                        expiry_armed = true;
+                    }
+                    to_axum(message)
+                }
                 None => break,
             },
+            () = &mut expiry, if expiry_armed => Message::Close(Some(CloseFrame {
+                code: SESSION_ENDED_CODE,
+                reason: "session expired: sign in again".into(),
+            })),
             notice = revocations.recv(), if revocations_open => {
                 revocations_open = !matches!(notice, Err(RecvError::Closed));
                 if !session.revoked_by(notice).await {

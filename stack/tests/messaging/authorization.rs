@@ -738,3 +738,79 @@ async fn open_sockets_end_when_their_session_is_revoked() {
         }
     }
 }
+
+/// The revocation's bus event may be lost (Redis away, a queue full, the instance that
+/// announced it gone): the revocation itself is in the database, and open sockets are
+/// compared with it twice a second. Here the version moves with no event at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_nobody_announced_still_closes_the_socket() {
+    let Some(env) = TestEnv::new(testkit::Backend::Embedded).await else {
+        return;
+    };
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let dave = system.register("dave", 1).await;
+    let chat = alice.group("with dave", &[&dave]).await;
+    let socket = dave.socket(&system, 0).await;
+    let mut added = message_added(&socket, &chat, None);
+    alice.send(&chat, "before", 0).await;
+    assert_eq!(added.next_data().await["messageAdded"]["content"], "before");
+
+    let revoked_at = std::time::Instant::now();
+    env.state
+        .store
+        .bump_token_version(dave.id.parse().unwrap())
+        .await
+        .expect("revoke in the database only");
+    // About half a second when the machine is quiet (the sweep runs twice a second);
+    // the bound leaves room for a loaded test run.
+    match added.next_event_within(Duration::from_secs(5)).await {
+        Some(testkit::ws::Event::Closed(reason)) => {
+            let reason = reason.unwrap_or_default();
+            assert!(reason.contains("session"), "{reason}");
+        }
+        other => panic!("the socket stayed open after the revocation: {other:?}"),
+    }
+    eprintln!("closed {:?} after the revocation", revoked_at.elapsed());
+}
+
+/// A socket does not outlive its token: at the token's expiry it closes (4401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_closes_when_its_token_expires() {
+    let Some(env) = TestEnv::new(testkit::Backend::Embedded).await else {
+        return;
+    };
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let dave = system.register("dave", 1).await;
+    let chat = alice.group("with dave", &[&dave]).await;
+    let lifetime = Duration::from_secs(3);
+    let token = env
+        .keys
+        .issue_with_ttl(dave.id.parse().unwrap(), 0, lifetime.as_secs() as i64);
+    let issued = std::time::Instant::now();
+    let socket = WsClient::connect(&system.receivers[0], Some(&token), Protocol::TransportWs)
+        .await
+        .expect("a fresh token connects");
+    let mut added = message_added(&socket, &chat, None);
+    alice.send(&chat, "while valid", 0).await;
+    assert_eq!(
+        added.next_data().await["messageAdded"]["content"],
+        "while valid"
+    );
+    match added
+        .next_event_within(lifetime + Duration::from_secs(2))
+        .await
+    {
+        Some(testkit::ws::Event::Closed(reason)) => {
+            let reason = reason.unwrap_or_default();
+            assert!(reason.contains("expired"), "{reason}");
+        }
+        other => panic!("the socket outlived its token: {other:?}"),
+    }
+    let closed = issued.elapsed();
+    assert!(
+        closed >= lifetime - Duration::from_secs(1),
+        "closed early: {closed:?}"
+    );
+}
