@@ -10,6 +10,10 @@
 //! message at or below it is a duplicate and dropped. After the bus reconnects, every
 //! chat topic is caught up from the database the same way. So what leaves the hub for
 //! a chat is gap-free and in seq order.
+//!
+//! Each opening of a topic has its own generation: a report from a helper task of an
+//! earlier opening (the topic was dropped and opened again meanwhile) is stale, and is
+//! ignored, so an old catch-up can never move the new opening's watermark.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
@@ -106,16 +110,19 @@ enum Command {
     },
 }
 
-/// What the hub's own helper tasks report back.
+/// What the hub's own helper tasks report back, each about one opening (generation)
+/// of a topic.
 enum Report {
     /// The bus confirmed the topic; for a chat, `watermark` is its newest seq.
     Ready {
         topic: Topic,
+        generation: u64,
         watermark: Result<i64, ApiError>,
     },
     /// Messages read from the database to fill a gap (or catch up after a reconnect).
     Backfilled {
         chat: ChatId,
+        generation: u64,
         messages: Result<Vec<Message>, ()>,
     },
 }
@@ -206,6 +213,7 @@ impl Hub {
             subscription,
             topics: HashMap::default(),
             next_id: 0,
+            generations: 0,
             commands: commands.clone(),
             reports,
             metrics: metrics.clone(),
@@ -256,6 +264,8 @@ struct Waiting {
 
 #[derive(Default)]
 struct TopicState {
+    /// Which opening of the topic this is.
+    generation: u64,
     subscribers: Vec<Subscriber>,
     /// Registrations waiting for the bus to confirm the topic.
     waiting: Vec<Waiting>,
@@ -275,6 +285,8 @@ struct Actor {
     subscription: Subscription,
     topics: HashMap<Topic, TopicState>,
     next_id: u64,
+    /// The last generation given to an opening of a topic.
+    generations: u64,
     commands: mpsc::UnboundedSender<Command>,
     reports: mpsc::UnboundedSender<Report>,
     metrics: Arc<HubMetrics>,
@@ -327,8 +339,14 @@ impl Actor {
                 if !self.topics.contains_key(&topic) {
                     self.metrics.topics.inc();
                     self.metrics.topics_opened.inc();
-                    self.open(topic.clone());
-                    self.topics.insert(topic.clone(), TopicState::default());
+                    self.generations += 1;
+                    let generation = self.generations;
+                    self.open(topic.clone(), generation);
+                    let state = TopicState {
+                        generation,
+                        ..TopicState::default()
+                    };
+                    self.topics.insert(topic.clone(), state);
                 }
                 let state = self.topics.get_mut(&topic).expect("just inserted");
                 let waiting = Waiting {
@@ -359,7 +377,7 @@ impl Actor {
     }
 
     /// Subscribes to the topic on the bus; reports back when it is confirmed.
-    fn open(&self, topic: Topic) {
+    fn open(&self, topic: Topic, generation: u64) {
         let confirmation = self.subscription.add(&topic);
         let store = self.store.clone();
         let reports = self.reports.clone();
@@ -376,7 +394,11 @@ impl Actor {
                 },
                 Topic::User(_) | Topic::Sessions => Ok(0),
             };
-            let _ = reports.send(Report::Ready { topic, watermark });
+            let _ = reports.send(Report::Ready {
+                topic,
+                generation,
+                watermark,
+            });
         });
     }
 
@@ -397,10 +419,17 @@ impl Actor {
 
     fn on_report(&mut self, report: Report) {
         match report {
-            Report::Ready { topic, watermark } => {
+            Report::Ready {
+                topic,
+                generation,
+                watermark,
+            } => {
                 let Some(state) = self.topics.get_mut(&topic) else {
                     return;
                 };
+                if state.generation != generation {
+                    return;
+                }
                 match watermark {
                     Ok(watermark) => {
                         state.ready = true;
@@ -423,7 +452,16 @@ impl Actor {
                     }
                 }
             }
-            Report::Backfilled { chat, messages } => self.on_backfilled(chat, messages),
+            Report::Backfilled {
+                chat,
+                generation,
+                messages,
+            } => {
+                let current = self.topics.get(&Topic::Chat(chat));
+                if current.is_some_and(|state| state.generation == generation) {
+                    self.on_backfilled(chat, messages);
+                }
+            }
         }
     }
 
@@ -447,7 +485,8 @@ impl Actor {
                     state.held.push(event);
                     let (chat, after, up_to) = (*chat, state.watermark, seq - 1);
                     state.backfilling = true;
-                    self.backfill(chat, after, up_to, Duration::ZERO);
+                    let generation = state.generation;
+                    self.backfill(chat, generation, after, up_to, Duration::ZERO);
                     return;
                 }
                 state.watermark = seq;
@@ -518,7 +557,7 @@ impl Actor {
 
     /// Reads the chat's messages after `after` (up to `up_to`) from the database, in
     /// the background, and reports them back.
-    fn backfill(&self, chat: ChatId, after: i64, up_to: i64, pause: Duration) {
+    fn backfill(&self, chat: ChatId, generation: u64, after: i64, up_to: i64, pause: Duration) {
         self.metrics.backfills.inc();
         let store = self.store.clone();
         let reports = self.reports.clone();
@@ -527,7 +566,11 @@ impl Actor {
             let messages = store.messages_between(chat, after, up_to).await.map_err(|e| {
                 tracing::warn!(error = %chat_types::describe(&e), %chat, "catch-up from the database failed; will retry");
             });
-            let _ = reports.send(Report::Backfilled { chat, messages });
+            let _ = reports.send(Report::Backfilled {
+                chat,
+                generation,
+                messages,
+            });
         });
     }
 
@@ -537,8 +580,8 @@ impl Actor {
             return;
         };
         let Ok(messages) = messages else {
-            let (after, up_to) = (state.watermark, held_up_to(state));
-            self.backfill(chat, after, up_to, RETRY_PAUSE);
+            let (generation, after, up_to) = (state.generation, state.watermark, held_up_to(state));
+            self.backfill(chat, generation, after, up_to, RETRY_PAUSE);
             return;
         };
         let mut missing = Vec::with_capacity(messages.len());
@@ -555,8 +598,8 @@ impl Actor {
             return;
         };
         if std::mem::take(&mut state.resync) {
-            let after = state.watermark;
-            self.backfill(chat, after, i64::MAX, Duration::ZERO);
+            let (generation, after) = (state.generation, state.watermark);
+            self.backfill(chat, generation, after, i64::MAX, Duration::ZERO);
             return;
         }
         state.backfilling = false;
@@ -584,11 +627,11 @@ impl Actor {
                 state.resync = true;
             } else {
                 state.backfilling = true;
-                catch_up.push((*chat, state.watermark));
+                catch_up.push((*chat, state.generation, state.watermark));
             }
         }
-        for (chat, after) in catch_up {
-            self.backfill(chat, after, i64::MAX, Duration::ZERO);
+        for (chat, generation, after) in catch_up {
+            self.backfill(chat, generation, after, i64::MAX, Duration::ZERO);
         }
     }
 }
@@ -640,4 +683,124 @@ fn admit(
         end,
     });
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds;
+    use chat_store::PoolSize;
+    use uuid::Uuid;
+
+    fn stored(chat: ChatId, seq: i64) -> Message {
+        Message {
+            id: Uuid::now_v7().into(),
+            chat_id: chat,
+            seq,
+            sender_id: Uuid::now_v7().into(),
+            content: format!("message {seq}"),
+            client_id: None,
+            created_at: chrono::Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
+
+    fn added(chat: ChatId, seq: i64) -> Arc<Event> {
+        Arc::new(Event::MessageAdded(Arc::new(stored(chat, seq))))
+    }
+
+    /// An actor driven by hand: the test plays its helper tasks' reports itself.
+    async fn actor(dir: &tempfile::TempDir) -> (Actor, mpsc::UnboundedReceiver<Command>) {
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, PoolSize::default())
+            .await
+            .expect("store");
+        let (subscription, _events) = Bus::memory().subscribe();
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let actor = Actor {
+            store,
+            subscription,
+            topics: HashMap::default(),
+            next_id: 0,
+            generations: 0,
+            commands,
+            reports: mpsc::unbounded_channel().0,
+            metrics: Arc::default(),
+        };
+        (actor, command_rx)
+    }
+
+    /// Registers someone on the chat's topic and reports it ready at `watermark`.
+    async fn join(actor: &mut Actor, chat: ChatId, watermark: i64) -> Registration {
+        let (reply, answer) = oneshot::channel();
+        actor.on_command(Command::Register {
+            topic: Topic::Chat(chat),
+            user: Uuid::now_v7().into(),
+            filter: kinds::filter::<kinds::MessageAdded>(),
+            reply,
+        });
+        let generation = actor.topics[&Topic::Chat(chat)].generation;
+        actor.on_report(Report::Ready {
+            topic: Topic::Chat(chat),
+            generation,
+            watermark: Ok(watermark),
+        });
+        answer.await.expect("answered").expect("registered")
+    }
+
+    fn next_seq(registration: &mut Registration) -> Option<i64> {
+        match &*registration.events.try_recv().ok()? {
+            Event::MessageAdded(message) => Some(message.seq),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_of_an_earlier_opening_of_the_topic_changes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut actor, mut commands) = actor(&dir).await;
+        let chat: ChatId = Uuid::now_v7().into();
+        let topic = Topic::Chat(chat);
+        let first = join(&mut actor, chat, 5).await;
+        // Seq 8 after 5: a catch-up of 6 and 7 starts for this opening.
+        actor.on_event(&topic, added(chat, 8));
+        let earlier = actor.topics[&topic].generation;
+        assert!(actor.topics[&topic].backfilling);
+        // Its only subscriber leaves, and the topic is opened again.
+        drop(first);
+        let unregister = commands.recv().await.expect("unregistered");
+        actor.on_command(unregister);
+        assert!(!actor.topics.contains_key(&topic));
+        let mut second = join(&mut actor, chat, 5).await;
+        assert_ne!(actor.topics[&topic].generation, earlier);
+
+        // The earlier catch-up reports late, with more than it was asked for.
+        actor.on_report(Report::Backfilled {
+            chat,
+            generation: earlier,
+            messages: Ok((6..=20).map(|seq| stored(chat, seq)).collect()),
+        });
+        assert_eq!(actor.topics[&topic].watermark, 5);
+        assert_eq!(next_seq(&mut second), None);
+        // The next message is delivered, not taken for one already sent.
+        actor.on_event(&topic, added(chat, 6));
+        assert_eq!(next_seq(&mut second), Some(6));
+    }
+
+    #[tokio::test]
+    async fn a_readiness_report_of_an_earlier_opening_is_ignored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut actor, _commands) = actor(&dir).await;
+        let chat: ChatId = Uuid::now_v7().into();
+        let topic = Topic::Chat(chat);
+        let _registration = join(&mut actor, chat, 3).await;
+        let current = actor.topics[&topic].generation;
+        actor.on_report(Report::Ready {
+            topic: topic.clone(),
+            generation: current - 1,
+            watermark: Ok(40),
+        });
+        assert_eq!(actor.topics[&topic].watermark, 3);
+    }
 }
