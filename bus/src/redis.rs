@@ -372,25 +372,36 @@ async fn apply_online(
     prefix: &str,
     command: Command,
 ) -> Result<(), ()> {
+    // A Redis that went silent without closing must not hold the subscriber here:
+    // no answer in time counts as a lost connection (the topic stays wanted, and is
+    // subscribed again once connected).
     let (result, reply) = match command {
         Command::Add(topic, reply) => {
-            let result = sink.subscribe(topic.channel(prefix)).await;
+            let result =
+                tokio::time::timeout(CONNECT_TIMEOUT, sink.subscribe(topic.channel(prefix))).await;
             topics.insert(topic);
             (result, reply)
         }
         Command::Remove(topic, reply) => {
-            let result = sink.unsubscribe(topic.channel(prefix)).await;
+            let result =
+                tokio::time::timeout(CONNECT_TIMEOUT, sink.unsubscribe(topic.channel(prefix)))
+                    .await;
             topics.remove(&topic);
             (result, reply)
         }
     };
     match result {
-        Ok(()) => {
+        Ok(Ok(())) => {
             let _ = reply.send(Ok(()));
             Ok(())
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             let _ = reply.send(Err(e.into()));
+            Err(())
+        }
+        Err(_) => {
+            tracing::warn!("bus subscriber: no answer to SUBSCRIBE/UNSUBSCRIBE in time");
+            let _ = reply.send(Err(BusError::NotConnected));
             Err(())
         }
     }

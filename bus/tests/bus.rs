@@ -7,6 +7,7 @@ use chat_bus::{Bus, BusMessage};
 use chat_types::{BusEvent, ChatId, Event, Topic, TypingEvent, UserId};
 use testkit::env::require_redis;
 use testkit::redis_server::RedisServer;
+use testkit::tcp_proxy::{Outage, TcpProxy, url_authority, with_authority};
 use testkit::unique;
 use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
@@ -275,4 +276,57 @@ async fn events_waiting_for_redis_are_bounded_in_bytes() {
         dropped >= 100,
         "200 MiB of events queued while Redis was away; {dropped} dropped"
     );
+}
+
+/// A Redis that goes silent without closing (a network lost under an established
+/// connection) must not freeze the subscription: a SUBSCRIBE with no answer fails
+/// within the timeout, the connection is made again, and delivery resumes.
+#[tokio::test]
+async fn a_silent_redis_does_not_freeze_new_subscriptions() {
+    let Some(url) = require_redis().await else {
+        return;
+    };
+    let upstream = url_authority(&url).expect("host:port in the Redis URL");
+    let proxy = TcpProxy::start(upstream).await.expect("proxy");
+    let through_proxy = with_authority(&url, &proxy.addr()).expect("proxied URL");
+    let prefix = unique("test-");
+    let bus = Bus::redis(&through_proxy, &prefix)
+        .await
+        .expect("bus via proxy");
+    let direct = Bus::redis(&url, &prefix).await.expect("bus to Redis");
+    let (subscription, mut rx) = bus.subscribe();
+    let (_, first) = chat_topic();
+    subscription
+        .add(&first)
+        .await
+        .expect("subscribed while Redis answers");
+
+    proxy.down(Outage::Freeze);
+    let (chat, second) = chat_topic();
+    let asked = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(8), subscription.add(&second)).await;
+    assert!(
+        answer.is_ok(),
+        "a SUBSCRIBE to a silent Redis was still waiting after 8 s"
+    );
+    eprintln!(
+        "SUBSCRIBE to a silent Redis answered after {:?}",
+        asked.elapsed()
+    );
+
+    proxy.up();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("reconnected within 30 s")
+            .expect("subscription open");
+        if matches!(message, BusMessage::Reconnected) {
+            break;
+        }
+    }
+    // The topic asked for while Redis was silent is on the new connection.
+    direct.publish(&second, &typing(chat, 1));
+    let (topic, event) = next_event(&mut rx).await;
+    assert_eq!(topic, second);
+    typing_like(&event, chat, 1);
 }

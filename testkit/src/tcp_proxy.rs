@@ -3,8 +3,9 @@
 //!
 //! Up, it forwards every connection to the upstream address. Down, it drops every
 //! connection it forwards at once and either refuses new ones (nothing listens on the
-//! port) or blackholes them (accepts and never answers, as a lost network does). Back
-//! up, it forwards again on the same port.
+//! port) or blackholes them (accepts and never answers, as a lost network does); or,
+//! frozen, it keeps the connections it forwards open but carries nothing on them, and
+//! blackholes new ones. Back up, it forwards again on the same port.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,9 @@ pub enum Outage {
     Refuse,
     /// Connections are accepted and then nothing: no data, no close.
     Blackhole,
+    /// As `Blackhole`, and the connections already forwarded stay open, silent (a
+    /// network lost under an established connection).
+    Freeze,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +74,7 @@ impl TcpProxy {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Drops every forwarded connection and fails new ones as `outage` says.
+    /// Fails forwarded and new connections as `outage` says.
     pub fn down(&self, outage: Outage) {
         self.mode.send_replace(Mode::Down(outage));
     }
@@ -125,7 +129,7 @@ async fn run(
                 }
                 continue;
             }
-            Mode::Down(Outage::Blackhole) => {}
+            Mode::Down(Outage::Blackhole | Outage::Freeze) => {}
         }
         if listener.is_none() {
             listener = Some(rebind(port).await);
@@ -154,7 +158,7 @@ async fn run(
                             forwarding.clone(),
                         ));
                     }
-                    Mode::Down(Outage::Blackhole) => held.push(stream),
+                    Mode::Down(Outage::Blackhole | Outage::Freeze) => held.push(stream),
                     Mode::Down(Outage::Refuse) => drop(stream),
                 }
             }
@@ -197,6 +201,10 @@ async fn forward(
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
         _ = mode.wait_for(|m| *m != Mode::Up) => {}
+    }
+    if *mode.borrow() == Mode::Down(Outage::Freeze) {
+        // Open and silent until the proxy is up again; then both ends are dropped.
+        let _ = mode.wait_for(|m| *m == Mode::Up).await;
     }
     forwarding.fetch_sub(1, Ordering::Relaxed);
 }
