@@ -784,7 +784,9 @@ async fn a_socket_closes_when_its_token_expires() {
     let alice = system.register("alice", 0).await;
     let dave = system.register("dave", 1).await;
     let chat = alice.group("with dave", &[&dave]).await;
-    let lifetime = Duration::from_secs(3);
+    // Long enough for the setup below on a loaded machine (`exp` is in whole seconds:
+    // the token lasts between 9 and 10 s).
+    let lifetime = Duration::from_secs(10);
     let token = env
         .keys
         .issue_with_ttl(dave.id.parse().unwrap(), 0, lifetime.as_secs() as i64);
