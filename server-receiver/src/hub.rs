@@ -11,6 +11,12 @@
 //! chat topic is caught up from the database the same way. So what leaves the hub for
 //! a chat is gap-free and in seq order.
 //!
+//! A message whose bus event never came (its sender died between commit and publish,
+//! or the bus dropped it) is found by the log-tail check: once a second one read gives
+//! the newest seq of every chat the hub holds, and a chat still behind a seq seen a
+//! check earlier is caught up from the database. Messages merely in flight arrive
+//! between two checks and cost nothing.
+//!
 //! Each opening of a topic has its own generation: a report from a helper task of an
 //! earlier opening (the topic was dropped and opened again meanwhile) is stale, and is
 //! ignored, so an old catch-up can never move the new opening's watermark.
@@ -35,6 +41,8 @@ const SUBSCRIBER_BUFFER: usize = 1024;
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 /// Pause before a failed database catch-up is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// How often the newest seqs of the chats held are read (the log-tail check).
+const TAIL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why a subscriber's events stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +133,8 @@ enum Report {
         generation: u64,
         messages: Result<Vec<Message>, ()>,
     },
+    /// The newest seq of each chat held when the log-tail check read them.
+    Tails(Vec<(ChatId, i64)>),
 }
 
 /// The handle resolvers use.
@@ -186,7 +196,7 @@ impl HubMetrics {
             ),
             (
                 "chat_hub_backfills",
-                "Catch-ups read from the database (gaps, reconnects)",
+                "Catch-ups read from the database (gaps, reconnects, log-tail checks)",
                 &self.backfills,
             ),
             (
@@ -214,6 +224,7 @@ impl Hub {
             topics: HashMap::default(),
             next_id: 0,
             generations: 0,
+            checking_tails: false,
             commands: commands.clone(),
             reports,
             metrics: metrics.clone(),
@@ -278,6 +289,8 @@ struct TopicState {
     resync: bool,
     held: Vec<Arc<Event>>,
     typing: HashMap<UserId, Instant>,
+    /// Chat topics: the newest seq the last log-tail check read.
+    tail: i64,
 }
 
 struct Actor {
@@ -287,6 +300,8 @@ struct Actor {
     next_id: u64,
     /// The last generation given to an opening of a topic.
     generations: u64,
+    /// A log-tail check is reading.
+    checking_tails: bool,
     commands: mpsc::UnboundedSender<Command>,
     reports: mpsc::UnboundedSender<Report>,
     metrics: Arc<HubMetrics>,
@@ -299,6 +314,8 @@ impl Actor {
         mut bus_events: mpsc::UnboundedReceiver<BusMessage>,
         mut reports: mpsc::UnboundedReceiver<Report>,
     ) {
+        let mut tail_checks = tokio::time::interval(TAIL_CHECK_INTERVAL);
+        tail_checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -324,6 +341,7 @@ impl Actor {
                     Some(BusMessage::Reconnected) => self.on_reconnect(),
                     None => return,
                 },
+                _ = tail_checks.tick() => self.check_tails(),
             }
         }
     }
@@ -462,6 +480,7 @@ impl Actor {
                     self.on_backfilled(chat, messages);
                 }
             }
+            Report::Tails(tails) => self.on_tails(tails),
         }
     }
 
@@ -615,6 +634,55 @@ impl Actor {
         }
     }
 
+    /// Reads the newest seq of every chat held, in the background (one check at a time).
+    fn check_tails(&mut self) {
+        if self.checking_tails {
+            return;
+        }
+        let chats: Vec<ChatId> = self
+            .topics
+            .iter()
+            .filter(|(_, state)| state.ready)
+            .filter_map(|(topic, _)| match topic {
+                Topic::Chat(chat) => Some(*chat),
+                _ => None,
+            })
+            .collect();
+        if chats.is_empty() {
+            return;
+        }
+        self.checking_tails = true;
+        let (store, reports) = (self.store.clone(), self.reports.clone());
+        tokio::spawn(async move {
+            let tails = store.last_seqs(&chats).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %chat_types::describe(&e), "log-tail check failed");
+                Vec::new()
+            });
+            let _ = reports.send(Report::Tails(tails));
+        });
+    }
+
+    /// Catches up each chat still behind the seq the previous check read: what the bus
+    /// has not brought in a second, it is not bringing.
+    fn on_tails(&mut self, tails: Vec<(ChatId, i64)>) {
+        self.checking_tails = false;
+        let mut catch_up = Vec::new();
+        for (chat, newest) in tails {
+            let Some(state) = self.topics.get_mut(&Topic::Chat(chat)) else {
+                continue;
+            };
+            let seen_before = std::mem::replace(&mut state.tail, newest);
+            if state.ready && !state.backfilling && state.watermark < seen_before {
+                state.backfilling = true;
+                catch_up.push((chat, state.generation, state.watermark));
+            }
+        }
+        for (chat, generation, after) in catch_up {
+            tracing::info!(%chat, after, "catching up messages the bus did not bring");
+            self.backfill(chat, generation, after, i64::MAX, Duration::ZERO);
+        }
+    }
+
     /// After a lost bus connection, catch every chat topic up from the database.
     fn on_reconnect(&mut self) {
         let mut catch_up = Vec::new();
@@ -724,6 +792,7 @@ mod tests {
             topics: HashMap::default(),
             next_id: 0,
             generations: 0,
+            checking_tails: false,
             commands,
             reports: mpsc::unbounded_channel().0,
             metrics: Arc::default(),
@@ -802,5 +871,24 @@ mod tests {
             watermark: Ok(40),
         });
         assert_eq!(actor.topics[&topic].watermark, 3);
+    }
+
+    #[tokio::test]
+    async fn only_a_chat_still_behind_the_previous_check_is_caught_up() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut actor, _commands) = actor(&dir).await;
+        let (quiet, lost): (ChatId, ChatId) = (Uuid::now_v7().into(), Uuid::now_v7().into());
+        let _on_quiet = join(&mut actor, quiet, 5).await;
+        let _on_lost = join(&mut actor, lost, 5).await;
+        // Both are at 7 in the database: the events may still be on their way.
+        actor.on_tails(vec![(quiet, 7), (lost, 7)]);
+        assert!(!actor.topics[&Topic::Chat(quiet)].backfilling);
+        assert!(!actor.topics[&Topic::Chat(lost)].backfilling);
+        // One chat's events came; the other's did not, a check later.
+        actor.on_event(&Topic::Chat(quiet), added(quiet, 6));
+        actor.on_event(&Topic::Chat(quiet), added(quiet, 7));
+        actor.on_tails(vec![(quiet, 7), (lost, 7)]);
+        assert!(!actor.topics[&Topic::Chat(quiet)].backfilling);
+        assert!(actor.topics[&Topic::Chat(lost)].backfilling);
     }
 }

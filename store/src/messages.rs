@@ -284,6 +284,25 @@ impl Store {
         })
     }
 
+    /// [`Store::last_seq`] of many chats in one read per 500 (the chats that exist).
+    pub async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<Vec<(ChatId, i64)>> {
+        let mut found = Vec::with_capacity(chats.len());
+        for chunk in chats.chunks(500) {
+            let rows: Vec<(Uuid, i64)> = on_read!(self, |pool| {
+                let mut query =
+                    sqlx::QueryBuilder::new("SELECT id, last_seq FROM chats WHERE id IN (");
+                let mut list = query.separated(", ");
+                for chat in chunk {
+                    list.push_bind(chat.as_uuid());
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await?
+            });
+            found.extend(rows.into_iter().map(|(id, seq)| (id.into(), seq)));
+        }
+        Ok(found)
+    }
+
     /// Moves the user's read watermark up to `up_to` (default: the chat's end); what
     /// is left unread is everything after it. Never moves the watermark backwards.
     /// `None` when the user does not take part in the chat.
