@@ -752,7 +752,9 @@ async fn a_revocation_nobody_announced_still_closes_the_socket() {
     let dave = system.register("dave", 1).await;
     let chat = alice.group("with dave", &[&dave]).await;
     let socket = dave.socket(&system, 0).await;
-    let mut added = message_added(&socket, &chat, None);
+    // From seq 0: the first message arrives even if it is sent before the
+    // subscription is registered.
+    let mut added = message_added(&socket, &chat, Some(0));
     alice.send(&chat, "before", 0).await;
     assert_eq!(added.next_data().await["messageAdded"]["content"], "before");
 
@@ -794,7 +796,9 @@ async fn a_socket_closes_when_its_token_expires() {
     let socket = WsClient::connect(&system.receivers[0], Some(&token), Protocol::TransportWs)
         .await
         .expect("a fresh token connects");
-    let mut added = message_added(&socket, &chat, None);
+    // From seq 0: the first message arrives even if it is sent before the
+    // subscription is registered.
+    let mut added = message_added(&socket, &chat, Some(0));
     alice.send(&chat, "while valid", 0).await;
     assert_eq!(
         added.next_data().await["messageAdded"]["content"],

@@ -171,7 +171,8 @@ async fn a_message_whose_event_never_came_still_arrives(env: TestEnv) {
     let sockets = [bob.socket(&system, 0).await, bob.socket(&system, 1).await];
     let mut subscriptions: Vec<_> = sockets
         .iter()
-        .map(|socket| message_added(socket, &chat, None))
+        // From seq 0: nothing is missed while the subscriptions are being registered.
+        .map(|socket| message_added(socket, &chat, Some(0)))
         .collect();
     alice.send(&chat, "announced", 0).await;
     for subscription in &mut subscriptions {
