@@ -739,6 +739,18 @@ async fn open_sockets_end_when_their_session_is_revoked() {
     }
 }
 
+/// Waits up to `within` for the subscription's socket to close with a reason that
+/// mentions `why`.
+async fn expect_closed(subscription: &mut Subscription, within: Duration, why: &str) {
+    match subscription.next_event_within(within).await {
+        Some(testkit::ws::Event::Closed(reason)) => {
+            let reason = reason.unwrap_or_default();
+            assert!(reason.contains(why), "{reason}");
+        }
+        other => panic!("the socket is still open after {within:?}: {other:?}"),
+    }
+}
+
 /// The revocation's bus event may be lost (Redis away, a queue full, the instance that
 /// announced it gone): the revocation itself is in the database, and open sockets are
 /// compared with it twice a second. Here the version moves with no event at all.
@@ -766,13 +778,7 @@ async fn a_revocation_nobody_announced_still_closes_the_socket() {
         .expect("revoke in the database only");
     // About half a second when the machine is quiet (the sweep runs twice a second);
     // the bound leaves room for a loaded test run.
-    match added.next_event_within(Duration::from_secs(5)).await {
-        Some(testkit::ws::Event::Closed(reason)) => {
-            let reason = reason.unwrap_or_default();
-            assert!(reason.contains("session"), "{reason}");
-        }
-        other => panic!("the socket stayed open after the revocation: {other:?}"),
-    }
+    expect_closed(&mut added, Duration::from_secs(5), "session").await;
     eprintln!("closed {:?} after the revocation", revoked_at.elapsed());
 }
 
@@ -786,8 +792,7 @@ async fn a_socket_closes_when_its_token_expires() {
     let alice = system.register("alice", 0).await;
     let dave = system.register("dave", 1).await;
     let chat = alice.group("with dave", &[&dave]).await;
-    // Long enough for the setup below on a loaded machine (`exp` is in whole seconds:
-    // the token lasts between 9 and 10 s).
+    // `exp` is in whole seconds: the token lasts between 9 and 10 s.
     let lifetime = Duration::from_secs(10);
     let token = env
         .keys
@@ -804,16 +809,7 @@ async fn a_socket_closes_when_its_token_expires() {
         added.next_data().await["messageAdded"]["content"],
         "while valid"
     );
-    match added
-        .next_event_within(lifetime + Duration::from_secs(2))
-        .await
-    {
-        Some(testkit::ws::Event::Closed(reason)) => {
-            let reason = reason.unwrap_or_default();
-            assert!(reason.contains("expired"), "{reason}");
-        }
-        other => panic!("the socket outlived its token: {other:?}"),
-    }
+    expect_closed(&mut added, lifetime + Duration::from_secs(2), "expired").await;
     let closed = issued.elapsed();
     assert!(
         closed >= lifetime - Duration::from_secs(1),
