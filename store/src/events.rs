@@ -6,6 +6,7 @@ use chat_types::{ChatEvent, ChatEventKind, ChatId, UserId, UserSummary};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::rows::from_row;
 use super::{Store, StoreResult, on_read};
 
 /// Appends one event to a chat's log inside transaction `$tx`: takes the chat's next
@@ -40,20 +41,21 @@ macro_rules! record_event {
 }
 pub(super) use record_event;
 
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    chat_id: Uuid,
-    event_seq: i64,
-    kind: String,
-    actor_id: Uuid,
-    actor_username: String,
-    actor_display_name: String,
-    subject_id: Option<Uuid>,
-    subject_username: Option<String>,
-    subject_display_name: Option<String>,
-    detail: Option<String>,
-    after_seq: i64,
-    created_at: DateTime<Utc>,
+from_row! {
+    struct EventRow {
+        chat_id: Uuid,
+        event_seq: i64,
+        kind: String,
+        actor_id: Uuid,
+        actor_username: String,
+        actor_display_name: String,
+        subject_id: Option<Uuid>,
+        subject_username: Option<String>,
+        subject_display_name: Option<String>,
+        detail: Option<String>,
+        after_seq: i64,
+        created_at: DateTime<Utc>,
+    }
 }
 
 impl EventRow {

@@ -10,6 +10,7 @@ mod chats;
 mod events;
 pub mod files;
 mod messages;
+mod migrations;
 mod rows;
 mod users;
 
@@ -213,7 +214,7 @@ impl Store {
                 }
                 connected => connected?,
             };
-            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            migrations::postgres().run(&pool).await?;
             Store {
                 db: Db::Postgres(pool),
             }
@@ -243,7 +244,7 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
-            sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+            migrations::sqlite().run(&write).await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(size.max_connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -4,17 +4,43 @@ use chat_types::{Chat, ChatKind, Message, Participant, Role, UnreadCount, UserSu
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-#[derive(sqlx::FromRow)]
-pub(super) struct MessageRow {
-    pub id: Uuid,
-    pub chat_id: Uuid,
-    pub seq: i64,
-    pub sender_id: Uuid,
-    pub content: String,
-    pub client_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub edited_at: Option<DateTime<Utc>>,
-    pub deleted_at: Option<DateTime<Utc>>,
+/// What `#[derive(sqlx::FromRow)]` writes, without sqlx's proc-macro crate (which would
+/// build a second copy of sqlx and of SQLite for the compiler): a struct whose fields are
+/// read from the row's columns of the same names, on either backend.
+macro_rules! from_row {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($field_vis:vis $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($field_vis $field: $ty),*
+        }
+
+        impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for $name
+        where
+            &'static str: sqlx::ColumnIndex<R>,
+            $($ty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,)*
+        {
+            fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?),*
+                })
+            }
+        }
+    };
+}
+pub(super) use from_row;
+
+from_row! {
+    pub(super) struct MessageRow {
+        pub id: Uuid,
+        pub chat_id: Uuid,
+        pub seq: i64,
+        pub sender_id: Uuid,
+        pub content: String,
+        pub client_id: Option<String>,
+        pub created_at: DateTime<Utc>,
+        pub edited_at: Option<DateTime<Utc>>,
+        pub deleted_at: Option<DateTime<Utc>>,
+    }
 }
 
 impl From<MessageRow> for Message {
@@ -41,25 +67,26 @@ macro_rules! message_columns {
 }
 pub(super) use message_columns;
 
-/// A chat with the caller's unread count and the latest message, from one joined query.
-#[derive(sqlx::FromRow)]
-pub(super) struct ChatRow {
-    pub id: Uuid,
-    pub kind: String,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub last_seq: i64,
-    pub last_event_seq: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub unread_count: Option<i64>,
-    pub m_id: Option<Uuid>,
-    pub m_sender_id: Option<Uuid>,
-    pub m_content: Option<String>,
-    pub m_client_id: Option<String>,
-    pub m_created_at: Option<DateTime<Utc>>,
-    pub m_edited_at: Option<DateTime<Utc>>,
-    pub m_deleted_at: Option<DateTime<Utc>>,
+from_row! {
+    /// A chat with the caller's unread count and the latest message, from one joined query.
+    pub(super) struct ChatRow {
+        pub id: Uuid,
+        pub kind: String,
+        pub name: Option<String>,
+        pub description: Option<String>,
+        pub last_seq: i64,
+        pub last_event_seq: i64,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+        pub unread_count: Option<i64>,
+        pub m_id: Option<Uuid>,
+        pub m_sender_id: Option<Uuid>,
+        pub m_content: Option<String>,
+        pub m_client_id: Option<String>,
+        pub m_created_at: Option<DateTime<Utc>>,
+        pub m_edited_at: Option<DateTime<Utc>>,
+        pub m_deleted_at: Option<DateTime<Utc>>,
+    }
 }
 
 impl ChatRow {
@@ -120,15 +147,16 @@ macro_rules! chat_columns {
 }
 pub(super) use chat_columns;
 
-#[derive(sqlx::FromRow)]
-pub(super) struct ParticipantRow {
-    pub chat_id: Uuid,
-    pub user_id: Uuid,
-    pub username: String,
-    pub display_name: String,
-    pub role: String,
-    pub last_read_seq: Option<i64>,
-    pub read_at: Option<DateTime<Utc>>,
+from_row! {
+    pub(super) struct ParticipantRow {
+        pub chat_id: Uuid,
+        pub user_id: Uuid,
+        pub username: String,
+        pub display_name: String,
+        pub role: String,
+        pub last_read_seq: Option<i64>,
+        pub read_at: Option<DateTime<Utc>>,
+    }
 }
 
 impl From<ParticipantRow> for Participant {
@@ -156,12 +184,13 @@ macro_rules! participant_select {
 }
 pub(super) use participant_select;
 
-#[derive(sqlx::FromRow)]
-pub(super) struct UnreadRow {
-    pub chat_id: Uuid,
-    pub user_id: Uuid,
-    pub unread_count: i64,
-    pub last_read_seq: i64,
+from_row! {
+    pub(super) struct UnreadRow {
+        pub chat_id: Uuid,
+        pub user_id: Uuid,
+        pub unread_count: i64,
+        pub last_read_seq: i64,
+    }
 }
 
 impl From<UnreadRow> for UnreadCount {

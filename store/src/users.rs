@@ -4,20 +4,23 @@ use chat_types::{User, UserId, UserSummary};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::rows::from_row;
 use super::{Store, StoreError, StoreResult, on_read, on_write};
 
-/// A user as stored, password hash included. Its `Debug` leaves the hash out.
-#[derive(Clone, sqlx::FromRow)]
-pub struct UserRecord {
-    pub id: Uuid,
-    pub username: String,
-    pub email: String,
-    pub display_name: String,
-    pub password_hash: String,
-    pub is_active: bool,
-    pub token_version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+from_row! {
+    /// A user as stored, password hash included. Its `Debug` leaves the hash out.
+    #[derive(Clone)]
+    pub struct UserRecord {
+        pub id: Uuid,
+        pub username: String,
+        pub email: String,
+        pub display_name: String,
+        pub password_hash: String,
+        pub is_active: bool,
+        pub token_version: i64,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
 }
 
 impl std::fmt::Debug for UserRecord {
