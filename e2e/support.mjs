@@ -1,5 +1,5 @@
-// Starts the whole system (`chat up` on a fresh data folder, from the build ./run makes
-// ./run serves) and drives Chromium. Every page a test opens is watched: a page error
+// Starts the whole system (`chat up` on a fresh data folder, from the build ./run
+// serves) and drives Chromium. Every page a test opens is watched: a page error
 // or a console error fails the test (see `assertNoPageErrors`).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

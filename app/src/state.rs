@@ -154,9 +154,12 @@ pub struct ChatLog {
     pub entries: Vec<Entry>,
     /// Older messages exist before the first one.
     pub has_more: bool,
-    /// In `eventSeq` order, each once.
+    /// The timeline's changes (not edits and deletes, which show on their message), in
+    /// `eventSeq` order, each once.
     pub events: Vec<ChatEvent>,
     pub authors: Vec<UserSummary>,
+    /// The newest change taken in: what `chatEvents` resumes after.
+    pub event_seq: i64,
 }
 
 impl ChatLog {
@@ -172,11 +175,14 @@ impl ChatLog {
             has_more,
             events: Vec::new(),
             authors: Vec::new(),
+            event_seq: 0,
         }
     }
 
+    /// The first page of a chat: what it shows is current as of its `lastEventSeq`.
     pub fn from_page(page: MessagePage) -> Self {
         let mut log = Self::new(page.messages, page.has_more);
+        log.event_seq = page.last_event_seq;
         log.learn(page.events, page.authors);
         log
     }
@@ -193,8 +199,16 @@ impl ChatLog {
         }
     }
 
-    /// A change to the chat; one already here is ignored. Returns whether it is new.
+    /// A change to the chat: an edit or delete changes its message, anything else joins
+    /// the timeline (once). Returns whether it was new to the timeline.
     pub fn add_event(&mut self, event: ChatEvent) -> bool {
+        self.event_seq = self.event_seq.max(event.event_seq);
+        if event.kind.changes_a_message() {
+            if let Some(message) = event.message {
+                self.replace(message);
+            }
+            return false;
+        }
         match self
             .events
             .binary_search_by_key(&event.event_seq, |e| e.event_seq)
@@ -207,9 +221,9 @@ impl ChatLog {
         }
     }
 
-    /// The newest change known here (what `chatEvents` resumes after).
+    /// The newest change taken in (what `chatEvents` resumes after).
     pub fn last_event_seq(&self) -> i64 {
-        self.events.last().map_or(0, |e| e.event_seq)
+        self.event_seq
     }
 
     /// The name of a message's author: from the chat's participants, else from the
@@ -303,6 +317,7 @@ impl ChatLog {
     }
 
     /// An edit or delete of a stored message.
+    /// A stored message as it is now (edited or deleted).
     pub fn replace(&mut self, message: Message) {
         if let Some(entry) = self.entries.iter_mut().find(|e| e.message.id == message.id) {
             entry.message = message;
@@ -334,6 +349,7 @@ pub fn edit_log(log: LogState, f: impl FnOnce(&mut ChatLog)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chat_types::ChatEventKind;
     use uuid::Uuid;
 
     fn message(seq: i64, client_id: &str) -> Message {
@@ -388,10 +404,46 @@ mod tests {
             has_newer: true,
             authors: Vec::new(),
             events: Vec::new(),
+            last_event_seq: 0,
         });
         let order: Vec<i64> = log.entries.iter().map(|e| e.message.seq).collect();
         assert_eq!(order, [3, 4, 5, 6, 7, 0]);
         assert_eq!(log.first_seq(), Some(3));
         assert!(!log.has_more);
+    }
+
+    #[test]
+    fn an_edit_changes_its_message_and_moves_the_resume_point_without_a_timeline_line() {
+        let page = MessagePage {
+            messages: vec![message(1, "a"), message(2, "b")],
+            has_more: false,
+            has_newer: false,
+            authors: Vec::new(),
+            events: Vec::new(),
+            last_event_seq: 4,
+        };
+        let mut log = ChatLog::from_page(page);
+        assert_eq!(log.last_event_seq(), 4);
+        let mut edited = message(2, "b");
+        edited.content = "b, edited".into();
+        let change = ChatEvent {
+            chat_id: edited.chat_id,
+            event_seq: 5,
+            kind: ChatEventKind::Edited,
+            actor: UserSummary {
+                id: edited.sender_id,
+                username: "bo".into(),
+                display_name: "Bo".into(),
+            },
+            subject: None,
+            name: None,
+            after_seq: 2,
+            at: chrono::DateTime::UNIX_EPOCH,
+            message: Some(edited),
+        };
+        assert!(!log.add_event(change));
+        assert_eq!(log.entries[1].message.content, "b, edited");
+        assert!(log.events.is_empty());
+        assert_eq!(log.last_event_seq(), 5);
     }
 }

@@ -175,6 +175,7 @@ mod tests {
             name: None,
             after_seq,
             at: when,
+            message: None,
         }
     }
 

@@ -228,6 +228,38 @@ test('messages written offline go out by themselves, once, when the connection i
   assert.equal(stored.messages.messages.filter((m) => m.content.startsWith('written offline')).length, 2);
 });
 
+test('a reader who was offline sees what changed meanwhile, without reloading', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann');
+  const bo = await signedIn(browser, 'bo', 'Bo');
+  const chat = await startDirectChat(ann, bo);
+  const ids = [];
+  for (const content of ['keep me', 'edit me', 'delete me']) {
+    const sent = await gql(ann, 4002, 'mutation($input: CreateMessageInput!) { createMessage(input: $input) { id } }',
+      { input: { chatId: chat, content } });
+    ids.push(sent.createMessage.id);
+  }
+  await bo.page.goto(`/chats/${chat}`);
+  await hydrated(bo.page);
+  await eventually('bo is live', async () => /Live via/.test(await bo.page.locator('[data-test=live-status]').textContent()));
+  await eventually('bo reads all three', async () => (await messageTexts(bo.page)).includes('delete me'));
+
+  await bo.context.setOffline(true);
+  await eventually('bo’s page knows it is offline', async () =>
+    /not answering/.test(await bo.page.locator('[data-test=live-status]').textContent()));
+  // Through the second sender (4004), while bo cannot hear.
+  await gql(ann, 4004, 'mutation($id: ID!, $content: String!) { updateMessage(id: $id, content: $content) { id } }',
+    { id: ids[1], content: 'edited while you were away' });
+  await gql(ann, 4004, 'mutation($id: ID!) { removeMessage(id: $id) { id } }', { id: ids[2] });
+  await sendAll(ann, chat, ['sent while you were away']);
+
+  await bo.context.setOffline(false);
+  const expected = ['keep me', 'edited while you were away', 'Message deleted', 'sent while you were away'];
+  await eventually('bo’s page shows the chat as it is now', async () =>
+    JSON.stringify(await messageTexts(bo.page)) === JSON.stringify(expected), 20_000);
+  assert.equal(await messageWith(bo.page, 'edited while you were away').locator('.edited').count(), 1, 'marked edited');
+  await shot(bo.page, 'back-online-caught-up');
+});
+
 test('an empty chat says what to do', async () => {
   const ann = await signedIn(browser, 'ann', 'Ann');
   const bo = await signedIn(browser, 'bo', 'Bo');

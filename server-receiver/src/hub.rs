@@ -17,6 +17,14 @@
 //! check earlier is caught up from the database. Messages merely in flight arrive
 //! between two checks and cost nothing.
 //!
+//! A chat's logged changes (edits, deletes, renames, people added or removed) carry
+//! their own `eventSeq`, and leave the hub in that order too: one at or below the last
+//! delivered is dropped; one past a gap makes the hub read the log from the last one
+//! delivered and apply what it finds in order. A change whose event never came is found
+//! by the same log-tail check, and everything is read again after a reconnect. Someone
+//! leaving or removed is applied from these changes: their registrations end as their
+//! departure is handled, whether its bus event came or was read from the log.
+//!
 //! Each opening of a topic has its own generation: a report from a helper task of an
 //! earlier opening (the topic was dropped and opened again meanwhile) is stale, and is
 //! ignored, so an old catch-up can never move the new opening's watermark.
@@ -27,11 +35,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_bus::{Bus, BusMessage, Subscription};
-use chat_store::Store;
-use chat_types::{BusEvent, ChatId, Event, Message, Topic, UserId};
+use chat_store::{LogEnds, Store};
+use chat_types::{BusEvent, ChatEvent, ChatId, Event, Message, Topic, UserId};
 
-use crate::kinds::Filter;
+use crate::kinds::{self, Filter, Kind};
 use server_core::ApiError;
+use server_core::access::participant;
 use server_core::metrics::{Counter, Gauge, Registry};
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,6 +50,8 @@ const SUBSCRIBER_BUFFER: usize = 1024;
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 /// Pause before a failed database catch-up is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// How many logged changes one catch-up reads.
+const EVENTS_PAGE: i64 = 500;
 /// How often the newest seqs of the chats held are read (the log-tail check).
 const TAIL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -121,11 +132,11 @@ enum Command {
 /// What the hub's own helper tasks report back, each about one opening (generation)
 /// of a topic.
 enum Report {
-    /// The bus confirmed the topic; for a chat, `watermark` is its newest seq.
+    /// The bus confirmed the topic; for a chat, `ends` are where its logs end.
     Ready {
         topic: Topic,
         generation: u64,
-        watermark: Result<i64, ApiError>,
+        ends: Result<LogEnds, ApiError>,
     },
     /// Messages read from the database to fill a gap (or catch up after a reconnect).
     Backfilled {
@@ -133,8 +144,15 @@ enum Report {
         generation: u64,
         messages: Result<Vec<Message>, ()>,
     },
-    /// The newest seq of each chat held when the log-tail check read them.
-    Tails(Vec<(ChatId, i64)>),
+    /// Logged changes read from the database (their events were lost, or the bus
+    /// reconnected).
+    EventsRead {
+        chat: ChatId,
+        generation: u64,
+        events: Result<Vec<ChatEvent>, ()>,
+    },
+    /// Where the logs of each chat held ended when the log-tail check read them.
+    Tails(Vec<(ChatId, LogEnds)>),
 }
 
 /// The handle resolvers use.
@@ -238,6 +256,24 @@ impl Hub {
         self.metrics.register(registry);
     }
 
+    /// Joins a chat's topic for kind `K` if `me` takes part in it. Participation is
+    /// checked before joining, so a stranger costs the receiver no bus subscription,
+    /// and again after, so a removal cannot slip in between the check and the first
+    /// event. Every joining checks: also a stream's rejoining after it fell behind.
+    pub async fn join<K: Kind>(
+        &self,
+        store: &Store,
+        chat: ChatId,
+        me: UserId,
+    ) -> Result<Registration, ApiError> {
+        participant(store, chat, me).await?;
+        let registration = self
+            .register(Topic::Chat(chat), me, kinds::filter::<K>())
+            .await?;
+        participant(store, chat, me).await?;
+        Ok(registration)
+    }
+
     /// Joins `topic` with `filter`. Resolves once the bus has confirmed the topic, so
     /// every event published from then on reaches the registration.
     pub async fn register(
@@ -289,8 +325,14 @@ struct TopicState {
     resync: bool,
     held: Vec<Arc<Event>>,
     typing: HashMap<UserId, Instant>,
-    /// Chat topics: the newest seq the last log-tail check read.
-    tail: i64,
+    /// Chat topics: the last logged change delivered.
+    event_watermark: i64,
+    /// Chat topics: logged changes are being read from the database.
+    reading_events: bool,
+    /// Chat topics: another read of logged changes was asked for during this one.
+    read_events_again: bool,
+    /// Chat topics: where the logs ended at the last log-tail check.
+    tail: LogEnds,
 }
 
 struct Actor {
@@ -405,17 +447,17 @@ impl Actor {
                 // triggers a catch-up; meanwhile, go on from the database's state.
                 tracing::warn!(error = %chat_types::describe(&e), %topic, "bus subscription not confirmed");
             }
-            let watermark = match &topic {
-                Topic::Chat(chat) => match store.last_seq(*chat).await {
-                    Ok(seq) => Ok(seq.unwrap_or(0)),
+            let ends = match &topic {
+                Topic::Chat(chat) => match store.log_ends(&[*chat]).await {
+                    Ok(found) => Ok(found.first().map(|(_, ends)| *ends).unwrap_or_default()),
                     Err(e) => Err(ApiError::from(e)),
                 },
-                Topic::User(_) | Topic::Sessions => Ok(0),
+                Topic::User(_) | Topic::Sessions => Ok(LogEnds::default()),
             };
             let _ = reports.send(Report::Ready {
                 topic,
                 generation,
-                watermark,
+                ends,
             });
         });
     }
@@ -440,7 +482,7 @@ impl Actor {
             Report::Ready {
                 topic,
                 generation,
-                watermark,
+                ends,
             } => {
                 let Some(state) = self.topics.get_mut(&topic) else {
                     return;
@@ -448,10 +490,11 @@ impl Actor {
                 if state.generation != generation {
                     return;
                 }
-                match watermark {
-                    Ok(watermark) => {
+                match ends {
+                    Ok(ends) => {
                         state.ready = true;
-                        state.watermark = watermark;
+                        state.watermark = ends.last_seq;
+                        state.event_watermark = ends.last_event_seq;
                         for waiting in std::mem::take(&mut state.waiting) {
                             let admitted =
                                 admit(&topic, state, waiting, &mut self.next_id, &self.commands);
@@ -478,6 +521,16 @@ impl Actor {
                 let current = self.topics.get(&Topic::Chat(chat));
                 if current.is_some_and(|state| state.generation == generation) {
                     self.on_backfilled(chat, messages);
+                }
+            }
+            Report::EventsRead {
+                chat,
+                generation,
+                events,
+            } => {
+                let current = self.topics.get(&Topic::Chat(chat));
+                if current.is_some_and(|state| state.generation == generation) {
+                    self.on_events_read(chat, events);
                 }
             }
             Report::Tails(tails) => self.on_tails(tails),
@@ -510,22 +563,25 @@ impl Actor {
                 }
                 state.watermark = seq;
             }
-            Event::ParticipantRemoved { user_id, .. } => {
-                let user = *user_id;
-                let before = state.subscribers.len();
-                state.subscribers.retain(|s| {
-                    if s.user == user {
-                        s.end.store(End::Removed as u8, Ordering::Release);
-                        false
-                    } else {
-                        true
-                    }
-                });
-                self.metrics
-                    .subscribers
-                    .dec_by((before - state.subscribers.len()) as i64);
-                self.close_if_unused(topic);
-                return;
+            Event::ChatChanged(change) => {
+                if change.event_seq <= state.event_watermark {
+                    self.metrics.duplicates.inc();
+                    return;
+                }
+                if change.event_seq > state.event_watermark + 1 {
+                    // An earlier change has not come (lost, or overtaken): all of them
+                    // are read from the log and applied in order, this one included.
+                    let Topic::Chat(chat) = topic else { return };
+                    let chat = *chat;
+                    self.read_events(chat);
+                    return;
+                }
+                state.event_watermark = change.event_seq;
+                if let Some(user) = change.departed() {
+                    // Their views end first: from their departure on, nothing of the
+                    // chat reaches them.
+                    self.end_for(topic, user);
+                }
             }
             Event::Typing(typing) => {
                 let now = Instant::now();
@@ -634,27 +690,93 @@ impl Actor {
         }
     }
 
-    /// Reads the newest seq of every chat held, in the background (one check at a time).
-    fn check_tails(&mut self) {
-        if self.checking_tails {
+    /// Ends the registrations of `user`, who left the chat or was removed.
+    fn end_for(&mut self, topic: &Topic, user: UserId) {
+        let Some(state) = self.topics.get_mut(topic) else {
+            return;
+        };
+        let before = state.subscribers.len();
+        state.subscribers.retain(|s| {
+            if s.user == user {
+                s.end.store(End::Removed as u8, Ordering::Release);
+                false
+            } else {
+                true
+            }
+        });
+        self.metrics
+            .subscribers
+            .dec_by((before - state.subscribers.len()) as i64);
+        self.close_if_unused(topic);
+    }
+
+    /// Reads the chat's logged changes after the last one delivered, in the background,
+    /// and reports them back (one read at a time per chat; asked again meanwhile, it
+    /// reads once more after).
+    fn read_events(&mut self, chat: ChatId) {
+        let Some(state) = self.topics.get_mut(&Topic::Chat(chat)) else {
+            return;
+        };
+        if state.reading_events {
+            state.read_events_again = true;
             return;
         }
-        let chats: Vec<ChatId> = self
-            .topics
+        state.reading_events = true;
+        let (generation, after) = (state.generation, state.event_watermark);
+        self.metrics.backfills.inc();
+        let (store, reports) = (self.store.clone(), self.reports.clone());
+        tokio::spawn(async move {
+            let events = store.chat_events_after(chat, after, EVENTS_PAGE).await.map_err(|e| {
+                tracing::warn!(error = %chat_types::describe(&e), %chat, "reading logged changes failed; the next check retries");
+            });
+            let _ = reports.send(Report::EventsRead {
+                chat,
+                generation,
+                events,
+            });
+        });
+    }
+
+    fn on_events_read(&mut self, chat: ChatId, events: Result<Vec<ChatEvent>, ()>) {
+        let topic = Topic::Chat(chat);
+        let Some(state) = self.topics.get_mut(&topic) else {
+            return;
+        };
+        state.reading_events = false;
+        let again = std::mem::take(&mut state.read_events_again);
+        for event in events.unwrap_or_default() {
+            self.on_event(&topic, Arc::new(Event::ChatChanged(Arc::new(event))));
+        }
+        if again {
+            self.read_events(chat);
+        }
+    }
+
+    /// The chat topics held that the bus has confirmed.
+    fn ready_chats(&self) -> Vec<ChatId> {
+        self.topics
             .iter()
             .filter(|(_, state)| state.ready)
             .filter_map(|(topic, _)| match topic {
                 Topic::Chat(chat) => Some(*chat),
                 _ => None,
             })
-            .collect();
+            .collect()
+    }
+
+    /// Reads the newest seq of every chat held, in the background (one check at a time).
+    fn check_tails(&mut self) {
+        if self.checking_tails {
+            return;
+        }
+        let chats = self.ready_chats();
         if chats.is_empty() {
             return;
         }
         self.checking_tails = true;
         let (store, reports) = (self.store.clone(), self.reports.clone());
         tokio::spawn(async move {
-            let tails = store.last_seqs(&chats).await.unwrap_or_else(|e| {
+            let tails = store.log_ends(&chats).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %chat_types::describe(&e), "log-tail check failed");
                 Vec::new()
             });
@@ -662,24 +784,31 @@ impl Actor {
         });
     }
 
-    /// Catches up each chat still behind the seq the previous check read: what the bus
-    /// has not brought in a second, it is not bringing.
-    fn on_tails(&mut self, tails: Vec<(ChatId, i64)>) {
+    /// Catches up each chat still behind where the previous check found its logs
+    /// ending: what the bus has not brought in a second, it is not bringing.
+    fn on_tails(&mut self, tails: Vec<(ChatId, LogEnds)>) {
         self.checking_tails = false;
-        let mut catch_up = Vec::new();
-        for (chat, newest) in tails {
+        let (mut catch_up, mut changes) = (Vec::new(), Vec::new());
+        for (chat, ends) in tails {
             let Some(state) = self.topics.get_mut(&Topic::Chat(chat)) else {
                 continue;
             };
-            let seen_before = std::mem::replace(&mut state.tail, newest);
-            if state.ready && !state.backfilling && state.watermark < seen_before {
+            let seen_before = std::mem::replace(&mut state.tail, ends);
+            if state.ready && !state.backfilling && state.watermark < seen_before.last_seq {
                 state.backfilling = true;
                 catch_up.push((chat, state.generation, state.watermark));
+            }
+            if state.ready && state.event_watermark < seen_before.last_event_seq {
+                changes.push(chat);
             }
         }
         for (chat, generation, after) in catch_up {
             tracing::info!(%chat, after, "catching up messages the bus did not bring");
             self.backfill(chat, generation, after, i64::MAX, Duration::ZERO);
+        }
+        for chat in changes {
+            tracing::info!(%chat, "catching up logged changes the bus did not bring");
+            self.read_events(chat);
         }
     }
 
@@ -700,6 +829,9 @@ impl Actor {
         }
         for (chat, generation, after) in catch_up {
             self.backfill(chat, generation, after, i64::MAX, Duration::ZERO);
+        }
+        for chat in self.ready_chats() {
+            self.read_events(chat);
         }
     }
 }
@@ -758,6 +890,7 @@ mod tests {
     use super::*;
     use crate::kinds;
     use chat_store::PoolSize;
+    use chat_types::ChatEventKind;
     use uuid::Uuid;
 
     fn stored(chat: ChatId, seq: i64) -> Message {
@@ -802,20 +935,39 @@ mod tests {
 
     /// Registers someone on the chat's topic and reports it ready at `watermark`.
     async fn join(actor: &mut Actor, chat: ChatId, watermark: i64) -> Registration {
+        let user = Uuid::now_v7().into();
+        join_as::<kinds::MessageAdded>(actor, chat, user, watermark).await
+    }
+
+    /// Registers `user` for kind `K` on the chat's topic; reports it ready at
+    /// `watermark`, with no logged change yet.
+    async fn join_as<K: Kind>(
+        actor: &mut Actor,
+        chat: ChatId,
+        user: UserId,
+        watermark: i64,
+    ) -> Registration {
         let (reply, answer) = oneshot::channel();
         actor.on_command(Command::Register {
             topic: Topic::Chat(chat),
-            user: Uuid::now_v7().into(),
-            filter: kinds::filter::<kinds::MessageAdded>(),
+            user,
+            filter: kinds::filter::<K>(),
             reply,
         });
         let generation = actor.topics[&Topic::Chat(chat)].generation;
         actor.on_report(Report::Ready {
             topic: Topic::Chat(chat),
             generation,
-            watermark: Ok(watermark),
+            ends: Ok(ends(watermark)),
         });
         answer.await.expect("answered").expect("registered")
+    }
+
+    fn ends(last_seq: i64) -> LogEnds {
+        LogEnds {
+            last_seq,
+            last_event_seq: 0,
+        }
     }
 
     fn next_seq(registration: &mut Registration) -> Option<i64> {
@@ -868,7 +1020,7 @@ mod tests {
         actor.on_report(Report::Ready {
             topic: topic.clone(),
             generation: current - 1,
-            watermark: Ok(40),
+            ends: Ok(ends(40)),
         });
         assert_eq!(actor.topics[&topic].watermark, 3);
     }
@@ -881,14 +1033,61 @@ mod tests {
         let _on_quiet = join(&mut actor, quiet, 5).await;
         let _on_lost = join(&mut actor, lost, 5).await;
         // Both are at 7 in the database: the events may still be on their way.
-        actor.on_tails(vec![(quiet, 7), (lost, 7)]);
+        actor.on_tails(vec![(quiet, ends(7)), (lost, ends(7))]);
         assert!(!actor.topics[&Topic::Chat(quiet)].backfilling);
         assert!(!actor.topics[&Topic::Chat(lost)].backfilling);
         // One chat's events came; the other's did not, a check later.
         actor.on_event(&Topic::Chat(quiet), added(quiet, 6));
         actor.on_event(&Topic::Chat(quiet), added(quiet, 7));
-        actor.on_tails(vec![(quiet, 7), (lost, 7)]);
+        actor.on_tails(vec![(quiet, ends(7)), (lost, ends(7))]);
         assert!(!actor.topics[&Topic::Chat(quiet)].backfilling);
         assert!(actor.topics[&Topic::Chat(lost)].backfilling);
+    }
+
+    fn change(chat: ChatId, event_seq: i64, kind: ChatEventKind, subject: UserId) -> Arc<Event> {
+        let person = |id: UserId| chat_types::UserSummary {
+            id,
+            username: "someone".into(),
+            display_name: "Someone".into(),
+        };
+        Arc::new(Event::ChatChanged(Arc::new(ChatEvent {
+            chat_id: chat,
+            event_seq,
+            kind,
+            actor: person(Uuid::now_v7().into()),
+            subject: Some(person(subject)),
+            name: None,
+            after_seq: 0,
+            at: chrono::Utc::now(),
+            message: None,
+        })))
+    }
+
+    #[tokio::test]
+    async fn a_change_past_a_gap_waits_for_the_log_and_a_removal_ends_the_removed_views() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut actor, _commands) = actor(&dir).await;
+        let chat: ChatId = Uuid::now_v7().into();
+        let topic = Topic::Chat(chat);
+        let (stays, goes): (UserId, UserId) = (Uuid::now_v7().into(), Uuid::now_v7().into());
+        let mut staying = join_as::<kinds::ChatChanged>(&mut actor, chat, stays, 0).await;
+        let mut going = join_as::<kinds::MessageAdded>(&mut actor, chat, goes, 0).await;
+
+        // Change 2 before change 1: it is not passed on; the log is read instead.
+        actor.on_event(&topic, change(chat, 2, ChatEventKind::Renamed, stays));
+        assert!(staying.events.try_recv().is_err());
+        assert!(actor.topics[&topic].reading_events);
+        assert_eq!(actor.topics[&topic].event_watermark, 0);
+
+        // Change 1 removes someone: their views end, the others get it.
+        actor.on_event(&topic, change(chat, 1, ChatEventKind::Removed, goes));
+        assert_eq!(going.end(), End::Removed);
+        assert!(going.events.recv().await.is_none());
+        assert!(
+            matches!(&*staying.events.try_recv().unwrap(), Event::ChatChanged(c) if c.event_seq == 1)
+        );
+        // And once more, the same: a duplicate.
+        actor.on_event(&topic, change(chat, 1, ChatEventKind::Removed, goes));
+        assert!(staying.events.try_recv().is_err());
     }
 }

@@ -44,16 +44,6 @@ kinds! {
         Event::MessageAdded(m) => Some(m.clone()),
         _ => None,
     };
-    /// Edited messages in a chat.
-    MessageUpdated -> Arc<Message>: |event, subscriber| match event {
-        Event::MessageUpdated(m) => Some(m.clone()),
-        _ => None,
-    };
-    /// Deleted messages in a chat.
-    MessageDeleted -> Arc<Message>: |event, subscriber| match event {
-        Event::MessageDeleted(m) => Some(m.clone()),
-        _ => None,
-    };
     /// Read watermarks moving in a chat.
     ReadUpdated -> ReadUpdate: |event, subscriber| match event {
         Event::ReadUpdated(r) => Some(r.clone()),
@@ -64,7 +54,7 @@ kinds! {
         Event::Typing(t) if t.user_id != subscriber => Some(t.clone()),
         _ => None,
     };
-    /// A chat's changes other than messages.
+    /// A chat's logged changes: edits, deletes, renames, people added or removed…
     ChatChanged -> Arc<ChatEvent>: |event, subscriber| match event {
         Event::ChatChanged(e) => Some(e.clone()),
         _ => None,

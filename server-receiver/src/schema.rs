@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
-use chat_store::Store;
 use chat_types::{
-    Chat, ChatEvent, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage, MessageReadStatus,
-    ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
+    Chat, ChatEvent, ChatEventKind, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage,
+    MessageReadStatus, ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use server_core::access::participant;
 use server_core::graphql::{state, viewer};
 use server_core::{ApiError, ServiceState};
@@ -84,7 +83,15 @@ impl Query {
         }
         let state = state(ctx);
         participant(&state.store, chat_id, me).await?;
-        let page = match around_seq {
+        // Read before the page: a change logged after it comes with `chatEvents` after
+        // it, whatever the page already shows.
+        let last_event_seq = state
+            .store
+            .log_ends(&[chat_id])
+            .await?
+            .first()
+            .map_or(0, |(_, ends)| ends.last_event_seq);
+        let mut page = match around_seq {
             Some(around) => state.store.messages_around(chat_id, around, limit).await?,
             None => {
                 state
@@ -93,6 +100,7 @@ impl Query {
                     .await?
             }
         };
+        page.last_event_seq = last_event_seq;
         Ok(crate::timeline::complete(
             &state.store,
             chat_id,
@@ -141,26 +149,8 @@ async fn join_chat<K: Kind>(
     chat: ChatId,
 ) -> Result<(Registration, UserId), ApiError> {
     let me = viewer(ctx)?;
-    let registration = join::<K>(&state(ctx).store, hub(ctx), chat, me).await?;
+    let registration = hub(ctx).join::<K>(&state(ctx).store, chat, me).await?;
     Ok((registration, me))
-}
-
-/// Joins a chat topic for `me` if a participant. Participation is checked before
-/// joining, so a stranger costs the receiver no bus subscription, and again after, so
-/// a removal cannot slip in between the check and the first event. Every joining
-/// checks: also a stream's rejoining after it fell behind.
-async fn join<K: Kind>(
-    store: &Store,
-    hub: &Hub,
-    chat: ChatId,
-    me: UserId,
-) -> Result<Registration, ApiError> {
-    participant(store, chat, me).await?;
-    let registration = hub
-        .register(Topic::Chat(chat), me, kinds::filter::<K>())
-        .await?;
-    participant(store, chat, me).await?;
-    Ok(registration)
 }
 
 /// A stream of what kind `K` picks from the registration's events.
@@ -227,7 +217,7 @@ impl Subscription {
                 }
                 match registration.end() {
                     // Fell behind: join again and catch up from the database.
-                    End::Lagged => match join::<kinds::MessageAdded>(&state.store, &hub, chat_id, me).await {
+                    End::Lagged => match hub.join::<kinds::MessageAdded>(&state.store, chat_id, me).await {
                         Ok(again) => registration = again,
                         Err(e) => {
                             yield Err(e);
@@ -245,22 +235,29 @@ impl Subscription {
         })
     }
 
+    /// The chat's messages as they are edited, each once, in the order of the chat's
+    /// log. With `afterEventSeq`, the edits logged after it come first (from the
+    /// database, each message as it is now), then the live ones.
     async fn message_updated(
         &self,
         ctx: &Context<'_>,
         chat_id: ChatId,
+        after_event_seq: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
-        let (registration, me) = join_chat::<kinds::MessageUpdated>(ctx, chat_id).await?;
-        Ok(events::<kinds::MessageUpdated>(registration, me))
+        let log = chat_log(ctx, chat_id, after_event_seq).await?;
+        Ok(changed_messages(log, ChatEventKind::Edited))
     }
 
+    /// The chat's messages as they are deleted (their tombstones), like
+    /// `messageUpdated`.
     async fn message_deleted(
         &self,
         ctx: &Context<'_>,
         chat_id: ChatId,
+        after_event_seq: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
-        let (registration, me) = join_chat::<kinds::MessageDeleted>(ctx, chat_id).await?;
-        Ok(events::<kinds::MessageDeleted>(registration, me))
+        let log = chat_log(ctx, chat_id, after_event_seq).await?;
+        Ok(changed_messages(log, ChatEventKind::Deleted))
     }
 
     /// Read watermarks moving in the chat (read receipts).
@@ -283,7 +280,7 @@ impl Subscription {
         Ok(events::<kinds::Typing>(registration, me))
     }
 
-    /// The chat's changes other than messages (renames, people added, left or
+    /// The chat's logged changes (edits, deletes, renames, people added, left or
     /// removed), in `eventSeq` order, each once. With `afterEventSeq`, the ones after
     /// it come first (from the database), then the live ones.
     async fn chat_events(
@@ -292,22 +289,7 @@ impl Subscription {
         chat_id: ChatId,
         after_event_seq: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Arc<ChatEvent>, ApiError>>, ApiError> {
-        let (registration, me) = join_chat::<kinds::ChatChanged>(ctx, chat_id).await?;
-        let store = state(ctx).store.clone();
-        let start = match after_event_seq {
-            Some(after) => after,
-            None => store
-                .chat(chat_id, None)
-                .await?
-                .map_or(0, |c| c.last_event_seq),
-        };
-        Ok(crate::timeline::chat_events(
-            store,
-            chat_id,
-            start,
-            registration,
-            me,
-        ))
+        chat_log(ctx, chat_id, after_event_seq).await
     }
 
     /// Chats you are added to.
@@ -355,6 +337,46 @@ impl Subscription {
         let (registration, me) = join_user::<kinds::Notification>(ctx).await?;
         Ok(events::<kinds::Notification>(registration, me))
     }
+}
+
+/// The chat's log for the viewer, a participant: after `after_event_seq`, or from now.
+async fn chat_log(
+    ctx: &Context<'_>,
+    chat_id: ChatId,
+    after_event_seq: Option<i64>,
+) -> Result<impl Stream<Item = Result<Arc<ChatEvent>, ApiError>> + use<>, ApiError> {
+    let (registration, me) = join_chat::<kinds::ChatChanged>(ctx, chat_id).await?;
+    let store = state(ctx).store.clone();
+    // Read after joining: a change logged in between arrives live and is not doubled.
+    let start = match after_event_seq {
+        Some(after) => after,
+        None => store
+            .chat(chat_id, None)
+            .await?
+            .map_or(0, |c| c.last_event_seq),
+    };
+    Ok(crate::timeline::chat_events(
+        store,
+        hub(ctx).clone(),
+        chat_id,
+        start,
+        registration,
+        me,
+    ))
+}
+
+/// The messages that `kind` changes logged in the chat changed, as they are now.
+fn changed_messages(
+    log: impl Stream<Item = Result<Arc<ChatEvent>, ApiError>>,
+    kind: ChatEventKind,
+) -> impl Stream<Item = Result<Arc<Message>, ApiError>> {
+    log.filter_map(move |event| {
+        std::future::ready(match event {
+            Ok(event) if event.kind == kind => event.message.clone().map(|m| Ok(Arc::new(m))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+    })
 }
 
 /// The chats a user's `chatAdded` / `chatUpdated` events name, read as the user sees

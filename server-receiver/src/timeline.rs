@@ -9,7 +9,7 @@ use chat_types::{ChatEvent, ChatId, MessagePage, UserId};
 use futures::Stream;
 use server_core::ApiError;
 
-use crate::hub::Registration;
+use crate::hub::{End, Hub, Registration};
 use crate::kinds::{self, Kind};
 
 /// How many events a catch-up reads from the database at a time.
@@ -47,11 +47,13 @@ pub(crate) async fn complete(
     Ok(page)
 }
 
-/// The chat's events after `start`: from the database first, then live from the hub,
-/// each once and in `eventSeq` order. A gap in what the bus brings (an event lost or
-/// reordered between instances) is read from the database before going on.
+/// The chat's logged changes after `start`: from the database first, then live from
+/// the hub, each once and in `eventSeq` order. A gap in what the bus brings (an event
+/// lost or reordered between instances) is read from the database before going on; a
+/// stream that fell behind joins again (checking participation) and catches up.
 pub(crate) fn chat_events(
     store: Store,
+    hub: Arc<Hub>,
     chat: ChatId,
     start: i64,
     mut registration: Registration,
@@ -60,34 +62,16 @@ pub(crate) fn chat_events(
     async_stream::stream! {
         let mut last = start;
         loop {
-            match store.chat_events_after(chat, last, REPLAY_PAGE).await {
-                Ok(events) => {
-                    let done = (events.len() as i64) < REPLAY_PAGE;
-                    for event in events {
-                        last = event.event_seq;
-                        yield Ok(Arc::new(event));
-                    }
-                    if done {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    yield Err(ApiError::from(e));
-                    return;
-                }
-            }
-        }
-        while let Some(event) = registration.events.recv().await {
-            let Some(event) = kinds::ChatChanged::pick(&event, me) else { continue };
-            if event.event_seq <= last {
-                continue;
-            }
-            if event.event_seq > last + 1 {
-                match store.chat_events_after(chat, last, event.event_seq - last - 1).await {
-                    // Everything up to the event itself: `last` moves on to it below.
-                    Ok(missing) => {
-                        for missing in missing {
-                            yield Ok(Arc::new(missing));
+            loop {
+                match store.chat_events_after(chat, last, REPLAY_PAGE).await {
+                    Ok(events) => {
+                        let done = (events.len() as i64) < REPLAY_PAGE;
+                        for event in events {
+                            last = event.event_seq;
+                            yield Ok(Arc::new(event));
+                        }
+                        if done {
+                            break;
                         }
                     }
                     Err(e) => {
@@ -96,11 +80,43 @@ pub(crate) fn chat_events(
                     }
                 }
             }
-            last = event.event_seq;
-            yield Ok(event.clone());
-        }
-        if let Some(error) = registration.end().error() {
-            yield Err(error);
+            while let Some(event) = registration.events.recv().await {
+                let Some(event) = kinds::ChatChanged::pick(&event, me) else { continue };
+                if event.event_seq <= last {
+                    continue;
+                }
+                if event.event_seq > last + 1 {
+                    match store.chat_events_after(chat, last, event.event_seq - last - 1).await {
+                        // Everything up to the event itself: `last` moves on to it below.
+                        Ok(missing) => {
+                            for missing in missing {
+                                yield Ok(Arc::new(missing));
+                            }
+                        }
+                        Err(e) => {
+                            yield Err(ApiError::from(e));
+                            return;
+                        }
+                    }
+                }
+                last = event.event_seq;
+                yield Ok(event.clone());
+            }
+            match registration.end() {
+                End::Lagged => match hub.join::<kinds::ChatChanged>(&store, chat, me).await {
+                    Ok(again) => registration = again,
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                },
+                end => {
+                    if let Some(error) = end.error() {
+                        yield Err(error);
+                    }
+                    return;
+                }
+            }
         }
     }
 }

@@ -88,7 +88,8 @@ pub(crate) fn chat_to_users(bus: &Bus, chat: ChatId, to: &[UserId], change: Chat
     }
 }
 
-/// Changes logged in the chat (`event_seqs`, as the write returned them), to its topic.
+/// Changes logged in the chat (`event_seqs`, as the write returned them), to its topic,
+/// read back from the log: what subscribers get is what a replay gives them.
 pub(crate) async fn chat_changed(
     bus: &Bus,
     store: &Store,
@@ -105,29 +106,6 @@ pub(crate) async fn chat_changed(
         publish(bus, Topic::Chat(chat), Event::ChatChanged(Arc::new(event)));
     }
     Ok(())
-}
-
-/// Someone left or was removed: their live views of the chat end.
-pub(crate) fn participant_removed(bus: &Bus, chat: ChatId, user: UserId) {
-    publish(
-        bus,
-        Topic::Chat(chat),
-        Event::ParticipantRemoved {
-            chat_id: chat,
-            user_id: user,
-        },
-    );
-}
-
-/// A message was edited or deleted.
-pub(crate) fn message_changed(bus: &Bus, message: Message, deleted: bool) {
-    let message = Arc::new(message);
-    let event = if deleted {
-        Event::MessageDeleted(message.clone())
-    } else {
-        Event::MessageUpdated(message.clone())
-    };
-    publish(bus, Topic::Chat(message.chat_id), event);
 }
 
 /// Publishes on a chat's topic.

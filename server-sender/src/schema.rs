@@ -255,7 +255,6 @@ impl Mutation {
             .remove_participant(chat_id, me, user_id)
             .await
             .map_err(|e| change_error(e, "userId"))?;
-        events::participant_removed(&state.bus, chat_id, user_id);
         events::chat_changed(&state.bus, &state.store, chat_id, &[logged]).await?;
         let chat = chat_view(state, chat_id, Some(me).filter(|m| *m != user_id)).await?;
         let mut told = chat.participant_ids();
@@ -310,12 +309,12 @@ impl Mutation {
         let me = viewer(ctx)?;
         let content = MessageContent::parse(&content)?;
         let state = state(ctx);
-        let message = state
+        let (message, logged) = state
             .store
             .edit_message(id, me, content.as_str())
             .await
             .map_err(edit_error)?;
-        events::message_changed(&state.bus, message.clone(), false);
+        events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
         Ok(message)
     }
 
@@ -323,13 +322,13 @@ impl Mutation {
     async fn remove_message(&self, ctx: &Context<'_>, id: MessageId) -> Result<Message, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
-        let (message, changed) = state
+        let (message, logged) = state
             .store
             .delete_message(id, me)
             .await
             .map_err(edit_error)?;
-        if changed {
-            events::message_changed(&state.bus, message.clone(), true);
+        if let Some(logged) = logged {
+            events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
         }
         Ok(message)
     }

@@ -2,7 +2,9 @@
 //! removed…): written inside the change's own transaction, read back for timelines and
 //! for subscribers catching up.
 
-use chat_types::{ChatEvent, ChatEventKind, ChatId, UserId, UserSummary};
+use std::collections::HashMap;
+
+use chat_types::{ChatEvent, ChatEventKind, ChatId, Message, UserId, UserSummary};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -11,10 +13,14 @@ use super::{Store, StoreResult, on_read};
 
 /// Appends one event to a chat's log inside transaction `$tx`: takes the chat's next
 /// `event_seq` (the `UPDATE` also locks the chat's row until commit, so events are
-/// numbered in commit order without gaps) and evaluates to it. A macro so it runs
-/// inside either backend's transaction.
+/// numbered in commit order without gaps) and evaluates to it. `message: $seq` names
+/// the message an edit or delete changed. A macro so it runs inside either backend's
+/// transaction.
 macro_rules! record_event {
-    ($tx:expr, $chat:expr, $kind:expr, $actor:expr, $subject:expr, $detail:expr, $now:expr) => {{
+    ($tx:expr, $chat:expr, $kind:expr, $actor:expr, $subject:expr, $detail:expr, $now:expr) => {
+        $crate::events::record_event!($tx, $chat, $kind, $actor, $subject, $detail, $now, message: None::<i64>)
+    };
+    ($tx:expr, $chat:expr, $kind:expr, $actor:expr, $subject:expr, $detail:expr, $now:expr, message: $message_seq:expr) => {{
         let (event_seq, after_seq): (i64, i64) = sqlx::query_as(
             "UPDATE chats SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
              RETURNING last_event_seq, last_seq",
@@ -23,8 +29,8 @@ macro_rules! record_event {
         .fetch_one(&mut *$tx)
         .await?;
         sqlx::query(
-            "INSERT INTO chat_events (chat_id, event_seq, kind, actor_id, subject_id, detail, after_seq, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO chat_events (chat_id, event_seq, kind, actor_id, subject_id, detail, after_seq, created_at, message_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind($chat)
         .bind(event_seq)
@@ -34,6 +40,7 @@ macro_rules! record_event {
         .bind($detail)
         .bind(after_seq)
         .bind($now)
+        .bind($message_seq)
         .execute(&mut *$tx)
         .await?;
         event_seq
@@ -55,6 +62,7 @@ from_row! {
         detail: Option<String>,
         after_seq: i64,
         created_at: DateTime<Utc>,
+        message_seq: Option<i64>,
     }
 }
 
@@ -83,9 +91,11 @@ impl EventRow {
                 display_name: self.actor_display_name,
             },
             subject,
-            name: self.detail,
+            // An edit's detail is the content it set: for the edit history, not a name.
+            name: self.detail.filter(|_| self.message_seq.is_none()),
             after_seq: self.after_seq,
             at: self.created_at,
+            message: None,
         })
     }
 }
@@ -96,13 +106,14 @@ macro_rules! event_select {
     () => {
         "SELECT e.chat_id, e.event_seq, e.kind, e.actor_id, a.username AS actor_username, \
          a.display_name AS actor_display_name, e.subject_id, s.username AS subject_username, \
-         s.display_name AS subject_display_name, e.detail, e.after_seq, e.created_at \
+         s.display_name AS subject_display_name, e.detail, e.after_seq, e.created_at, e.message_seq \
          FROM chat_events e JOIN users a ON a.id = e.actor_id LEFT JOIN users s ON s.id = e.subject_id "
     };
 }
 
 impl Store {
-    /// Up to `limit` of the chat's events after `after_event_seq`, in order.
+    /// Up to `limit` of the chat's events after `after_event_seq`, in order; an edit or
+    /// delete with its message as it is now.
     pub async fn chat_events_after(
         &self,
         chat_id: ChatId,
@@ -120,11 +131,27 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+        let changed: Vec<i64> = rows.iter().filter_map(|r| r.message_seq).collect();
+        let messages: HashMap<i64, Message> = self
+            .messages_at(chat_id, &changed)
+            .await?
+            .into_iter()
+            .map(|m| (m.seq, m))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let seq = row.message_seq;
+                let mut event = row.into_event()?;
+                event.message = seq.and_then(|seq| messages.get(&seq).cloned());
+                Some(event)
+            })
+            .collect())
     }
 
     /// The chat's events placed among messages `from..=to` (by their `after_seq`), in
-    /// order. Open ends reach the chat's start or its end.
+    /// order, without edits and deletes (which show on their message). Open ends reach
+    /// the chat's start or its end.
     pub async fn chat_events_among(
         &self,
         chat_id: ChatId,
@@ -134,7 +161,8 @@ impl Store {
         let rows: Vec<EventRow> = on_read!(self, |pool| {
             sqlx::query_as(concat!(
                 event_select!(),
-                "WHERE e.chat_id = $1 AND e.after_seq >= $2 AND e.after_seq <= $3 ORDER BY e.event_seq"
+                "WHERE e.chat_id = $1 AND e.after_seq >= $2 AND e.after_seq <= $3 \
+                 AND e.message_seq IS NULL ORDER BY e.event_seq"
             ))
             .bind(chat_id.as_uuid())
             .bind(from.unwrap_or(i64::MIN))

@@ -25,7 +25,7 @@ use sqlx::sqlite::{
 
 pub use batch::{NewMessage, StoredMessage, WrittenBatch};
 pub use chats::{ChatChangeError, NewChat};
-pub use messages::EditError;
+pub use messages::{EditError, LogEnds};
 pub use users::{NewUser, UserRecord};
 
 /// How long a request waits for a database connection before it fails as unavailable.

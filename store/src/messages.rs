@@ -2,14 +2,22 @@
 //! [`super::batch`].
 
 use chat_types::{
-    ChatId, Message, MessageId, MessagePage, MessageReadStatus, ReadBy, ReadUpdate, UnreadCount,
-    UserId,
+    ChatEventKind, ChatId, Message, MessageId, MessagePage, MessageReadStatus, ReadBy, ReadUpdate,
+    UnreadCount, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::events::record_event;
 use super::rows::{MessageRow, UnreadRow, message_columns, unread_count};
 use super::{Store, StoreError, StoreResult, begin_write, on_read, on_write};
+
+/// Where a chat's two sequences end: its newest message and its newest logged change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogEnds {
+    pub last_seq: i64,
+    pub last_event_seq: i64,
+}
 
 /// Why an edit or delete was refused.
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +42,9 @@ impl From<sqlx::Error> for EditError {
 }
 
 /// Inside a write transaction: the message `$id` as it is now, if `$user` may change it
-/// (its author, still in its chat), else returns the reason. The chat is share-locked
-/// first, as membership changes lock it, so a removal committed meanwhile counts.
+/// (its author, still in its chat), else returns the reason. The chat is locked first,
+/// as membership changes lock it, so a removal committed meanwhile counts (and as
+/// logging the change will: taking the lock in one step cannot deadlock).
 macro_rules! editable {
     ($tx:expr, $id:expr, $user:expr) => {{
         let found: Option<(Uuid,)> = sqlx::query_as("SELECT chat_id FROM messages WHERE id = $1")
@@ -46,7 +55,7 @@ macro_rules! editable {
             return Err(EditError::NotFound);
         };
         if PG {
-            sqlx::query("SELECT id FROM chats WHERE id = $1 FOR SHARE")
+            sqlx::query("SELECT id FROM chats WHERE id = $1 FOR UPDATE")
                 .bind(chat)
                 .execute(&mut *$tx)
                 .await?;
@@ -93,13 +102,14 @@ impl Store {
     }
 
     /// Changes a message's content: its author only, while still in the chat, and not
-    /// once deleted.
+    /// once deleted. Logged in the chat with the content it set; returns the edited
+    /// message and the change's `event_seq`.
     pub async fn edit_message(
         &self,
         id: MessageId,
         editor: UserId,
         content: &str,
-    ) -> Result<Message, EditError> {
+    ) -> Result<(Message, i64), EditError> {
         let now = Utc::now();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
@@ -116,27 +126,46 @@ impl Store {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
+            let event_seq = record_event!(
+                tx,
+                row.chat_id,
+                ChatEventKind::Edited,
+                row.sender_id,
+                None::<Uuid>,
+                Some(content),
+                now,
+                message: Some(row.seq)
+            );
             tx.commit().await?;
-            Ok(row.into())
+            Ok((row.into(), event_seq))
         })
     }
 
     /// Deletes a message, leaving a tombstone (same id and seq, no content): its author
-    /// only, while still in the chat. Deleting a tombstone again returns it unchanged,
-    /// with `false`.
+    /// only, while still in the chat. Logged in the chat, and the content of its earlier
+    /// versions goes too; returns the tombstone and the change's `event_seq`. Deleting a
+    /// tombstone again returns it unchanged, with no `event_seq`.
     pub async fn delete_message(
         &self,
         id: MessageId,
         by: UserId,
-    ) -> Result<(Message, bool), EditError> {
+    ) -> Result<(Message, Option<i64>), EditError> {
         let now = Utc::now();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
             let message = editable!(tx, id, by);
             if message.deleted_at.is_some() {
                 tx.commit().await?;
-                return Ok((message, false));
+                return Ok((message, None));
             }
+            sqlx::query(
+                "UPDATE chat_events SET detail = NULL \
+                 WHERE chat_id = $1 AND message_seq = $2 AND kind = 'edited'",
+            )
+            .bind(message.chat_id.as_uuid())
+            .bind(message.seq)
+            .execute(&mut *tx)
+            .await?;
             let row: MessageRow = sqlx::query_as(concat!(
                 "UPDATE messages SET content = '', deleted_at = $2 WHERE id = $1 RETURNING ",
                 message_columns!()
@@ -145,8 +174,18 @@ impl Store {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
+            let event_seq = record_event!(
+                tx,
+                row.chat_id,
+                ChatEventKind::Deleted,
+                row.sender_id,
+                None::<Uuid>,
+                None::<&str>,
+                now,
+                message: Some(row.seq)
+            );
             tx.commit().await?;
-            Ok((row.into(), true))
+            Ok((row.into(), Some(event_seq)))
         })
     }
 
@@ -200,6 +239,7 @@ impl Store {
             has_newer: false,
             authors: Vec::new(),
             events: Vec::new(),
+            last_event_seq: 0,
         })
     }
 
@@ -248,6 +288,7 @@ impl Store {
             has_newer,
             authors: Vec::new(),
             events: Vec::new(),
+            last_event_seq: 0,
         })
     }
 
@@ -273,6 +314,28 @@ impl Store {
         })
     }
 
+    /// The chat's messages with these seqs (those that exist), in seq order.
+    pub async fn messages_at(&self, chat_id: ChatId, seqs: &[i64]) -> StoreResult<Vec<Message>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_read!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE chat_id = "
+            ));
+            query.push_bind(chat_id.as_uuid()).push(" AND seq IN (");
+            let mut list = query.separated(", ");
+            for seq in seqs {
+                list.push_bind(*seq);
+            }
+            query.push(") ORDER BY seq");
+            let rows: Vec<MessageRow> = query.build_query_as().fetch_all(pool).await?;
+            Ok(rows.into_iter().map(Message::from).collect())
+        })
+    }
+
     /// The chat's newest seq, if the chat exists.
     pub async fn last_seq(&self, chat_id: ChatId) -> StoreResult<Option<i64>> {
         on_read!(self, |pool| {
@@ -284,13 +347,14 @@ impl Store {
         })
     }
 
-    /// [`Store::last_seq`] of many chats in one read per 500 (the chats that exist).
-    pub async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<Vec<(ChatId, i64)>> {
+    /// Where the logs of many chats end (the chats that exist), in one read per 500.
+    pub async fn log_ends(&self, chats: &[ChatId]) -> StoreResult<Vec<(ChatId, LogEnds)>> {
         let mut found = Vec::with_capacity(chats.len());
         for chunk in chats.chunks(500) {
-            let rows: Vec<(Uuid, i64)> = on_read!(self, |pool| {
-                let mut query =
-                    sqlx::QueryBuilder::new("SELECT id, last_seq FROM chats WHERE id IN (");
+            let rows: Vec<(Uuid, i64, i64)> = on_read!(self, |pool| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT id, last_seq, last_event_seq FROM chats WHERE id IN (",
+                );
                 let mut list = query.separated(", ");
                 for chat in chunk {
                     list.push_bind(chat.as_uuid());
@@ -298,7 +362,13 @@ impl Store {
                 query.push(")");
                 query.build_query_as().fetch_all(pool).await?
             });
-            found.extend(rows.into_iter().map(|(id, seq)| (id.into(), seq)));
+            found.extend(rows.into_iter().map(|(id, last_seq, last_event_seq)| {
+                let ends = LogEnds {
+                    last_seq,
+                    last_event_seq,
+                };
+                (id.into(), ends)
+            }));
         }
         Ok(found)
     }

@@ -22,12 +22,14 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0001_initial.sql",
     "0002_derive_unread_counts.sql",
     "0003_chat_events.sql",
+    "0004_message_events.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0001_initial.sql",
     "0002_derive_unread_counts.sql",
     "0003_chat_events.sql",
+    "0004_message_events.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

@@ -348,3 +348,82 @@ async fn a_missing_postgres_database_is_created() {
         .await
         .unwrap();
 }
+
+/// How many of the chat's logged edits still hold the content they set.
+async fn edit_versions_kept(url: &str, chat: ChatId) -> i64 {
+    let query = "SELECT COUNT(*) FROM chat_events \
+                 WHERE chat_id = $1 AND kind = 'edited' AND detail IS NOT NULL";
+    let (count,): (i64,) = if url.starts_with("sqlite:") {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query_as(query)
+            .bind(chat.as_uuid())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query_as(query)
+            .bind(chat.as_uuid())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    count
+}
+
+/// Edits and deletes are logged in the chat with the next event seqs, each with its
+/// message as it is now; a delete takes the content of the earlier versions with it.
+#[tokio::test]
+async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
+    for database in each_database().await {
+        let store = Store::connect(&database.url, PoolSize::default())
+            .await
+            .unwrap();
+        let (ann, bo) = (user(&store).await, user(&store).await);
+        let chat = group(&store, ann, &[bo]).await;
+        let written = store
+            .write_messages(&[message(chat, ann, "first draft", None)])
+            .await
+            .unwrap();
+        let StoredMessage::Created(sent) = &written.outcomes[0] else {
+            panic!("not stored: {:?}", written.outcomes[0]);
+        };
+        let (_, first) = store
+            .edit_message(sent.id, ann, "second draft")
+            .await
+            .unwrap();
+        let (edited, second) = store.edit_message(sent.id, ann, "final").await.unwrap();
+        assert_eq!(edited.content, "final");
+        assert_eq!(second, first + 1);
+        assert_eq!(edit_versions_kept(&database.url, chat).await, 2);
+        // Someone else's message is not theirs to change, and nothing is logged.
+        assert!(store.edit_message(sent.id, bo, "mine now").await.is_err());
+
+        let (tombstone, deleted) = store.delete_message(sent.id, ann).await.unwrap();
+        assert_eq!(deleted, Some(second + 1));
+        assert_eq!(tombstone.content, "");
+        assert_eq!(edit_versions_kept(&database.url, chat).await, 0);
+        // Deleting again changes and logs nothing.
+        assert_eq!(store.delete_message(sent.id, ann).await.unwrap().1, None);
+
+        let logged = store.chat_events_after(chat, first - 1, 10).await.unwrap();
+        let kinds: Vec<_> = logged.iter().map(|e| (e.event_seq, e.kind)).collect();
+        use chat_types::ChatEventKind::{Deleted, Edited};
+        assert_eq!(
+            kinds,
+            [(first, Edited), (second, Edited), (second + 1, Deleted)]
+        );
+        for event in &logged {
+            assert_eq!(event.message.as_ref(), Some(&tombstone), "as it is now");
+            assert_eq!(event.name, None, "an edit's content is not a name");
+        }
+        // The timeline shows them on the message, not as lines of their own.
+        let among = store.chat_events_among(chat, None, None).await.unwrap();
+        assert!(among.iter().all(|e| !e.kind.changes_a_message()));
+        store.close().await;
+    }
+}

@@ -13,7 +13,7 @@ use crate::ids::{ChatId, UserId};
 use crate::model::{ChatEvent, Message, ReadUpdate, TypingEvent, UnreadCount};
 
 /// The version of the event encoding; receivers skip events of a version they don't know.
-pub const EVENT_VERSION: u16 = 1;
+pub const EVENT_VERSION: u16 = 2;
 
 /// One event on the bus.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,17 +45,12 @@ impl BusEvent {
 pub enum Event {
     // On chat topics.
     MessageAdded(Arc<Message>),
-    MessageUpdated(Arc<Message>),
-    MessageDeleted(Arc<Message>),
     ReadUpdated(ReadUpdate),
     Typing(TypingEvent),
-    /// A change to the chat other than a message: renamed, people added or removed…
+    /// A change logged in the chat: a message edited or deleted, renamed, people added
+    /// or removed…, as read back from the log. Someone's leaving or removal ends their
+    /// live views of the chat.
     ChatChanged(Arc<ChatEvent>),
-    /// Someone left or was removed; their live views of the chat end at once.
-    ParticipantRemoved {
-        chat_id: ChatId,
-        user_id: UserId,
-    },
 
     // On user topics.
     /// The user was added to the chat (receivers read it as the user sees it: an event
@@ -162,7 +157,7 @@ mod tests {
         assert!(
             std::str::from_utf8(&bytes)
                 .unwrap()
-                .starts_with("{\"v\":1,")
+                .starts_with("{\"v\":2,")
         );
         assert_eq!(BusEvent::decode(&bytes).unwrap(), event);
     }

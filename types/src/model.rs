@@ -238,6 +238,10 @@ pub struct MessagePage {
     /// now when no newer ones do), in `eventSeq` order.
     #[serde(default)]
     pub events: Vec<ChatEvent>,
+    /// The chat's newest `eventSeq` just before this page was read: `chatEvents` after
+    /// it brings every change the page may not show yet.
+    #[serde(default)]
+    pub last_event_seq: i64,
 }
 
 /// What changed in a chat, apart from its messages.
@@ -257,9 +261,19 @@ pub enum ChatEventKind {
     Left,
     /// `subject` was removed by `actor`.
     Removed,
+    /// `actor` edited `message`.
+    Edited,
+    /// `actor` deleted `message`.
+    Deleted,
 }
 
 impl ChatEventKind {
+    /// Whether it changes a message (shown on the message) rather than standing as a
+    /// line of its own in the timeline.
+    pub fn changes_a_message(self) -> bool {
+        matches!(self, ChatEventKind::Edited | ChatEventKind::Deleted)
+    }
+
     /// The value stored in the database.
     pub fn as_db(self) -> &'static str {
         match self {
@@ -269,6 +283,8 @@ impl ChatEventKind {
             ChatEventKind::Added => "added",
             ChatEventKind::Left => "left",
             ChatEventKind::Removed => "removed",
+            ChatEventKind::Edited => "edited",
+            ChatEventKind::Deleted => "deleted",
         }
     }
 
@@ -281,6 +297,8 @@ impl ChatEventKind {
             "added" => ChatEventKind::Added,
             "left" => ChatEventKind::Left,
             "removed" => ChatEventKind::Removed,
+            "edited" => ChatEventKind::Edited,
+            "deleted" => ChatEventKind::Deleted,
             _ => return None,
         })
     }
@@ -303,9 +321,21 @@ pub struct ChatEvent {
     pub name: Option<String>,
     pub after_seq: i64,
     pub at: DateTime<Utc>,
+    /// The message edited or deleted, as it is now (a later edit shows here too).
+    #[serde(default)]
+    pub message: Option<Message>,
 }
 
 impl ChatEvent {
+    /// Who left the chat or was removed by it, if anyone.
+    pub fn departed(&self) -> Option<UserId> {
+        match self.kind {
+            ChatEventKind::Left => Some(self.actor.id),
+            ChatEventKind::Removed => self.subject.as_ref().map(|s| s.id),
+            _ => None,
+        }
+    }
+
     /// The line a timeline shows for it, from `viewer`'s point of view.
     pub fn describe(&self, viewer: UserId) -> String {
         let who = |user: &UserSummary| {
@@ -331,6 +361,8 @@ impl ChatEvent {
             ChatEventKind::Added => format!("{actor} added {}", whom(&self.subject)),
             ChatEventKind::Left => format!("{actor} left"),
             ChatEventKind::Removed => format!("{actor} removed {}", whom(&self.subject)),
+            ChatEventKind::Edited => format!("{actor} edited a message"),
+            ChatEventKind::Deleted => format!("{actor} deleted a message"),
         }
     }
 }

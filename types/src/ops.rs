@@ -13,7 +13,7 @@ macro_rules! fragment_text {
         "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
     };
     (EVENT_FIELDS) => {
-        "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name afterSeq at }"
+        "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name afterSeq at message { ...MessageFields } }"
     };
 }
 
@@ -132,7 +132,7 @@ operation!(
 );
 operation!(
     /// A page of messages with their authors and the chat's changes among them.
-    MESSAGES = "query Messages($chatId: ID!, $beforeSeq: Int, $afterSeq: Int, $aroundSeq: Int, $limit: Int) { messages(chatId: $chatId, beforeSeq: $beforeSeq, afterSeq: $afterSeq, aroundSeq: $aroundSeq, limit: $limit) { messages { ...MessageFields } hasMore hasNewer authors { id username displayName } events { ...EventFields } } }",
+    MESSAGES = "query Messages($chatId: ID!, $beforeSeq: Int, $afterSeq: Int, $aroundSeq: Int, $limit: Int) { messages(chatId: $chatId, beforeSeq: $beforeSeq, afterSeq: $afterSeq, aroundSeq: $aroundSeq, limit: $limit) { messages { ...MessageFields } hasMore hasNewer authors { id username displayName } events { ...EventFields } lastEventSeq } }",
     MESSAGE_FIELDS,
     EVENT_FIELDS
 );
@@ -154,11 +154,11 @@ operation!(
     MESSAGE_FIELDS
 );
 operation!(
-    MESSAGE_UPDATED = "subscription MessageUpdated($chatId: ID!) { messageUpdated(chatId: $chatId) { ...MessageFields } }",
+    MESSAGE_UPDATED = "subscription MessageUpdated($chatId: ID!, $afterEventSeq: Int) { messageUpdated(chatId: $chatId, afterEventSeq: $afterEventSeq) { ...MessageFields } }",
     MESSAGE_FIELDS
 );
 operation!(
-    MESSAGE_DELETED = "subscription MessageDeleted($chatId: ID!) { messageDeleted(chatId: $chatId) { ...MessageFields } }",
+    MESSAGE_DELETED = "subscription MessageDeleted($chatId: ID!, $afterEventSeq: Int) { messageDeleted(chatId: $chatId, afterEventSeq: $afterEventSeq) { ...MessageFields } }",
     MESSAGE_FIELDS
 );
 operation!(
@@ -169,7 +169,8 @@ operation!(
 );
 operation!(
     CHAT_EVENTS = "subscription ChatEvents($chatId: ID!, $afterEventSeq: Int) { chatEvents(chatId: $chatId, afterEventSeq: $afterEventSeq) { ...EventFields } }",
-    EVENT_FIELDS
+    EVENT_FIELDS,
+    MESSAGE_FIELDS
 );
 operation!(
     CHAT_ADDED = "subscription ChatAdded { chatAdded { ...ChatFields } }",

@@ -107,8 +107,18 @@ pub fn Room(id: ChatId) -> impl IntoView {
             }
         }
     };
+    // Every logged change, edits and deletes included, in order: after a reconnect the
+    // subscription resumes after the last one taken in, so nothing done meanwhile is
+    // missed.
     let on_changed = move |event: ChatEvent| {
         let near_bottom = scroll::at_bottom(scroller);
+        if let Some(message) = event
+            .message
+            .as_ref()
+            .filter(|_| event.kind.changes_a_message())
+        {
+            store.message_changed(message);
+        }
         edit_log(log, |log| {
             log.add_event(event);
         });
@@ -153,20 +163,6 @@ pub fn Room(id: ChatId) -> impl IntoView {
             }
         }
     });
-    for (document, field) in [
-        (ops::MESSAGE_UPDATED, "messageUpdated"),
-        (ops::MESSAGE_DELETED, "messageDeleted"),
-    ] {
-        subscribe_while_mounted(
-            document,
-            field,
-            move || json!({ "chatId": id }),
-            move |message: Message| {
-                store.message_changed(&message);
-                edit_log(log, |log| log.replace(message));
-            },
-        );
-    }
     subscribe_while_mounted(
         ops::MESSAGE_READ_UPDATED,
         "messageReadUpdated",

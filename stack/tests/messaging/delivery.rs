@@ -13,6 +13,9 @@ backend_tests!(
     a_returning_subscriber_resumes_after_its_last_seq,
     a_client_id_makes_one_message_however_often_it_is_sent,
     a_message_whose_event_never_came_still_arrives,
+    a_returning_subscriber_gets_the_edits_and_deletes_it_missed,
+    an_edit_whose_event_never_came_still_arrives,
+    a_removal_whose_events_never_came_still_ends_the_removed_members_streams,
 );
 
 async fn six_hundred_concurrent_messages_arrive_once_and_in_order(env: TestEnv) {
@@ -209,4 +212,177 @@ async fn a_message_whose_event_never_came_still_arrives(env: TestEnv) {
         "the unannounced message arrived {:?} after it was stored",
         stored_at.elapsed()
     );
+}
+
+/// The edits and deletes made while a reader was away come back in the chat log's
+/// order when they resume after the page they had, each message as it is now; then the
+/// stream goes on live.
+async fn a_returning_subscriber_gets_the_edits_and_deletes_it_missed(env: TestEnv) {
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let chat = alice.direct_chat(&bob, 0).await;
+    let mut ids = Vec::new();
+    for text in ["one", "two", "three"] {
+        ids.push(alice.send(&chat, text, 0).await["id"].clone());
+    }
+    // What bob had when he went away.
+    let page = bob.receivers[0]
+        .data(ops::MESSAGES, json!({ "chatId": chat }))
+        .await;
+    let seen = page["messages"]["lastEventSeq"].as_i64().unwrap();
+
+    let edit = |id: &serde_json::Value, content: &str, instance: usize| {
+        let variables = json!({ "id": id, "content": content });
+        alice.senders[instance].data(ops::UPDATE_MESSAGE, variables)
+    };
+    edit(&ids[0], "one, edited", 0).await;
+    alice.senders[1]
+        .data(ops::REMOVE_MESSAGE, json!({ "id": ids[1] }))
+        .await;
+    edit(&ids[2], "three, edited", 1).await;
+    edit(&ids[2], "three, final", 0).await;
+
+    let socket = bob.socket(&system, 1).await;
+    let after = json!({ "chatId": chat, "afterEventSeq": seen });
+    let mut log = socket.subscribe(ops::CHAT_EVENTS, after.clone());
+    let mut updates = socket.subscribe(ops::MESSAGE_UPDATED, after.clone());
+    let mut deletes = socket.subscribe(ops::MESSAGE_DELETED, after);
+    let expected = [
+        (seen + 1, "EDITED", "one, edited"),
+        (seen + 2, "DELETED", ""),
+        (seen + 3, "EDITED", "three, final"),
+        (seen + 4, "EDITED", "three, final"),
+    ];
+    for (event_seq, kind, content) in expected {
+        let event = log.next_data().await["chatEvents"].clone();
+        assert_eq!(event["eventSeq"], event_seq);
+        assert_eq!(event["kind"], kind);
+        assert_eq!(event["message"]["content"], content, "as it is now");
+    }
+    for id in [&ids[0], &ids[2], &ids[2]] {
+        assert_eq!(updates.next_data().await["messageUpdated"]["id"], *id);
+    }
+    let deleted = deletes.next_data().await["messageDeleted"].clone();
+    assert_eq!(deleted["id"], ids[1]);
+    assert_eq!(deleted["isDeleted"], true);
+
+    // And on, live, once each.
+    edit(&ids[0], "one, again", 1).await;
+    let live = log.next_data().await["chatEvents"].clone();
+    assert_eq!(live["eventSeq"], seen + 5);
+    assert_eq!(live["message"]["content"], "one, again");
+    let updated = updates.next_data().await["messageUpdated"].clone();
+    assert_eq!(updated["content"], "one, again");
+    for subscription in [&mut log, &mut updates, &mut deletes] {
+        subscription
+            .expect_silence(Duration::from_millis(300))
+            .await;
+    }
+}
+
+/// An edit committed without its bus event (a sender that died between the two, or a
+/// bus that dropped it) reaches the subscribers from the log.
+async fn an_edit_whose_event_never_came_still_arrives(env: TestEnv) {
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let chat = alice.direct_chat(&bob, 0).await;
+    let sent = alice.send(&chat, "typo", 0).await;
+    let sockets = [bob.socket(&system, 0).await, bob.socket(&system, 1).await];
+    let mut subscriptions: Vec<_> = sockets
+        .iter()
+        // From the log's start: nothing is missed while they are being registered.
+        .map(|socket| {
+            let variables = json!({ "chatId": chat, "afterEventSeq": 0 });
+            socket.subscribe(ops::MESSAGE_UPDATED, variables)
+        })
+        .collect();
+    alice.senders[1]
+        .data(
+            ops::UPDATE_MESSAGE,
+            json!({ "id": sent["id"], "content": "typo?" }),
+        )
+        .await;
+    for subscription in &mut subscriptions {
+        assert_eq!(
+            subscription.next_data().await["messageUpdated"]["content"],
+            "typo?"
+        );
+    }
+
+    // Written as a sender writes, and never published.
+    let id: chat_types::MessageId = sent["id"].as_str().unwrap().parse().unwrap();
+    env.state
+        .store
+        .edit_message(id, alice.id.parse().unwrap(), "fixed")
+        .await
+        .expect("edited");
+    let stored_at = Instant::now();
+    for subscription in &mut subscriptions {
+        let updated = subscription.next_data().await;
+        assert_eq!(updated["messageUpdated"]["content"], "fixed");
+        assert_eq!(updated["messageUpdated"]["isEdited"], true);
+    }
+    eprintln!(
+        "the unannounced edit arrived {:?} after it was stored",
+        stored_at.elapsed()
+    );
+    for subscription in &mut subscriptions {
+        subscription
+            .expect_silence(Duration::from_millis(300))
+            .await;
+    }
+}
+
+/// A removal committed without its bus events (a sender that died after the commit)
+/// still ends the removed member's live views, from the chat's log, and what is sent
+/// after that never reaches her.
+async fn a_removal_whose_events_never_came_still_ends_the_removed_members_streams(env: TestEnv) {
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let carol = system.register("carol", 1).await;
+    let chat = alice.group("team", &[&bob, &carol]).await;
+    let carol_socket = carol.socket(&system, 1).await;
+    let mut carol_messages = message_added(&carol_socket, &chat, Some(0));
+    let bob_socket = bob.socket(&system, 1).await;
+    let mut bob_messages = message_added(&bob_socket, &chat, Some(0));
+    alice.send(&chat, "before", 0).await;
+    for messages in [&mut carol_messages, &mut bob_messages] {
+        assert_eq!(
+            messages.next_data().await["messageAdded"]["content"],
+            "before"
+        );
+    }
+
+    // Written as a sender writes, and never published.
+    env.state
+        .store
+        .remove_participant(
+            chat.parse().unwrap(),
+            alice.id.parse().unwrap(),
+            carol.id.parse().unwrap(),
+        )
+        .await
+        .expect("removed");
+    let removed_at = Instant::now();
+    assert_eq!(carol_messages.next_error_code().await, "FORBIDDEN");
+    eprintln!(
+        "the unannounced removal ended her stream {:?} after it was stored",
+        removed_at.elapsed()
+    );
+    alice.send(&chat, "after", 0).await;
+    assert_eq!(
+        bob_messages.next_data().await["messageAdded"]["content"],
+        "after"
+    );
+    // Her stream is over: it completes, and brings nothing more.
+    assert!(matches!(
+        carol_messages.next_event().await,
+        Some(testkit::ws::Event::Complete)
+    ));
+    carol_messages
+        .expect_silence(Duration::from_millis(300))
+        .await;
 }

@@ -70,3 +70,74 @@ async fn a_redis_outage_loses_no_message() {
             .await;
     }
 }
+
+/// An edit and a delete made while Redis is down are committed (the bus is not on the
+/// write path) and reach subscribers on both receivers, once, from the chat's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_and_deletes_made_while_redis_is_down_arrive() {
+    let Some(env) = TestEnv::new(Backend::Real).await else {
+        return;
+    };
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let mut states = Vec::new();
+    for _ in 0..6 {
+        states.push(env.instance_on_redis(&redis.url()).await);
+    }
+    let system = System::on(states).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let chat = alice.direct_chat(&bob, 0).await;
+    let kept = alice.send(&chat, "kept", 0).await["id"].clone();
+    let gone = alice.send(&chat, "gone", 1).await["id"].clone();
+    let sockets = [bob.socket(&system, 0).await, bob.socket(&system, 1).await];
+    let mut logs: Vec<_> = sockets
+        .iter()
+        .map(|socket| {
+            socket.subscribe(
+                ops::CHAT_EVENTS,
+                json!({ "chatId": chat, "afterEventSeq": 0 }),
+            )
+        })
+        .collect();
+    // Live on both receivers once an edit made with Redis up has come through.
+    alice.senders[0]
+        .data(
+            ops::UPDATE_MESSAGE,
+            json!({ "id": kept, "content": "kept?" }),
+        )
+        .await;
+    for log in &mut logs {
+        assert_eq!(log.next_data().await["chatEvents"]["kind"], "EDITED");
+    }
+
+    redis.kill();
+    alice.senders[1]
+        .data(
+            ops::UPDATE_MESSAGE,
+            json!({ "id": kept, "content": "kept, edited" }),
+        )
+        .await;
+    alice.senders[0]
+        .data(ops::REMOVE_MESSAGE, json!({ "id": gone }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.restart().await;
+
+    for log in &mut logs {
+        let edited = log.next_data().await["chatEvents"].clone();
+        assert_eq!(edited["kind"], "EDITED");
+        assert_eq!(edited["message"]["content"], "kept, edited");
+        let deleted = log.next_data().await["chatEvents"].clone();
+        assert_eq!(deleted["kind"], "DELETED");
+        assert_eq!(deleted["message"]["id"], gone);
+        assert_eq!(
+            deleted["eventSeq"],
+            edited["eventSeq"].as_i64().unwrap() + 1
+        );
+    }
+    for log in &mut logs {
+        log.expect_silence(Duration::from_millis(500)).await;
+    }
+}
