@@ -62,6 +62,7 @@ impl Outbox {
                 .unwrap_or_default(),
             edited_at: None,
             deleted_at: None,
+            after_event_seq: 0,
         };
         edit_log(self.log, |log| {
             log.entries.push(Entry {

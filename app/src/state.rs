@@ -363,6 +363,7 @@ mod tests {
             created_at: chrono::DateTime::UNIX_EPOCH,
             edited_at: None,
             deleted_at: None,
+            after_event_seq: 0,
         }
     }
 

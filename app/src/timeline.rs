@@ -154,6 +154,7 @@ mod tests {
             created_at: when,
             edited_at: None,
             deleted_at: None,
+            after_event_seq: 0,
         }
     }
 

@@ -24,6 +24,7 @@ fn message(chat: ChatId, seq: i64) -> BusEvent {
         created_at: chrono::Utc::now(),
         edited_at: None,
         deleted_at: None,
+        after_event_seq: 0,
     })))
 }
 

@@ -331,6 +331,9 @@ struct TopicState {
     reading_events: bool,
     /// Chat topics: another read of logged changes was asked for during this one.
     read_events_again: bool,
+    /// Chat topics: a message written after a change not applied yet waits in `held`
+    /// for the log to be read.
+    awaiting_log: bool,
     /// Chat topics: where the logs ended at the last log-tail check.
     tail: LogEnds,
 }
@@ -541,7 +544,10 @@ impl Actor {
         let Some(state) = self.topics.get_mut(topic) else {
             return;
         };
-        if !state.ready || state.backfilling {
+        // Logged changes are applied at once, even while messages wait (for a catch-up,
+        // or for these very changes); only a topic not confirmed yet holds them.
+        let waiting = state.backfilling || state.awaiting_log;
+        if !state.ready || (waiting && !matches!(&*event, Event::ChatChanged(_))) {
             state.held.push(event);
             return;
         }
@@ -552,13 +558,22 @@ impl Actor {
                     self.metrics.duplicates.inc();
                     return;
                 }
+                let Topic::Chat(chat) = topic else { return };
+                let chat = *chat;
                 if seq > state.watermark + 1 {
-                    let Topic::Chat(chat) = topic else { return };
                     state.held.push(event);
-                    let (chat, after, up_to) = (*chat, state.watermark, seq - 1);
+                    let (after, up_to) = (state.watermark, seq - 1);
                     state.backfilling = true;
                     let generation = state.generation;
                     self.backfill(chat, generation, after, up_to, Duration::ZERO);
+                    return;
+                }
+                if message.after_event_seq > state.event_watermark {
+                    // Written after a change not applied here yet (someone's removal,
+                    // maybe): the log first, then the message.
+                    state.held.push(event);
+                    state.awaiting_log = true;
+                    self.read_events(chat, Duration::ZERO);
                     return;
                 }
                 state.watermark = seq;
@@ -573,7 +588,7 @@ impl Actor {
                     // are read from the log and applied in order, this one included.
                     let Topic::Chat(chat) = topic else { return };
                     let chat = *chat;
-                    self.read_events(chat);
+                    self.read_events(chat, Duration::ZERO);
                     return;
                 }
                 state.event_watermark = change.event_seq;
@@ -659,15 +674,35 @@ impl Actor {
             self.backfill(chat, generation, after, up_to, RETRY_PAUSE);
             return;
         };
-        let mut missing = Vec::with_capacity(messages.len());
+        // In seq order: delivered up to the first written after a change not applied
+        // here yet; from there on they wait for the log.
+        let (mut missing, mut after_changes) = (Vec::with_capacity(messages.len()), Vec::new());
+        let mut next = state.watermark + 1;
         for message in messages {
-            if message.seq == state.watermark + 1 {
-                state.watermark = message.seq;
-                missing.push(Arc::new(Event::MessageAdded(Arc::new(message))));
+            if message.seq != next {
+                continue;
             }
+            next += 1;
+            let ahead = message.after_event_seq > state.event_watermark;
+            let event = Arc::new(Event::MessageAdded(Arc::new(message)));
+            if after_changes.is_empty() && !ahead {
+                state.watermark = next - 1;
+                missing.push(event);
+            } else {
+                after_changes.push(event);
+            }
+        }
+        let wait_for_log = !after_changes.is_empty();
+        if wait_for_log {
+            after_changes.append(&mut state.held);
+            state.held = after_changes;
+            state.awaiting_log = true;
         }
         for event in &missing {
             self.deliver(&topic, event);
+        }
+        if wait_for_log {
+            self.read_events(chat, Duration::ZERO);
         }
         let Some(state) = self.topics.get_mut(&topic) else {
             return;
@@ -710,10 +745,10 @@ impl Actor {
         self.close_if_unused(topic);
     }
 
-    /// Reads the chat's logged changes after the last one delivered, in the background,
-    /// and reports them back (one read at a time per chat; asked again meanwhile, it
-    /// reads once more after).
-    fn read_events(&mut self, chat: ChatId) {
+    /// Reads the chat's logged changes after the last one delivered, in the background
+    /// (after `pause`), and reports them back (one read at a time per chat; asked again
+    /// meanwhile, it reads once more after).
+    fn read_events(&mut self, chat: ChatId, pause: Duration) {
         let Some(state) = self.topics.get_mut(&Topic::Chat(chat)) else {
             return;
         };
@@ -726,6 +761,7 @@ impl Actor {
         self.metrics.backfills.inc();
         let (store, reports) = (self.store.clone(), self.reports.clone());
         tokio::spawn(async move {
+            tokio::time::sleep(pause).await;
             let events = store.chat_events_after(chat, after, EVENTS_PAGE).await.map_err(|e| {
                 tracing::warn!(error = %chat_types::describe(&e), %chat, "reading logged changes failed; the next check retries");
             });
@@ -744,11 +780,26 @@ impl Actor {
         };
         state.reading_events = false;
         let again = std::mem::take(&mut state.read_events_again);
-        for event in events.unwrap_or_default() {
+        let Ok(events) = events else {
+            if state.awaiting_log {
+                self.read_events(chat, RETRY_PAUSE);
+            }
+            return;
+        };
+        for event in events {
             self.on_event(&topic, Arc::new(Event::ChatChanged(Arc::new(event))));
         }
         if again {
-            self.read_events(chat);
+            self.read_events(chat, Duration::ZERO);
+        }
+        // Messages that waited for these changes go on (one still ahead waits again).
+        let Some(state) = self.topics.get_mut(&topic) else {
+            return;
+        };
+        if std::mem::take(&mut state.awaiting_log) && !state.backfilling {
+            for event in std::mem::take(&mut state.held) {
+                self.on_event(&topic, event);
+            }
         }
     }
 
@@ -808,7 +859,7 @@ impl Actor {
         }
         for chat in changes {
             tracing::info!(%chat, "catching up logged changes the bus did not bring");
-            self.read_events(chat);
+            self.read_events(chat, Duration::ZERO);
         }
     }
 
@@ -831,7 +882,7 @@ impl Actor {
             self.backfill(chat, generation, after, i64::MAX, Duration::ZERO);
         }
         for chat in self.ready_chats() {
-            self.read_events(chat);
+            self.read_events(chat, Duration::ZERO);
         }
     }
 }
@@ -904,6 +955,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             edited_at: None,
             deleted_at: None,
+            after_event_seq: 0,
         }
     }
 
@@ -1045,12 +1097,18 @@ mod tests {
     }
 
     fn change(chat: ChatId, event_seq: i64, kind: ChatEventKind, subject: UserId) -> Arc<Event> {
+        Arc::new(Event::ChatChanged(Arc::new(logged(
+            chat, event_seq, kind, subject,
+        ))))
+    }
+
+    fn logged(chat: ChatId, event_seq: i64, kind: ChatEventKind, subject: UserId) -> ChatEvent {
         let person = |id: UserId| chat_types::UserSummary {
             id,
             username: "someone".into(),
             display_name: "Someone".into(),
         };
-        Arc::new(Event::ChatChanged(Arc::new(ChatEvent {
+        ChatEvent {
             chat_id: chat,
             event_seq,
             kind,
@@ -1060,7 +1118,7 @@ mod tests {
             after_seq: 0,
             at: chrono::Utc::now(),
             message: None,
-        })))
+        }
     }
 
     #[tokio::test]
@@ -1089,5 +1147,36 @@ mod tests {
         // And once more, the same: a duplicate.
         actor.on_event(&topic, change(chat, 1, ChatEventKind::Removed, goes));
         assert!(staying.events.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_message_written_after_an_unapplied_change_waits_for_the_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut actor, _commands) = actor(&dir).await;
+        let chat: ChatId = Uuid::now_v7().into();
+        let topic = Topic::Chat(chat);
+        let (stays, goes): (UserId, UserId) = (Uuid::now_v7().into(), Uuid::now_v7().into());
+        let mut staying = join_as::<kinds::MessageAdded>(&mut actor, chat, stays, 0).await;
+        let mut going = join_as::<kinds::MessageAdded>(&mut actor, chat, goes, 0).await;
+
+        // Message 1 was written after change 1, which has not come: it waits.
+        let mut message = stored(chat, 1);
+        message.after_event_seq = 1;
+        actor.on_event(&topic, Arc::new(Event::MessageAdded(Arc::new(message))));
+        assert_eq!(next_seq(&mut staying), None);
+        assert_eq!(next_seq(&mut going), None);
+        assert!(actor.topics[&topic].awaiting_log);
+
+        // The log says change 1 removed someone: they are gone before the message.
+        let removal = logged(chat, 1, ChatEventKind::Removed, goes);
+        actor.on_report(Report::EventsRead {
+            chat,
+            generation: actor.topics[&topic].generation,
+            events: Ok(vec![removal]),
+        });
+        assert_eq!(going.end(), End::Removed);
+        assert_eq!(next_seq(&mut going), None);
+        assert_eq!(next_seq(&mut staying), Some(1));
+        assert!(!actor.topics[&topic].awaiting_log);
     }
 }

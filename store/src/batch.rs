@@ -62,6 +62,8 @@ pub struct WrittenBatch {
 #[derive(Default)]
 struct Before {
     last_seq: HashMap<ChatId, i64>,
+    /// Each chat's last logged change: the new messages come after it.
+    last_event_seq: HashMap<ChatId, i64>,
     members: HashMap<ChatId, HashSet<UserId>>,
     /// Messages already written, by (sender, clientId).
     existing: HashMap<(ChatId, UserId, String), Arc<Message>>,
@@ -155,6 +157,11 @@ fn plan(
             created_at: now,
             edited_at: None,
             deleted_at: None,
+            after_event_seq: before
+                .last_event_seq
+                .get(&new.chat_id)
+                .copied()
+                .unwrap_or(0),
         });
         if let Some(key) = key {
             known.insert(key, message.clone());
@@ -282,14 +289,16 @@ mod postgres {
         // members are read after it, by a statement of their own: its snapshot is
         // taken once the lock is held and sees a removal that committed while this
         // batch waited (the locking statement's snapshot predates its wait).
-        let locked: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT c.id, c.last_seq FROM chats c WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE",
+        let locked: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+            "SELECT c.id, c.last_seq, c.last_event_seq FROM chats c WHERE c.id = ANY($1) \
+             ORDER BY c.id FOR UPDATE",
         )
         .bind(&touched.chat_ids)
         .fetch_all(&mut *tx)
         .await?;
-        for (chat, last_seq) in locked {
+        for (chat, last_seq, last_event_seq) in locked {
             before.last_seq.insert(chat.into(), last_seq);
+            before.last_event_seq.insert(chat.into(), last_event_seq);
         }
         // A correlated subquery: always an index probe, whatever plan the statement was
         // prepared with.
@@ -310,7 +319,7 @@ mod postgres {
             // One index lookup per key, whatever plan the statement was prepared with
             // (a plan made while the table was small would otherwise scan it whole).
             let rows: Vec<MessageRow> = sqlx::query_as(
-                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at \
+                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.after_event_seq \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS k(chat_id, sender_id, client_id) \
                  CROSS JOIN LATERAL (SELECT * FROM messages WHERE chat_id = k.chat_id AND sender_id = k.sender_id \
                  AND client_id = k.client_id LIMIT 1) AS m",
@@ -345,10 +354,10 @@ mod postgres {
         // sequential scans per batch, most of the database's CPU under load).
         let rows: Vec<(Uuid, Vec<Uuid>, Vec<i64>)> = sqlx::query_as(
             "WITH inserted AS ( \
-                 INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) \
-                 SELECT id, chat_id, seq, sender_id, content, client_id, $7 \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[]) \
-                     AS m(id, chat_id, seq, sender_id, content, client_id) \
+                 INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq) \
+                 SELECT id, chat_id, seq, sender_id, content, client_id, $7, after_event_seq \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $13::int8[]) \
+                     AS m(id, chat_id, seq, sender_id, content, client_id, after_event_seq) \
                  RETURNING 1 \
              ), batch_chats AS ( \
                  SELECT * FROM UNNEST($8::uuid[], $9::int8[]) AS v(chat_id, seq) \
@@ -388,6 +397,7 @@ mod postgres {
         .bind(senders.iter().map(|(c, _, _)| c.as_uuid()).collect::<Vec<Uuid>>())
         .bind(senders.iter().map(|(_, u, _)| u.as_uuid()).collect::<Vec<Uuid>>())
         .bind(senders.iter().map(|(_, _, newest)| *newest).collect::<Vec<i64>>())
+        .bind(plan.fresh.iter().map(|m| m.after_event_seq).collect::<Vec<i64>>())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -433,17 +443,19 @@ mod sqlite {
 
         // The chats, their members and the members' read watermarks.
         let mut query = QueryBuilder::new(
-            "SELECT c.id, c.last_seq, p.user_id, r.last_read_seq FROM chats c \
+            "SELECT c.id, c.last_seq, c.last_event_seq, p.user_id, r.last_read_seq FROM chats c \
              LEFT JOIN chat_participants p ON p.chat_id = c.id \
              LEFT JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id \
              WHERE c.id IN ",
         );
         push_list(&mut query, touched.chat_ids.iter().copied());
-        let rows: Vec<(Uuid, i64, Option<Uuid>, Option<i64>)> =
-            query.build_query_as().fetch_all(&mut *tx).await?;
+        /// A chat's last seq and event seq, one member and their read watermark.
+        type ChatMemberRow = (Uuid, i64, i64, Option<Uuid>, Option<i64>);
+        let rows: Vec<ChatMemberRow> = query.build_query_as().fetch_all(&mut *tx).await?;
         let mut watermarks = Watermarks::new();
-        for (chat, last_seq, member, read) in rows {
+        for (chat, last_seq, last_event_seq, member, read) in rows {
             before.last_seq.insert(chat.into(), last_seq);
+            before.last_event_seq.insert(chat.into(), last_event_seq);
             if let Some(member) = member {
                 before
                     .members
@@ -486,7 +498,7 @@ mod sqlite {
             return Ok(written);
         }
         let mut insert = QueryBuilder::new(
-            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at) ",
+            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq) ",
         );
         insert.push_values(&plan.fresh, |mut row, m| {
             row.push_bind(m.id.as_uuid())
@@ -495,7 +507,8 @@ mod sqlite {
                 .push_bind(m.sender_id.as_uuid())
                 .push_bind(m.content.as_str())
                 .push_bind(m.client_id.as_deref())
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(m.after_event_seq);
         });
         insert.build().execute(&mut *tx).await?;
 
@@ -548,6 +561,8 @@ mod tests {
         let mut before = Before::default();
         before.last_seq.insert(id(1).into(), 10);
         before.last_seq.insert(id(2).into(), 0);
+        before.last_event_seq.insert(id(1).into(), 3);
+        before.last_event_seq.insert(id(2).into(), 1);
         before
             .members
             .insert(id(1).into(), [id(7).into(), id(8).into()].into());
@@ -637,6 +652,7 @@ mod tests {
             created_at: Utc::now(),
             edited_at: None,
             deleted_at: None,
+            after_event_seq: 0,
         });
         before
             .existing
@@ -663,5 +679,21 @@ mod tests {
         assert_eq!(seqs(&plan)[3..5], [Some(11), Some(11)]);
         assert_eq!(plan.outcomes[5], StoredMessage::ClientIdReused);
         assert_eq!(plan.fresh.len(), 1);
+    }
+
+    #[test]
+    fn new_messages_come_after_their_chats_last_logged_change() {
+        let plan = plan(
+            &[send(1, 7, None), send(2, 7, None), send(1, 8, None)],
+            world(),
+            Utc::now(),
+            Uuid::now_v7,
+        );
+        let positions: Vec<(i64, i64)> = plan
+            .fresh
+            .iter()
+            .map(|m| (m.seq, m.after_event_seq))
+            .collect();
+        assert_eq!(positions, [(11, 3), (1, 1), (12, 3)]);
     }
 }

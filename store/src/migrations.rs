@@ -23,6 +23,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0002_derive_unread_counts.sql",
     "0003_chat_events.sql",
     "0004_message_events.sql",
+    "0005_message_positions.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -30,6 +31,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0002_derive_unread_counts.sql",
     "0003_chat_events.sql",
     "0004_message_events.sql",
+    "0005_message_positions.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

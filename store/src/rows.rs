@@ -40,6 +40,7 @@ from_row! {
         pub created_at: DateTime<Utc>,
         pub edited_at: Option<DateTime<Utc>>,
         pub deleted_at: Option<DateTime<Utc>>,
+        pub after_event_seq: i64,
     }
 }
 
@@ -55,6 +56,7 @@ impl From<MessageRow> for Message {
             created_at: r.created_at,
             edited_at: r.edited_at,
             deleted_at: r.deleted_at,
+            after_event_seq: r.after_event_seq,
         }
     }
 }
@@ -62,7 +64,7 @@ impl From<MessageRow> for Message {
 /// The columns of [`MessageRow`], for `SELECT`s (a macro, so `concat!` can use it).
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at"
+        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at, after_event_seq"
     };
 }
 pub(super) use message_columns;
@@ -86,6 +88,7 @@ from_row! {
         pub m_created_at: Option<DateTime<Utc>>,
         pub m_edited_at: Option<DateTime<Utc>>,
         pub m_deleted_at: Option<DateTime<Utc>>,
+        pub m_after_event_seq: Option<i64>,
     }
 }
 
@@ -102,6 +105,7 @@ impl ChatRow {
                 created_at,
                 edited_at: self.m_edited_at,
                 deleted_at: self.m_deleted_at,
+                after_event_seq: self.m_after_event_seq.unwrap_or(0),
             }),
             _ => None,
         };
@@ -141,7 +145,8 @@ macro_rules! chat_columns {
             $crate::rows::unread_count!(),
             " AS unread_count, \
            m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
-           m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at "
+           m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at, \
+           m.after_event_seq AS m_after_event_seq "
         )
     };
 }

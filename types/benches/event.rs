@@ -18,6 +18,7 @@ fn message_added() -> BusEvent {
         created_at: chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("in range"),
         edited_at: None,
         deleted_at: None,
+        after_event_seq: 0,
     })))
 }
 

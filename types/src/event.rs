@@ -151,6 +151,7 @@ mod tests {
             created_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
             edited_at: None,
             deleted_at: None,
+            after_event_seq: 0,
         };
         let event = BusEvent::new(Event::MessageAdded(Arc::new(message)));
         let bytes = event.encode();

@@ -189,6 +189,11 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The chat's last `eventSeq` when the message was written: it comes after that
+    /// change and before the next. Receivers deliver it only once they have applied
+    /// every change up to there (someone removed before it never gets it).
+    #[serde(default)]
+    pub after_event_seq: i64,
 }
 
 impl Message {

@@ -16,6 +16,7 @@ backend_tests!(
     a_returning_subscriber_gets_the_edits_and_deletes_it_missed,
     an_edit_whose_event_never_came_still_arrives,
     a_removal_whose_events_never_came_still_ends_the_removed_members_streams,
+    a_message_sent_after_an_unannounced_removal_never_reaches_the_removed_member,
 );
 
 async fn six_hundred_concurrent_messages_arrive_once_and_in_order(env: TestEnv) {
@@ -385,4 +386,49 @@ async fn a_removal_whose_events_never_came_still_ends_the_removed_members_stream
     carol_messages
         .expect_silence(Duration::from_millis(300))
         .await;
+}
+
+/// A message written right after a removal whose events were lost: the receiver applies
+/// the removal from the log before it delivers the message, so the removed member never
+/// gets it — however the bus ordered things.
+async fn a_message_sent_after_an_unannounced_removal_never_reaches_the_removed_member(
+    env: TestEnv,
+) {
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let carol = system.register("carol", 1).await;
+    let chat = alice.group("team", &[&bob, &carol]).await;
+    let carol_socket = carol.socket(&system, 0).await;
+    let mut carol_messages = message_added(&carol_socket, &chat, Some(0));
+    let bob_socket = bob.socket(&system, 0).await;
+    let mut bob_messages = message_added(&bob_socket, &chat, Some(0));
+    alice.send(&chat, "before", 1).await;
+    for messages in [&mut carol_messages, &mut bob_messages] {
+        assert_eq!(
+            messages.next_data().await["messageAdded"]["content"],
+            "before"
+        );
+    }
+
+    // Removed as a sender removes, and never published; then a message at once.
+    env.state
+        .store
+        .remove_participant(
+            chat.parse().unwrap(),
+            alice.id.parse().unwrap(),
+            carol.id.parse().unwrap(),
+        )
+        .await
+        .expect("removed");
+    alice.send(&chat, "after", 1).await;
+    assert_eq!(
+        bob_messages.next_data().await["messageAdded"]["content"],
+        "after"
+    );
+    assert_eq!(carol_messages.next_error_code().await, "FORBIDDEN");
+    assert!(matches!(
+        carol_messages.next_event().await,
+        Some(testkit::ws::Event::Complete)
+    ));
 }
