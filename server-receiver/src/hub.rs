@@ -30,6 +30,7 @@
 //! ignored, so an old catch-up can never move the new opening's watermark.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -272,6 +273,22 @@ impl Hub {
             .await?;
         participant(store, chat, me).await?;
         Ok(registration)
+    }
+
+    /// Where a stream goes when its registration's events stop: after falling behind,
+    /// a new registration to catch up from (participation checked again); otherwise
+    /// the end, with the error to end on, if any.
+    pub async fn rejoin<K: Kind>(
+        &self,
+        end: End,
+        store: &Store,
+        chat: ChatId,
+        me: UserId,
+    ) -> Result<Registration, Option<ApiError>> {
+        match end {
+            End::Lagged => self.join::<K>(store, chat, me).await.map_err(Some),
+            end => Err(end.error()),
+        }
     }
 
     /// Joins `topic` with `filter`. Resolves once the bus has confirmed the topic, so
@@ -649,18 +666,29 @@ impl Actor {
     /// the background, and reports them back.
     fn backfill(&self, chat: ChatId, generation: u64, after: i64, up_to: i64, pause: Duration) {
         self.metrics.backfills.inc();
-        let store = self.store.clone();
-        let reports = self.reports.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(pause).await;
+        self.in_background(pause, move |store| async move {
             let messages = store.messages_between(chat, after, up_to).await.map_err(|e| {
                 tracing::warn!(error = %chat_types::describe(&e), %chat, "catch-up from the database failed; will retry");
             });
-            let _ = reports.send(Report::Backfilled {
+            Report::Backfilled {
                 chat,
                 generation,
                 messages,
-            });
+            }
+        });
+    }
+
+    /// Runs `read` on the store in a task of its own after `pause`, and hands its report
+    /// back to the hub: the hub's own task never waits for the database.
+    fn in_background<F, R>(&self, pause: Duration, read: F)
+    where
+        F: FnOnce(Store) -> R + Send + 'static,
+        R: Future<Output = Report> + Send,
+    {
+        let (store, reports) = (self.store.clone(), self.reports.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(pause).await;
+            let _ = reports.send(read(store).await);
         });
     }
 
@@ -759,17 +787,15 @@ impl Actor {
         state.reading_events = true;
         let (generation, after) = (state.generation, state.event_watermark);
         self.metrics.backfills.inc();
-        let (store, reports) = (self.store.clone(), self.reports.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(pause).await;
+        self.in_background(pause, move |store| async move {
             let events = store.chat_events_after(chat, after, EVENTS_PAGE).await.map_err(|e| {
-                tracing::warn!(error = %chat_types::describe(&e), %chat, "reading logged changes failed; the next check retries");
+                tracing::warn!(error = %chat_types::describe(&e), %chat, "reading logged changes failed; will retry");
             });
-            let _ = reports.send(Report::EventsRead {
+            Report::EventsRead {
                 chat,
                 generation,
                 events,
-            });
+            }
         });
     }
 
@@ -825,13 +851,12 @@ impl Actor {
             return;
         }
         self.checking_tails = true;
-        let (store, reports) = (self.store.clone(), self.reports.clone());
-        tokio::spawn(async move {
+        self.in_background(Duration::ZERO, move |store| async move {
             let tails = store.log_ends(&chats).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %chat_types::describe(&e), "log-tail check failed");
                 Vec::new()
             });
-            let _ = reports.send(Report::Tails(tails));
+            Report::Tails(tails)
         });
     }
 

@@ -12,7 +12,7 @@ use server_core::access::participant;
 use server_core::graphql::{state, viewer};
 use server_core::{ApiError, ServiceState};
 
-use crate::hub::{End, Hub, Registration};
+use crate::hub::{Hub, Registration};
 use crate::kinds::{self, Kind};
 
 /// How many messages a replay reads from the database at a time.
@@ -215,17 +215,12 @@ impl Subscription {
                     last = message.seq;
                     yield Ok(message.clone());
                 }
-                match registration.end() {
-                    // Fell behind: join again and catch up from the database.
-                    End::Lagged => match hub.join::<kinds::MessageAdded>(&state.store, chat_id, me).await {
-                        Ok(again) => registration = again,
-                        Err(e) => {
-                            yield Err(e);
-                            return;
-                        }
-                    },
-                    end => {
-                        if let Some(error) = end.error() {
+                // Fell behind: join again and catch up from the database.
+                let end = registration.end();
+                match hub.rejoin::<kinds::MessageAdded>(end, &state.store, chat_id, me).await {
+                    Ok(again) => registration = again,
+                    Err(error) => {
+                        if let Some(error) = error {
                             yield Err(error);
                         }
                         return;

@@ -9,7 +9,7 @@ use chat_types::{ChatEvent, ChatId, MessagePage, UserId};
 use futures::Stream;
 use server_core::ApiError;
 
-use crate::hub::{End, Hub, Registration};
+use crate::hub::{Hub, Registration};
 use crate::kinds::{self, Kind};
 
 /// How many events a catch-up reads from the database at a time.
@@ -102,16 +102,11 @@ pub(crate) fn chat_events(
                 last = event.event_seq;
                 yield Ok(event.clone());
             }
-            match registration.end() {
-                End::Lagged => match hub.join::<kinds::ChatChanged>(&store, chat, me).await {
-                    Ok(again) => registration = again,
-                    Err(e) => {
-                        yield Err(e);
-                        return;
-                    }
-                },
-                end => {
-                    if let Some(error) = end.error() {
+            let end = registration.end();
+            match hub.rejoin::<kinds::ChatChanged>(end, &store, chat, me).await {
+                Ok(again) => registration = again,
+                Err(error) => {
+                    if let Some(error) = error {
                         yield Err(error);
                     }
                     return;

@@ -351,28 +351,28 @@ async fn a_missing_postgres_database_is_created() {
 
 /// How many of the chat's logged edits still hold the content they set.
 async fn edit_versions_kept(url: &str, chat: ChatId) -> i64 {
-    let query = "SELECT COUNT(*) FROM chat_events \
-                 WHERE chat_id = $1 AND kind = 'edited' AND detail IS NOT NULL";
-    let (count,): (i64,) = if url.starts_with("sqlite:") {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
-            .await
-            .unwrap();
-        sqlx::query_as(query)
+    /// The count, over a connection of type `$connection`.
+    macro_rules! count_on {
+        ($connection:ty) => {{
+            let mut conn = <$connection as sqlx::Connection>::connect(url)
+                .await
+                .unwrap();
+            let (count,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM chat_events \
+                 WHERE chat_id = $1 AND kind = 'edited' AND detail IS NOT NULL",
+            )
             .bind(chat.as_uuid())
             .fetch_one(&mut conn)
             .await
-            .unwrap()
+            .unwrap();
+            count
+        }};
+    }
+    if url.starts_with("sqlite:") {
+        count_on!(sqlx::SqliteConnection)
     } else {
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
-            .await
-            .unwrap();
-        sqlx::query_as(query)
-            .bind(chat.as_uuid())
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    };
-    count
+        count_on!(sqlx::PgConnection)
+    }
 }
 
 /// Edits and deletes are logged in the chat with the next event seqs, each with its

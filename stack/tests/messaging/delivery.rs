@@ -4,9 +4,10 @@ use std::time::{Duration, Instant};
 
 use chat_types::ops;
 use serde_json::json;
-use testkit::{TestEnv, backend_tests, unique};
+use testkit::ws::Subscription;
+use testkit::{TestEnv, WsClient, backend_tests, unique};
 
-use crate::support::{System, collect_seqs, message_added};
+use crate::support::{Person, System, collect_seqs, message_added};
 
 backend_tests!(
     six_hundred_concurrent_messages_arrive_once_and_in_order,
@@ -336,28 +337,37 @@ async fn an_edit_whose_event_never_came_still_arrives(env: TestEnv) {
     }
 }
 
-/// A removal committed without its bus events (a sender that died after the commit)
-/// still ends the removed member's live views, from the chat's log, and what is sent
-/// after that never reaches her.
-async fn a_removal_whose_events_never_came_still_ends_the_removed_members_streams(env: TestEnv) {
-    let system = System::start(&env).await;
+/// Alice's group with Bob and Carol, who both follow it on one receiver; then Carol is
+/// removed as a sender removes, and nothing is published.
+struct SilentRemoval {
+    alice: Person,
+    chat: String,
+    bob: Subscription,
+    carol: Subscription,
+    _sockets: [WsClient; 2],
+    _system: System,
+}
+
+async fn remove_carol_silently(env: &TestEnv, receiver: usize) -> SilentRemoval {
+    let system = System::start(env).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let carol = system.register("carol", 1).await;
     let chat = alice.group("team", &[&bob, &carol]).await;
-    let carol_socket = carol.socket(&system, 1).await;
-    let mut carol_messages = message_added(&carol_socket, &chat, Some(0));
-    let bob_socket = bob.socket(&system, 1).await;
-    let mut bob_messages = message_added(&bob_socket, &chat, Some(0));
-    alice.send(&chat, "before", 0).await;
+    let sockets = [
+        carol.socket(&system, receiver).await,
+        bob.socket(&system, receiver).await,
+    ];
+    let mut carol_messages = message_added(&sockets[0], &chat, Some(0));
+    let mut bob_messages = message_added(&sockets[1], &chat, Some(0));
+    // Live once a message has come through, through the other sender.
+    alice.send(&chat, "before", 1 - receiver).await;
     for messages in [&mut carol_messages, &mut bob_messages] {
         assert_eq!(
             messages.next_data().await["messageAdded"]["content"],
             "before"
         );
     }
-
-    // Written as a sender writes, and never published.
     env.state
         .store
         .remove_participant(
@@ -367,23 +377,39 @@ async fn a_removal_whose_events_never_came_still_ends_the_removed_members_stream
         )
         .await
         .expect("removed");
+    SilentRemoval {
+        alice,
+        chat,
+        bob: bob_messages,
+        carol: carol_messages,
+        _sockets: sockets,
+        _system: system,
+    }
+}
+
+/// A removal committed without its bus events (a sender that died after the commit)
+/// still ends the removed member's live views, from the chat's log (the log-tail
+/// check), and what is sent after that never reaches her.
+async fn a_removal_whose_events_never_came_still_ends_the_removed_members_streams(env: TestEnv) {
+    let mut removal = remove_carol_silently(&env, 1).await;
     let removed_at = Instant::now();
-    assert_eq!(carol_messages.next_error_code().await, "FORBIDDEN");
+    assert_eq!(removal.carol.next_error_code().await, "FORBIDDEN");
     eprintln!(
         "the unannounced removal ended her stream {:?} after it was stored",
         removed_at.elapsed()
     );
-    alice.send(&chat, "after", 0).await;
+    removal.alice.send(&removal.chat, "after", 0).await;
     assert_eq!(
-        bob_messages.next_data().await["messageAdded"]["content"],
+        removal.bob.next_data().await["messageAdded"]["content"],
         "after"
     );
     // Her stream is over: it completes, and brings nothing more.
     assert!(matches!(
-        carol_messages.next_event().await,
+        removal.carol.next_event().await,
         Some(testkit::ws::Event::Complete)
     ));
-    carol_messages
+    removal
+        .carol
         .expect_silence(Duration::from_millis(300))
         .await;
 }
@@ -394,41 +420,15 @@ async fn a_removal_whose_events_never_came_still_ends_the_removed_members_stream
 async fn a_message_sent_after_an_unannounced_removal_never_reaches_the_removed_member(
     env: TestEnv,
 ) {
-    let system = System::start(&env).await;
-    let alice = system.register("alice", 0).await;
-    let bob = system.register("bob", 1).await;
-    let carol = system.register("carol", 1).await;
-    let chat = alice.group("team", &[&bob, &carol]).await;
-    let carol_socket = carol.socket(&system, 0).await;
-    let mut carol_messages = message_added(&carol_socket, &chat, Some(0));
-    let bob_socket = bob.socket(&system, 0).await;
-    let mut bob_messages = message_added(&bob_socket, &chat, Some(0));
-    alice.send(&chat, "before", 1).await;
-    for messages in [&mut carol_messages, &mut bob_messages] {
-        assert_eq!(
-            messages.next_data().await["messageAdded"]["content"],
-            "before"
-        );
-    }
-
-    // Removed as a sender removes, and never published; then a message at once.
-    env.state
-        .store
-        .remove_participant(
-            chat.parse().unwrap(),
-            alice.id.parse().unwrap(),
-            carol.id.parse().unwrap(),
-        )
-        .await
-        .expect("removed");
-    alice.send(&chat, "after", 1).await;
+    let mut removal = remove_carol_silently(&env, 0).await;
+    removal.alice.send(&removal.chat, "after", 1).await;
     assert_eq!(
-        bob_messages.next_data().await["messageAdded"]["content"],
+        removal.bob.next_data().await["messageAdded"]["content"],
         "after"
     );
-    assert_eq!(carol_messages.next_error_code().await, "FORBIDDEN");
+    assert_eq!(removal.carol.next_error_code().await, "FORBIDDEN");
     assert!(matches!(
-        carol_messages.next_event().await,
+        removal.carol.next_event().await,
         Some(testkit::ws::Event::Complete)
     ));
 }

@@ -9,20 +9,25 @@ use testkit::{Backend, TestEnv};
 
 use crate::support::{System, collect_seqs, message_added};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_outage_loses_no_message() {
-    const MESSAGES: usize = 200;
-    let Some(env) = TestEnv::new(Backend::Real).await else {
-        return;
-    };
-    let Some(mut redis) = RedisServer::start().await else {
-        return;
-    };
+/// Two instances of each service on PostgreSQL and a Redis of the test's own, which it
+/// may kill (`None` where either is missing, outside CI).
+async fn on_own_redis() -> Option<(TestEnv, RedisServer, System)> {
+    let env = TestEnv::new(Backend::Real).await?;
+    let redis = RedisServer::start().await?;
     let mut states = Vec::new();
     for _ in 0..6 {
         states.push(env.instance_on_redis(&redis.url()).await);
     }
     let system = System::on(states).await;
+    Some((env, redis, system))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_loses_no_message() {
+    const MESSAGES: usize = 200;
+    let Some((_env, mut redis, system)) = on_own_redis().await else {
+        return;
+    };
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let carol = system.register("carol", 0).await;
@@ -75,17 +80,9 @@ async fn a_redis_outage_loses_no_message() {
 /// write path) and reach subscribers on both receivers, once, from the chat's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_and_deletes_made_while_redis_is_down_arrive() {
-    let Some(env) = TestEnv::new(Backend::Real).await else {
+    let Some((_env, mut redis, system)) = on_own_redis().await else {
         return;
     };
-    let Some(mut redis) = RedisServer::start().await else {
-        return;
-    };
-    let mut states = Vec::new();
-    for _ in 0..6 {
-        states.push(env.instance_on_redis(&redis.url()).await);
-    }
-    let system = System::on(states).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let chat = alice.direct_chat(&bob, 0).await;
