@@ -60,6 +60,11 @@ impl Live {
         self.connections.try_get_untracked().unwrap_or_default()
     }
 
+    /// The same, tracked: an effect that reads it runs again on every (re)connection.
+    pub fn track_connections(&self) -> u64 {
+        self.connections.try_get().unwrap_or_default()
+    }
+
     /// Connects to the receiver on `port`, or moves there from another one.
     pub fn connect(&self, port: u16) {
         #[cfg(browser)]

@@ -88,9 +88,26 @@ impl ChatsStore {
     pub fn unread_changed(&self, unread: &UnreadCount) {
         self.edit(|list| {
             if let Some(chat) = list.iter_mut().find(|c| c.id == unread.chat_id) {
-                chat.unread_count = unread.unread_count;
+                apply_unread(chat, unread);
             }
         });
+    }
+
+    /// The ids of the chats listed now.
+    pub fn ids(&self) -> Vec<ChatId> {
+        self.chats
+            .try_with_untracked(|c| {
+                c.as_ref()
+                    .map(|l| l.iter().map(|c| c.id).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The chat list as read again after a (re)connection, taken in: see
+    /// [`merge_read_again`].
+    pub fn read_again(&self, fresh: Vec<Chat>, listed_before: &[ChatId], me: UserId) {
+        self.edit(|list| merge_read_again(list, fresh, listed_before, me));
     }
 
     /// A chat was added or changed; one you are no longer in leaves the list.
@@ -123,6 +140,74 @@ impl ChatsStore {
             }
         });
     }
+}
+
+/// A count of unread messages is `last_seq - last_read_seq` as they were when it was
+/// computed; both only grow. So the chat keeps the furthest of each it has heard of, and
+/// a count computed before another but arriving after it changes nothing.
+fn apply_unread(chat: &mut Chat, unread: &UnreadCount) {
+    chat.last_seq = chat
+        .last_seq
+        .max(unread.last_read_seq + unread.unread_count);
+    let read = match chat
+        .participants
+        .iter_mut()
+        .find(|p| p.user.id == unread.user_id)
+    {
+        Some(p) => {
+            p.last_read_seq = p.last_read_seq.max(unread.last_read_seq);
+            p.last_read_seq
+        }
+        None => unread.last_read_seq,
+    };
+    chat.unread_count = (chat.last_seq - read).max(0);
+}
+
+/// The chat list read again after a reconnect, merged with what the page has: chats
+/// added while it was not live join; chats it left meanwhile go (those listed before
+/// the read began and not in it; one added by an event since stays); each chat keeps
+/// the newest of both copies. Then latest activity first, as the server orders them.
+fn merge_read_again(list: &mut Vec<Chat>, fresh: Vec<Chat>, listed_before: &[ChatId], me: UserId) {
+    list.retain(|c| !listed_before.contains(&c.id) || fresh.iter().any(|f| f.id == c.id));
+    for chat in fresh {
+        match list.iter_mut().find(|c| c.id == chat.id) {
+            Some(known) => *known = newest_of(known.clone(), chat, me),
+            None => list.push(chat),
+        }
+    }
+    let activity = |c: &Chat| {
+        c.last_message
+            .as_ref()
+            .map_or(c.created_at, |m| m.created_at)
+    };
+    list.sort_by(|a, b| activity(b).cmp(&activity(a)).then(a.id.cmp(&b.id)));
+}
+
+/// Of two copies of a chat: the name and members of the one with the later logged
+/// change, the last message of the one with the later seq, and your count from the
+/// furthest watermark.
+fn newest_of(known: Chat, fresh: Chat, me: UserId) -> Chat {
+    let (mut chat, other) = if fresh.last_event_seq >= known.last_event_seq {
+        (fresh, known)
+    } else {
+        (known, fresh)
+    };
+    let read_by_me = |c: &Chat| {
+        c.participants
+            .iter()
+            .find(|p| p.user.id == me)
+            .map_or(0, |p| p.last_read_seq)
+    };
+    let read = read_by_me(&chat).max(read_by_me(&other));
+    if other.last_seq > chat.last_seq {
+        chat.last_seq = other.last_seq;
+        chat.last_message = other.last_message;
+    }
+    if let Some(p) = chat.participants.iter_mut().find(|p| p.user.id == me) {
+        p.last_read_seq = read;
+    }
+    chat.unread_count = (chat.last_seq - read).max(0);
+    chat
 }
 
 /// Where a message of the open chat stands (see [`crate::outbox`]).
@@ -446,5 +531,91 @@ mod tests {
         assert_eq!(log.entries[1].message.content, "b, edited");
         assert!(log.events.is_empty());
         assert_eq!(log.last_event_seq(), 5);
+    }
+
+    /// Chat `n` with me (user 2) in it, at `last_seq`, my watermark at `read`, its last
+    /// message sent at minute `minute`.
+    fn listed(n: u128, last_seq: i64, read: i64, minute: i64) -> Chat {
+        let me = UserSummary {
+            id: Uuid::from_u128(2).into(),
+            username: "me".into(),
+            display_name: "Me".into(),
+        };
+        let at = chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute);
+        let mut last = message(last_seq, "x");
+        last.chat_id = Uuid::from_u128(n).into();
+        last.created_at = at;
+        Chat {
+            id: Uuid::from_u128(n).into(),
+            kind: chat_types::ChatKind::Group,
+            name: Some(format!("chat {n}")),
+            description: None,
+            participants: vec![chat_types::Participant {
+                user: me,
+                role: chat_types::Role::Member,
+                last_read_seq: read,
+                read_at: None,
+            }],
+            last_seq,
+            last_event_seq: 1,
+            last_message: Some(last),
+            unread_count: last_seq - read,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: at,
+        }
+    }
+
+    fn unread(chat: &Chat, last_seq: i64, read: i64) -> UnreadCount {
+        UnreadCount {
+            chat_id: chat.id,
+            user_id: Uuid::from_u128(2).into(),
+            unread_count: last_seq - read,
+            last_read_seq: read,
+        }
+    }
+
+    #[test]
+    fn an_older_unread_count_arriving_late_changes_nothing() {
+        let mut chat = listed(1, 10, 4, 0);
+        let count = unread(&chat, 12, 4);
+        apply_unread(&mut chat, &count);
+        assert_eq!(chat.unread_count, 8);
+        // Computed at seq 11, arriving after the one computed at 12.
+        let count = unread(&chat, 11, 4);
+        apply_unread(&mut chat, &count);
+        assert_eq!(chat.unread_count, 8);
+        // Read up to 12 elsewhere; then a notification computed before that.
+        let count = unread(&chat, 12, 12);
+        apply_unread(&mut chat, &count);
+        assert_eq!(chat.unread_count, 0);
+        let count = unread(&chat, 12, 10);
+        apply_unread(&mut chat, &count);
+        assert_eq!(chat.unread_count, 0);
+        // A new message after the read counts.
+        let count = unread(&chat, 13, 12);
+        apply_unread(&mut chat, &count);
+        assert_eq!(chat.unread_count, 1);
+    }
+
+    #[test]
+    fn a_list_read_again_brings_what_happened_while_away_and_keeps_what_is_newer() {
+        let me: UserId = Uuid::from_u128(2).into();
+        let (busy, left, added_by_event) =
+            (listed(1, 5, 5, 1), listed(2, 3, 3, 2), listed(4, 1, 1, 0));
+        let mut list = vec![left.clone(), busy.clone(), added_by_event.clone()];
+        let listed_before = [busy.id, left.id];
+        // Read again: chat 1 moved on while away, chat 3 is new, chat 2 was left.
+        let fresh = vec![listed(3, 2, 0, 3), listed(1, 9, 5, 4)];
+        merge_read_again(&mut list, fresh, &listed_before, me);
+        let order: Vec<(u128, i64)> = list
+            .iter()
+            .map(|c| (c.id.as_uuid().as_u128(), c.unread_count))
+            .collect();
+        assert_eq!(order, [(1, 4), (3, 2), (4, 0)]);
+
+        // Copies older than what the page has already do not move it back.
+        let mut list = vec![listed(1, 9, 9, 4)];
+        merge_read_again(&mut list, vec![listed(1, 7, 5, 3)], &[busy.id], me);
+        assert_eq!((list[0].last_seq, list[0].unread_count), (9, 0));
     }
 }

@@ -260,6 +260,41 @@ test('a reader who was offline sees what changed meanwhile, without reloading', 
   await shot(bo.page, 'back-online-caught-up');
 });
 
+/** The unread count the chat list shows for chat `id` (0 without a badge). */
+async function badgeOf(page, id) {
+  const badge = page.locator(`.chat-item[data-chat="${id}"] [data-test=unread]`);
+  return (await badge.count()) ? Number(await badge.getAttribute('data-count')) : 0;
+}
+
+test('the chat list catches up with what happened while the page was offline', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann');
+  const bo = await signedIn(browser, 'bo', 'Bo');
+  const direct = await startDirectChat(ann, bo);
+  await sendAll(ann, direct, ['hello']);
+  await bo.page.goto('/');
+  await hydrated(bo.page);
+  await eventually('bo is live', async () => /Live via/.test(await bo.page.locator('[data-test=live-status]').textContent()));
+  await eventually('bo sees ann’s chat, one unread', async () => (await badgeOf(bo.page, direct)) === 1);
+
+  await bo.context.setOffline(true);
+  await eventually('bo’s page knows it is offline', async () =>
+    /not answering/.test(await bo.page.locator('[data-test=live-status]').textContent()));
+  const { me } = await gql(bo, 4001, 'query { me { id } }');
+  const group = await gql(ann, 4002, 'mutation($input: CreateChatInput!) { createChat(input: $input) { id } }',
+    { input: { kind: 'GROUP', name: 'Made while you were away', participantIds: [me.id] } });
+  await sendAll(ann, group.createChat.id, ['welcome']);
+  await sendAll(ann, direct, ['two', 'three']);
+
+  await bo.context.setOffline(false);
+  await eventually('the new group is listed, with its message', async () =>
+    (await badgeOf(bo.page, group.createChat.id)) === 1, 20_000);
+  await eventually('the direct chat counts what came meanwhile', async () => (await badgeOf(bo.page, direct)) === 3);
+  const first = bo.page.locator('.chat-item').first();
+  assert.equal(await first.getAttribute('data-chat'), direct, 'the chat with the latest message first');
+  assert.match(await first.textContent(), /three/, 'with its latest message');
+  await shot(bo.page, 'back-online-list-caught-up');
+});
+
 test('an empty chat says what to do', async () => {
   const ann = await signedIn(browser, 'ann', 'Ann');
   const bo = await signedIn(browser, 'bo', 'Bo');

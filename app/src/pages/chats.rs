@@ -200,9 +200,25 @@ pub fn OpenChat() -> impl IntoView {
 }
 
 /// Keeps the chat list current: new messages reorder it, counts change, chats come and
-/// go.
+/// go. Events are not replayed on this topic: instead, after every (re)connection — an
+/// instance switch too — the list is read again and merged, so what happened while the
+/// page was not live (a chat started with you, messages elsewhere, counts) shows
+/// without a reload.
 fn watch_chat_list(store: ChatsStore, me: &User) {
     let me = me.id;
+    let (live, client) = (use_live(), use_client());
+    Effect::new(move |_| {
+        if live.track_connections() == 0 {
+            return;
+        }
+        let listed_before = store.ids();
+        let read = client.call::<Vec<Chat>>(Service::Receiver, ops::CHATS, json!({}), "chats");
+        leptos::task::spawn_local(async move {
+            if let Ok(fresh) = read.await {
+                store.read_again(fresh, &listed_before, me);
+            }
+        });
+    });
     subscribe_while_mounted(
         ops::CHAT_MESSAGE_NOTIFICATION,
         "chatMessageNotification",
