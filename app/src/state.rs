@@ -184,28 +184,31 @@ fn merge_read_again(list: &mut Vec<Chat>, fresh: Vec<Chat>, listed_before: &[Cha
 }
 
 /// Of two copies of a chat: the name and members of the one with the later logged
-/// change, the last message of the one with the later seq, and your count from the
-/// furthest watermark.
+/// change, the last message of the one with the later seq, everyone's furthest read
+/// watermark (they only move forward), and your count from yours.
 fn newest_of(known: Chat, fresh: Chat, me: UserId) -> Chat {
     let (mut chat, other) = if fresh.last_event_seq >= known.last_event_seq {
         (fresh, known)
     } else {
         (known, fresh)
     };
-    let read_by_me = |c: &Chat| {
-        c.participants
-            .iter()
-            .find(|p| p.user.id == me)
-            .map_or(0, |p| p.last_read_seq)
-    };
-    let read = read_by_me(&chat).max(read_by_me(&other));
+    for p in &mut chat.participants {
+        if let Some(q) = other.participants.iter().find(|q| q.user.id == p.user.id)
+            && q.last_read_seq > p.last_read_seq
+        {
+            p.last_read_seq = q.last_read_seq;
+            p.read_at = q.read_at;
+        }
+    }
     if other.last_seq > chat.last_seq {
         chat.last_seq = other.last_seq;
         chat.last_message = other.last_message;
     }
-    if let Some(p) = chat.participants.iter_mut().find(|p| p.user.id == me) {
-        p.last_read_seq = read;
-    }
+    let read = chat
+        .participants
+        .iter()
+        .find(|p| p.user.id == me)
+        .map_or(0, |p| p.last_read_seq);
     chat.unread_count = (chat.last_seq - read).max(0);
     chat
 }
@@ -613,9 +616,24 @@ mod tests {
             .collect();
         assert_eq!(order, [(1, 4), (3, 2), (4, 0)]);
 
-        // Copies older than what the page has already do not move it back.
-        let mut list = vec![listed(1, 9, 9, 4)];
-        merge_read_again(&mut list, vec![listed(1, 7, 5, 3)], &[busy.id], me);
+        // Copies older than what the page has already do not move it back, read
+        // receipts included.
+        let with_other = |mut chat: Chat, their_read: i64| {
+            let mut other = chat.participants[0].clone();
+            other.user.id = Uuid::from_u128(3).into();
+            other.last_read_seq = their_read;
+            chat.participants.push(other);
+            chat
+        };
+        let mut list = vec![with_other(listed(1, 9, 9, 4), 8)];
+        let older = with_other(listed(1, 7, 5, 3), 6);
+        merge_read_again(&mut list, vec![older], &[busy.id], me);
         assert_eq!((list[0].last_seq, list[0].unread_count), (9, 0));
+        let reads: Vec<i64> = list[0]
+            .participants
+            .iter()
+            .map(|p| p.last_read_seq)
+            .collect();
+        assert_eq!(reads, [9, 8]);
     }
 }
