@@ -229,7 +229,15 @@ export async function startGroup(person, name, others) {
 
 /** The unread count the chat list shows for the chat titled `title` (0 without a badge). */
 export async function unreadBadge(page, title) {
-  const badge = page.locator('.chat-item', { hasText: title }).locator('[data-test=unread]');
+  return badgeCount(page.locator('.chat-item', { hasText: title }).locator('[data-test=unread]'));
+}
+
+/** The same for chat `id` (titles can repeat, and previews name people). */
+export async function unreadBadgeOf(page, id) {
+  return badgeCount(page.locator(`.chat-item[data-chat="${id}"] [data-test=unread]`));
+}
+
+async function badgeCount(badge) {
   return (await badge.count()) ? Number(await badge.getAttribute('data-count')) : 0;
 }
 

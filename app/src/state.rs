@@ -580,24 +580,22 @@ mod tests {
     #[test]
     fn an_older_unread_count_arriving_late_changes_nothing() {
         let mut chat = listed(1, 10, 4, 0);
-        let count = unread(&chat, 12, 4);
-        apply_unread(&mut chat, &count);
-        assert_eq!(chat.unread_count, 8);
-        // Computed at seq 11, arriving after the one computed at 12.
-        let count = unread(&chat, 11, 4);
-        apply_unread(&mut chat, &count);
-        assert_eq!(chat.unread_count, 8);
-        // Read up to 12 elsewhere; then a notification computed before that.
-        let count = unread(&chat, 12, 12);
-        apply_unread(&mut chat, &count);
-        assert_eq!(chat.unread_count, 0);
-        let count = unread(&chat, 12, 10);
-        apply_unread(&mut chat, &count);
-        assert_eq!(chat.unread_count, 0);
-        // A new message after the read counts.
-        let count = unread(&chat, 13, 12);
-        apply_unread(&mut chat, &count);
-        assert_eq!(chat.unread_count, 1);
+        // (the chat's last seq and my watermark a count was computed at, the count shown)
+        let arrivals = [
+            (12, 4, 8),
+            // Computed at seq 11, arriving after the one computed at 12.
+            (11, 4, 8),
+            // Read up to 12 elsewhere; then a notification computed before that.
+            (12, 12, 0),
+            (12, 10, 0),
+            // A new message after the read counts.
+            (13, 12, 1),
+        ];
+        for (last_seq, read, shown) in arrivals {
+            let count = unread(&chat, last_seq, read);
+            apply_unread(&mut chat, &count);
+            assert_eq!(chat.unread_count, shown, "after ({last_seq}, {read})");
+        }
     }
 
     #[test]

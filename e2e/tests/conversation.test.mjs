@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {
   assertAccessible, assertNoPageErrors, chatIdOf, eventually, gql, hydrated, launchBrowser,
   messageTexts, send, sendAll, shot, signedIn, sleep, startDirectChat, startGroup, startSystem,
-  unreadBadge,
+  unreadBadge, unreadBadgeOf,
 } from '../support.mjs';
 
 let system;
@@ -260,12 +260,6 @@ test('a reader who was offline sees what changed meanwhile, without reloading', 
   await shot(bo.page, 'back-online-caught-up');
 });
 
-/** The unread count the chat list shows for chat `id` (0 without a badge). */
-async function badgeOf(page, id) {
-  const badge = page.locator(`.chat-item[data-chat="${id}"] [data-test=unread]`);
-  return (await badge.count()) ? Number(await badge.getAttribute('data-count')) : 0;
-}
-
 test('the chat list catches up with what happened while the page was offline', async () => {
   const ann = await signedIn(browser, 'ann', 'Ann');
   const bo = await signedIn(browser, 'bo', 'Bo');
@@ -274,7 +268,7 @@ test('the chat list catches up with what happened while the page was offline', a
   await bo.page.goto('/');
   await hydrated(bo.page);
   await eventually('bo is live', async () => /Live via/.test(await bo.page.locator('[data-test=live-status]').textContent()));
-  await eventually('bo sees ann’s chat, one unread', async () => (await badgeOf(bo.page, direct)) === 1);
+  await eventually('bo sees ann’s chat, one unread', async () => (await unreadBadgeOf(bo.page, direct)) === 1);
 
   await bo.context.setOffline(true);
   await eventually('bo’s page knows it is offline', async () =>
@@ -287,8 +281,8 @@ test('the chat list catches up with what happened while the page was offline', a
 
   await bo.context.setOffline(false);
   await eventually('the new group is listed, with its message', async () =>
-    (await badgeOf(bo.page, group.createChat.id)) === 1, 20_000);
-  await eventually('the direct chat counts what came meanwhile', async () => (await badgeOf(bo.page, direct)) === 3);
+    (await unreadBadgeOf(bo.page, group.createChat.id)) === 1, 20_000);
+  await eventually('the direct chat counts what came meanwhile', async () => (await unreadBadgeOf(bo.page, direct)) === 3);
   const first = bo.page.locator('.chat-item').first();
   assert.equal(await first.getAttribute('data-chat'), direct, 'the chat with the latest message first');
   assert.match(await first.textContent(), /three/, 'with its latest message');

@@ -1,6 +1,6 @@
-//! The chat's log of changes other than messages (renames, people added, left or
-//! removed…): written inside the change's own transaction, read back for timelines and
-//! for subscribers catching up.
+//! The chat's log of changes other than new messages (edits, deletes, renames, people
+//! added, left or removed…): written inside the change's own transaction, read back
+//! for timelines, for publishing and for subscribers catching up.
 
 use std::collections::HashMap;
 
