@@ -57,6 +57,10 @@ test('dialogs take the focus, keep Tab inside, close on Escape and give the focu
   // Creating a chat and writing in it, keys only.
   await opener.focus();
   await page.keyboard.press('Enter');
+  // Keys typed before the box has the focus would go elsewhere.
+  await dialog.waitFor();
+  await eventually('the search box has the focus again', async () =>
+    /^input#search-find-people/.test(await focused(page)));
   await page.keyboard.type(bo.username);
   await eventually('a result', () => page.getByRole('button', { name: new RegExp(bo.username) }).count());
   await page.keyboard.press('Tab');
