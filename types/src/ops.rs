@@ -162,7 +162,7 @@ operation!(
     MESSAGE_FIELDS
 );
 operation!(
-    MESSAGE_READ_UPDATED = "subscription MessageReadUpdated($chatId: ID!) { messageReadUpdated(chatId: $chatId) { chatId userId lastReadSeq readAt } }"
+    MESSAGE_READ_UPDATED = "subscription MessageReadUpdated($chatId: ID!, $current: Boolean) { messageReadUpdated(chatId: $chatId, current: $current) { chatId userId lastReadSeq readAt } }"
 );
 operation!(
     TYPING = "subscription Typing($chatId: ID!) { typing(chatId: $chatId) { chatId userId displayName at } }"

@@ -166,7 +166,8 @@ pub fn Room(id: ChatId) -> impl IntoView {
     subscribe_while_mounted(
         ops::MESSAGE_READ_UPDATED,
         "messageReadUpdated",
-        move || json!({ "chatId": id }),
+        // Each (re)connection starts with where everyone is: what moved meanwhile.
+        move || json!({ "chatId": id, "current": true }),
         move |read: ReadUpdate| store.read_moved(&read),
     );
     subscribe_while_mounted(

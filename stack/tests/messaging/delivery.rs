@@ -18,6 +18,7 @@ backend_tests!(
     an_edit_whose_event_never_came_still_arrives,
     a_removal_whose_events_never_came_still_ends_the_removed_members_streams,
     a_message_sent_after_an_unannounced_removal_never_reaches_the_removed_member,
+    a_returning_reader_is_told_how_far_everyone_has_read_then_each_move_once,
 );
 
 async fn six_hundred_concurrent_messages_arrive_once_and_in_order(env: TestEnv) {
@@ -431,4 +432,65 @@ async fn a_message_sent_after_an_unannounced_removal_never_reaches_the_removed_m
         removal.carol.next_event().await,
         Some(testkit::ws::Event::Complete)
     ));
+}
+
+/// Read receipts resume as state: a reader who was away asks for `current` and hears
+/// first how far each member has read now (the moves it missed, folded), then each
+/// further move once, never one backwards.
+async fn a_returning_reader_is_told_how_far_everyone_has_read_then_each_move_once(env: TestEnv) {
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let carol = system.register("carol", 0).await;
+    let group = alice.group("Readers", &[&bob, &carol]).await;
+    for text in ["one", "two", "three"] {
+        alice.send(&group, text, 0).await;
+    }
+    mark_read(&bob, &group, 1).await;
+
+    let socket = alice.socket(&system, 1).await;
+    let mut reads = socket.subscribe(
+        ops::MESSAGE_READ_UPDATED,
+        json!({ "chatId": group, "current": true }),
+    );
+    let mut now = Vec::new();
+    for _ in 0..2 {
+        let read = reads.next_data().await["messageReadUpdated"].clone();
+        assert_eq!(read["chatId"], group.as_str());
+        now.push((
+            read["userId"].as_str().unwrap().to_string(),
+            read["lastReadSeq"].as_i64(),
+        ));
+    }
+    now.sort();
+    let mut expected = vec![(alice.id.clone(), Some(3)), (bob.id.clone(), Some(3))];
+    expected.sort();
+    assert_eq!(now, expected, "carol has read nothing yet");
+    reads.expect_silence(Duration::from_millis(300)).await;
+
+    // Live from here: each move once. Marking read again with nothing new moves nothing.
+    mark_read(&carol, &group, 0).await;
+    mark_read(&carol, &group, 1).await;
+    let read = reads.next_data().await["messageReadUpdated"].clone();
+    assert_eq!(read["userId"], carol.id.as_str());
+    assert_eq!(read["lastReadSeq"], 3);
+    alice.send(&group, "four", 1).await;
+    let read = reads.next_data().await["messageReadUpdated"].clone();
+    assert_eq!(read["userId"], alice.id.as_str());
+    assert_eq!(read["lastReadSeq"], 4);
+    reads.expect_silence(Duration::from_millis(300)).await;
+
+    // Without `current`, only what moves from now on.
+    let mut later = socket.subscribe(ops::MESSAGE_READ_UPDATED, json!({ "chatId": group }));
+    later.expect_silence(Duration::from_millis(300)).await;
+    mark_read(&bob, &group, 0).await;
+    let read = later.next_data().await["messageReadUpdated"].clone();
+    assert_eq!(read["userId"], bob.id.as_str());
+    assert_eq!(read["lastReadSeq"], 4);
+}
+
+async fn mark_read(person: &Person, chat: &str, instance: usize) {
+    person.senders[instance]
+        .data(ops::MARK_AS_READ, json!({ "chatId": chat }))
+        .await;
 }
