@@ -7,8 +7,11 @@
 //! - [`sender_crash`]: a sender is killed mid-stream; clients retry on the other;
 //! - [`postgres_outage`]: PostgreSQL is unreachable for a while (through a proxy).
 //!
-//! Each test checks that every subscriber ends with every message once and in order,
-//! and that the chat holds exactly the messages sent. The tests take turns (each runs
+//! Alongside the messages the newest one is edited again and again, so the chat's log
+//! grows during the fault too. Each test checks that every subscriber ends with every
+//! message once and in order, that the chat holds exactly the messages sent, and (the
+//! history check) that each subscriber's `chatEvents` are exactly the chat's log as the
+//! database holds it: nothing missing, doubled or out of order. The tests take turns (each runs
 //! five processes and a stream of traffic; together they would starve a small
 //! machine), and each is bounded in time. Outside CI they are skipped with a note when
 //! PostgreSQL or Redis is not there.

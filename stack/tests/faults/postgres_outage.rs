@@ -124,7 +124,7 @@ async fn while_postgres_is_unreachable_requests_fail_fast_as_unavailable_then_re
 
         let n = sent.count() as i64;
         sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(followers, n).await {
+        for seen in catch_up(&world, &group, followers, n).await {
             sent.check_followed(&seen);
             assert_eq!(
                 seen.connections.len(),
@@ -134,7 +134,7 @@ async fn while_postgres_is_unreachable_requests_fail_fast_as_unavailable_then_re
                 seen.interruptions
             );
         }
-        eprintln!("{n} messages");
+        eprintln!("{n} messages, {} edits", sent.edits);
     })
     .await;
 }

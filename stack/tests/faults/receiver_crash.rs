@@ -50,7 +50,7 @@ async fn a_killed_receivers_clients_resume_on_the_other_without_loss() {
         assert!(failures.is_empty(), "sends failed: {failures:#?}");
         let n = sent.count() as i64;
         sent.check_stored(&world.stored_messages(1, &group).await);
-        let seen = catch_up(followers, n).await;
+        let seen = catch_up(&world, &group, followers, n).await;
         for seen in &seen {
             sent.check_followed(seen);
         }
@@ -72,7 +72,10 @@ async fn a_killed_receivers_clients_resume_on_the_other_without_loss() {
                 stayed.interruptions
             );
         }
-        eprintln!("{n} messages; receiver 0 killed after {at_kill}");
+        eprintln!(
+            "{n} messages, {} edits; receiver 0 killed after {at_kill}",
+            sent.edits
+        );
     })
     .await;
 }

@@ -44,7 +44,7 @@ async fn redis_killed_and_restarted_fails_no_send_and_loses_no_message() {
         assert!(failures.is_empty(), "sends failed: {failures:#?}");
         let n = sent.count() as i64;
         sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(followers, n).await {
+        for seen in catch_up(&world, &group, followers, n).await {
             sent.check_followed(&seen);
             assert_eq!(
                 seen.connections.len(),
@@ -63,7 +63,8 @@ async fn redis_killed_and_restarted_fails_no_send_and_loses_no_message() {
             );
         }
         eprintln!(
-            "{n} messages; subscribers had reached {delivered_while_down:?} when Redis came back"
+            "{n} messages, {} edits; subscribers had reached {delivered_while_down:?} when Redis came back",
+            sent.edits
         );
     })
     .await;

@@ -100,11 +100,12 @@ async fn a_send_cut_off_by_a_killed_sender_is_retried_once_on_the_other() {
 
         let n = sent.count() as i64;
         sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(followers, n).await {
+        for seen in catch_up(&world, &group, followers, n).await {
             sent.check_followed(&seen);
         }
         eprintln!(
-            "{n} messages; sender 0 killed after {at_kill}; {cut_off} send(s) in flight cut off, {} refused",
+            "{n} messages, {} edits; sender 0 killed after {at_kill}; {cut_off} send(s) in flight cut off, {} refused",
+            sent.edits,
             failures.len() - cut_off
         );
     })

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chat_store::{PoolSize, Store};
-use chat_types::ops;
+use chat_types::{ChatId, ops};
 use serde_json::{Value, json};
 use server_core::secret::Secret;
 use testkit::env::{TestDatabase, require_redis};
@@ -29,6 +29,10 @@ pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const PACE: Duration = Duration::from_millis(5);
 /// Pause before a failed send is tried again (on the other sender).
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// Pause between two edits of the traffic.
+const EDIT_PACE: Duration = Duration::from_millis(40);
+/// How long one edit is tried, on both senders, before it is given up.
+const EDIT_LIMIT: Duration = Duration::from_secs(5);
 /// How long one message may take, retries included, before the test gives up.
 const MESSAGE_LIMIT: Duration = Duration::from_secs(60);
 /// How long subscribers may take to catch up after the traffic stops.
@@ -98,7 +102,7 @@ pub(crate) struct World {
     pub(crate) cluster: Cluster,
     pub(crate) proxy: Option<TcpProxy>,
     pub(crate) redis: Option<RedisServer>,
-    _database: TestDatabase,
+    database: TestDatabase,
     http: reqwest::Client,
 }
 
@@ -144,7 +148,7 @@ impl World {
             cluster,
             proxy,
             redis,
-            _database: database,
+            database,
             http: http_client(),
         })
     }
@@ -221,6 +225,32 @@ impl World {
             if !data["messages"]["hasMore"].as_bool().unwrap() {
                 return all;
             }
+        }
+    }
+
+    /// The group's chat log, from the database: what every follower should have
+    /// received from `chatEvents`.
+    pub(crate) async fn chat_log(&self, group: &Group) -> Vec<Logged> {
+        let store = Store::connect(&self.database.url, PoolSize::default())
+            .await
+            .expect("connect to the test database");
+        let chat: ChatId = group.chat.parse().expect("a chat id");
+        let mut log: Vec<Logged> = Vec::new();
+        loop {
+            let after = log.last().map_or(0, |e| e.event_seq);
+            let page = store
+                .chat_events_after(chat, after, 500)
+                .await
+                .expect("read the chat's log");
+            if page.is_empty() {
+                store.close().await;
+                return log;
+            }
+            log.extend(page.iter().map(|event| Logged {
+                event_seq: event.event_seq,
+                kind: json!(event.kind).as_str().expect("a kind").to_string(),
+                message: event.message.as_ref().map(|m| m.id.to_string()),
+            }));
         }
     }
 
@@ -389,6 +419,7 @@ pub(crate) struct Traffic {
     in_flight: Arc<Vec<AtomicUsize>>,
     attempts: Arc<Mutex<Vec<Attempt>>>,
     lanes: Vec<JoinHandle<()>>,
+    edits: JoinHandle<usize>,
 }
 
 impl Traffic {
@@ -460,12 +491,20 @@ impl Traffic {
                 })
             })
             .collect();
+        let edits = tokio::spawn(edit_lane(
+            http,
+            senders,
+            token,
+            attempts.clone(),
+            stop.clone(),
+        ));
         Self {
             stop,
             sent,
             in_flight,
             attempts,
             lanes,
+            edits,
         }
     }
 
@@ -509,9 +548,63 @@ impl Traffic {
                 std::panic::resume_unwind(e.into_panic());
             }
         }
+        let edits = self
+            .edits
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let attempts = std::mem::take(&mut *self.attempts.lock().unwrap());
-        Sent::from(attempts)
+        Sent {
+            edits,
+            ..Sent::from(attempts)
+        }
     }
+}
+
+/// Beside the messages, the newest one sent is edited every [`EDIT_PACE`], through the
+/// senders in turn, so the chat's log has changes other than messages while the fault
+/// happens. A failed edit is tried again on the other sender for a while, then given
+/// up: what counts is what the log holds, and the history check reads that. Returns how
+/// many edits were answered.
+async fn edit_lane(
+    http: reqwest::Client,
+    senders: Arc<Vec<String>>,
+    token: String,
+    attempts: Arc<Mutex<Vec<Attempt>>>,
+    stop: Arc<AtomicBool>,
+) -> usize {
+    let mut answered = 0;
+    let mut target = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(EDIT_PACE).await;
+        let newest = attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|a| Some((a.answer.message()?["id"].clone(), a.client_id.clone())));
+        let Some((id, client_id)) = newest else {
+            continue;
+        };
+        let variables = json!({ "id": id, "content": format!("message {client_id}, edited") });
+        let first = Instant::now();
+        while first.elapsed() < EDIT_LIMIT && !stop.load(Ordering::Relaxed) {
+            target = (target + 1) % senders.len();
+            let answer = request(
+                &http,
+                &senders[target],
+                &token,
+                ops::UPDATE_MESSAGE,
+                variables.clone(),
+            )
+            .await;
+            if matches!(&answer, Answer::Data(data) if data["updateMessage"].is_object()) {
+                answered += 1;
+                break;
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+    answered
 }
 
 /// The `createMessage` input of the traffic's message `client_id`.
@@ -528,6 +621,8 @@ pub(crate) struct Sent {
     pub(crate) attempts: Vec<Attempt>,
     /// The seq each message was stored with, by clientId.
     pub(crate) seqs: HashMap<String, i64>,
+    /// How many edits were answered.
+    pub(crate) edits: usize,
 }
 
 impl Sent {
@@ -543,7 +638,11 @@ impl Sent {
                 );
             }
         }
-        Self { attempts, seqs }
+        Self {
+            attempts,
+            seqs,
+            edits: 0,
+        }
     }
 
     /// How many messages were sent.
@@ -636,6 +735,8 @@ pub(crate) struct Seen {
     pub(crate) name: String,
     /// (seq, clientId) of every message, in the order received.
     pub(crate) messages: Vec<(i64, String)>,
+    /// The chat's log events, in the order received.
+    pub(crate) events: Vec<Logged>,
     /// The receiver of each connection, in order: the first is where it started.
     pub(crate) connections: Vec<usize>,
     /// Why each connection or subscription ended, and failed connection attempts.
@@ -645,6 +746,46 @@ pub(crate) struct Seen {
 impl Seen {
     pub(crate) fn last(&self) -> i64 {
         self.messages.iter().map(|(seq, _)| *seq).max().unwrap_or(0)
+    }
+
+    fn last_event(&self) -> i64 {
+        self.events.iter().map(|e| e.event_seq).max().unwrap_or(0)
+    }
+
+    /// The history check: the follower received exactly the chat's log from its start,
+    /// each event once and in order, with the kind and message the database has.
+    fn check_history(&self, log: &[Logged]) {
+        let seqs: Vec<i64> = self.events.iter().map(|e| e.event_seq).collect();
+        let logged: Vec<i64> = log.iter().map(|e| e.event_seq).collect();
+        assert_eq!(
+            seqs,
+            logged,
+            "{} should have received the chat's log, events 1..={} once each, in order",
+            self.name,
+            log.len()
+        );
+        for (got, expected) in self.events.iter().zip(log) {
+            assert_eq!(got, expected, "{} received another event", self.name);
+        }
+    }
+}
+
+/// One event of a chat's log, as a follower received it or the database holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Logged {
+    pub(crate) event_seq: i64,
+    pub(crate) kind: String,
+    /// The id of the message it changed, if it changed one.
+    pub(crate) message: Option<String>,
+}
+
+impl Logged {
+    fn from_api(event: &Value) -> Self {
+        Self {
+            event_seq: event["eventSeq"].as_i64().expect("an eventSeq"),
+            kind: event["kind"].as_str().expect("a kind").to_string(),
+            message: event["message"]["id"].as_str().map(str::to_string),
+        }
     }
 }
 
@@ -695,38 +836,44 @@ impl Follower {
                         }
                     }
                 };
-                let after = {
+                let (after, after_event) = {
                     let mut seen = state.lock().unwrap();
                     seen.connections.push(target);
-                    seen.last()
+                    (seen.last(), seen.last_event())
                 };
-                let mut subscription = socket.subscribe(
+                let mut messages = socket.subscribe(
                     ops::MESSAGE_ADDED,
                     json!({ "chatId": chat, "afterSeq": after }),
                 );
+                let mut events = socket.subscribe(
+                    ops::CHAT_EVENTS,
+                    json!({ "chatId": chat, "afterEventSeq": after_event }),
+                );
                 let why = loop {
-                    let event = tokio::select! {
+                    let (field, event) = tokio::select! {
                         _ = stopped.wait_for(|s| *s) => return,
-                        event = subscription.next_event_within(Duration::from_secs(3600)) => event,
+                        event = messages.next_event_within(Duration::from_secs(3600)) => ("messageAdded", event),
+                        event = events.next_event_within(Duration::from_secs(3600)) => ("chatEvents", event),
                     };
                     match event {
                         Some(Event::Next(payload)) if payload["errors"].is_null() => {
-                            let message = &payload["data"]["messageAdded"];
-                            let seq = message["seq"].as_i64().expect("a seq");
-                            let client_id = message["clientId"].as_str().unwrap_or_default();
-                            state
-                                .lock()
-                                .unwrap()
-                                .messages
-                                .push((seq, client_id.to_string()));
+                            let data = &payload["data"][field];
+                            let mut seen = state.lock().unwrap();
+                            if field == "chatEvents" {
+                                seen.events.push(Logged::from_api(data));
+                            } else {
+                                let seq = data["seq"].as_i64().expect("a seq");
+                                let client_id = data["clientId"].as_str().unwrap_or_default();
+                                seen.messages.push((seq, client_id.to_string()));
+                            }
                         }
                         Some(Event::Next(payload)) => {
-                            break format!("error: {}", payload["errors"]);
+                            break format!("{field} error: {}", payload["errors"]);
                         }
-                        Some(Event::Error(errors)) => break format!("refused: {errors}"),
-                        Some(Event::Complete) => break "completed".to_string(),
+                        Some(Event::Error(errors)) => break format!("{field} refused: {errors}"),
+                        Some(Event::Complete) => break format!("{field} completed"),
                         Some(Event::Closed(reason)) => break format!("closed: {reason:?}"),
-                        None => break "no events".to_string(),
+                        None => break format!("{field}: no events"),
                     }
                 };
                 socket.close();
@@ -761,35 +908,59 @@ impl Follower {
     }
 }
 
-/// Waits until every follower has seq `n`, then a moment more (anything extra, such as
-/// a duplicate, would arrive in it), and stops them.
-pub(crate) async fn catch_up(followers: Vec<Follower>, n: i64) -> Vec<Seen> {
+/// Waits until every follower has seq `n` and the whole chat log, then a moment more
+/// (anything extra, such as a duplicate, would arrive in it), and stops them; checks
+/// each one's events against the log in the database (the history check).
+pub(crate) async fn catch_up(
+    world: &World,
+    group: &Group,
+    followers: Vec<Follower>,
+    n: i64,
+) -> Vec<Seen> {
     let deadline = Instant::now() + CATCH_UP_LIMIT;
-    while !followers.iter().all(|f| f.last() >= n) {
-        if Instant::now() > deadline {
-            let state: Vec<String> = followers
-                .iter()
-                .map(|f| {
-                    let seen = f.seen.lock().unwrap();
-                    format!(
-                        "{} at {} after {} connection(s), interrupted: {:?}",
-                        seen.name,
-                        seen.last(),
-                        seen.connections.len(),
-                        seen.interruptions
-                    )
-                })
-                .collect();
-            panic!(
-                "timed out after {CATCH_UP_LIMIT:?} waiting until every subscriber has all {n} messages: {state:#?}"
-            );
+    // Read again after the wait: a write whose answer the traffic never got may commit
+    // late, and then the followers should have it too.
+    let mut log = world.chat_log(group).await;
+    loop {
+        let last_event = log.last().map_or(0, |e| e.event_seq);
+        let caught_up = |f: &Follower| {
+            let seen = f.seen.lock().unwrap();
+            seen.last() >= n && seen.last_event() >= last_event
+        };
+        while !followers.iter().all(caught_up) {
+            if Instant::now() > deadline {
+                let state: Vec<String> = followers
+                    .iter()
+                    .map(|f| {
+                        let seen = f.seen.lock().unwrap();
+                        format!(
+                            "{} at seq {} and eventSeq {} after {} connection(s), interrupted: {:?}",
+                            seen.name,
+                            seen.last(),
+                            seen.last_event(),
+                            seen.connections.len(),
+                            seen.interruptions
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "timed out after {CATCH_UP_LIMIT:?} waiting until every subscriber has all {n} messages and {last_event} events: {state:#?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = world.chat_log(group).await;
+        if again.len() == log.len() {
+            break;
+        }
+        log = again;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut seen = Vec::new();
     for follower in followers {
-        seen.push(follower.stop().await);
+        let follower = follower.stop().await;
+        follower.check_history(&log);
+        seen.push(follower);
     }
     seen
 }
