@@ -246,6 +246,10 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
         let (mut registration, me) = join_chat::<kinds::MessageAdded>(ctx, chat_id).await?;
         let state = state(ctx).clone();
+        if let Some(after) = after_seq {
+            let newest = newest(&state, chat_id).await?.last_seq;
+            reached("afterSeq", after, newest)?;
+        }
         let hub = hub(ctx).clone();
         Ok(async_stream::stream! {
             let mut last = after_seq.unwrap_or(registration.watermark);
@@ -414,12 +418,10 @@ async fn chat_log(
     let (registration, me) = join_chat::<kinds::ChatChanged>(ctx, chat_id).await?;
     let store = state(ctx).store.clone();
     // Read after joining: a change logged in between arrives live and is not doubled.
+    let newest = newest(state(ctx), chat_id).await?.last_event_seq;
     let start = match after_event_seq {
-        Some(after) => after,
-        None => store
-            .chat(chat_id, None)
-            .await?
-            .map_or(0, |c| c.last_event_seq),
+        Some(after) => reached("afterEventSeq", after, newest)?,
+        None => newest,
     };
     Ok(crate::timeline::chat_events(
         store,
@@ -429,6 +431,32 @@ async fn chat_log(
         registration,
         me,
     ))
+}
+
+/// The chat as it is now (its newest seq and eventSeq).
+async fn newest(state: &ServiceState, chat_id: ChatId) -> Result<Chat, ApiError> {
+    state
+        .store
+        .chat(chat_id, None)
+        .await?
+        .ok_or(ApiError::NotFound("chat"))
+}
+
+/// `after`, if the chat has reached it. A resume point past the chat's end (from a
+/// database restored from an older backup, or a client's state gone wrong) would wait
+/// for changes that never come and skip the ones that do: refused, so the client
+/// reads the chat again.
+fn reached(field: &str, after: i64, newest: i64) -> Result<i64, ApiError> {
+    if after < 0 {
+        return Err(ApiError::bad_input(field, "must not be negative"));
+    }
+    if after > newest {
+        return Err(ApiError::bad_input(
+            field,
+            format!("is past the chat's end ({newest}); read the chat again"),
+        ));
+    }
+    Ok(after)
 }
 
 /// The messages that `kind` changes logged in the chat changed, as they are now.

@@ -19,6 +19,7 @@ backend_tests!(
     a_removal_whose_events_never_came_still_ends_the_removed_members_streams,
     a_message_sent_after_an_unannounced_removal_never_reaches_the_removed_member,
     a_returning_reader_is_told_how_far_everyone_has_read_then_each_move_once,
+    a_resume_point_the_chat_has_not_reached_is_refused_not_waited_on,
 );
 
 async fn six_hundred_concurrent_messages_arrive_once_and_in_order(env: TestEnv) {
@@ -487,6 +488,54 @@ async fn a_returning_reader_is_told_how_far_everyone_has_read_then_each_move_onc
     let read = later.next_data().await["messageReadUpdated"].clone();
     assert_eq!(read["userId"], bob.id.as_str());
     assert_eq!(read["lastReadSeq"], 4);
+}
+
+/// A cursor from beyond the chat's end (a database restored from an older backup, a
+/// client's state gone wrong) would wait for changes that never come and skip the ones
+/// that do. It is refused with a coded error, so the client reads the chat again; a
+/// cursor at the end is fine.
+async fn a_resume_point_the_chat_has_not_reached_is_refused_not_waited_on(env: TestEnv) {
+    let system = System::start(&env).await;
+    let alice = system.register("alice", 0).await;
+    let bob = system.register("bob", 1).await;
+    let chat = alice.direct_chat(&bob, 0).await;
+    let sent = alice.send(&chat, "one", 0).await;
+    alice.senders[1]
+        .data(
+            ops::UPDATE_MESSAGE,
+            json!({ "id": sent["id"], "content": "one, edited" }),
+        )
+        .await;
+    let socket = bob.socket(&system, 0).await;
+    for (document, cursor) in [
+        (ops::MESSAGE_ADDED, "afterSeq"),
+        (ops::CHAT_EVENTS, "afterEventSeq"),
+        (ops::MESSAGE_UPDATED, "afterEventSeq"),
+        (ops::MESSAGE_DELETED, "afterEventSeq"),
+    ] {
+        for bad in [2, 99, -1] {
+            let mut refused = socket.subscribe(document, json!({ "chatId": chat, cursor: bad }));
+            assert_eq!(
+                refused.next_error_code().await,
+                "BAD_USER_INPUT",
+                "{cursor}: {bad} on {document}"
+            );
+        }
+    }
+    // At the end: nothing to replay, and the next change arrives.
+    let mut messages =
+        socket.subscribe(ops::MESSAGE_ADDED, json!({ "chatId": chat, "afterSeq": 1 }));
+    let mut log = socket.subscribe(
+        ops::CHAT_EVENTS,
+        json!({ "chatId": chat, "afterEventSeq": 1 }),
+    );
+    messages.expect_silence(Duration::from_millis(200)).await;
+    alice.send(&chat, "two", 1).await;
+    assert_eq!(messages.next_data().await["messageAdded"]["seq"], 2);
+    alice.senders[0]
+        .data(ops::REMOVE_MESSAGE, json!({ "id": sent["id"] }))
+        .await;
+    assert_eq!(log.next_data().await["chatEvents"]["eventSeq"], 2);
 }
 
 async fn mark_read(person: &Person, chat: &str, instance: usize) {
