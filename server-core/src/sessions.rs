@@ -50,16 +50,19 @@ impl OpenSessions {
             .filter_map(|(user, versions)| Some((*user, *versions.keys().min()?)))
             .collect()
     }
+}
 
-    /// The users whose oldest open session no longer matches the database: `current`
-    /// holds the active users' versions (the rest are gone or deactivated).
-    fn stale(&self, current: &FxHashMap<UserId, i64>) -> Vec<UserId> {
-        self.oldest_versions()
-            .into_iter()
-            .filter(|(user, oldest)| current.get(user) != Some(oldest))
-            .map(|(user, _)| user)
-            .collect()
-    }
+/// The users among `asked` (each with its oldest open token version when the database
+/// was asked) whose version no longer matches it: `current` holds the active users'
+/// versions (the rest are gone or deactivated). Only those asked about: a session
+/// opened while the database was read is missing from `current` for want of being
+/// asked, not for being revoked.
+fn stale(asked: &[(UserId, i64)], current: &FxHashMap<UserId, i64>) -> Vec<UserId> {
+    asked
+        .iter()
+        .filter(|(user, oldest)| current.get(user) != Some(oldest))
+        .map(|(user, _)| *user)
+        .collect()
 }
 
 /// One open session; unregisters itself when dropped.
@@ -95,17 +98,14 @@ pub(crate) async fn sweep(sessions: Arc<OpenSessions>, store: Store, revoked: im
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let users: Vec<UserId> = sessions
-            .oldest_versions()
-            .into_iter()
-            .map(|(user, _)| user)
-            .collect();
-        if users.is_empty() {
+        let asked = sessions.oldest_versions();
+        if asked.is_empty() {
             continue;
         }
+        let users: Vec<UserId> = asked.iter().map(|(user, _)| *user).collect();
         match store.active_token_versions(&users).await {
             Ok(current) => {
-                for user in sessions.stale(&current.into_iter().collect()) {
+                for user in stale(&asked, &current.into_iter().collect()) {
                     tracing::info!(%user, "ending sessions revoked without a bus event");
                     revoked(user);
                 }
@@ -147,8 +147,19 @@ mod tests {
         let _behind = sessions.hold(user(2), 0);
         let _deactivated = sessions.hold(user(3), 5);
         let database = FxHashMap::from_iter([(user(1), 2), (user(2), 1)]);
-        let mut stale = sessions.stale(&database);
+        let mut stale = stale(&sessions.oldest_versions(), &database);
         stale.sort();
         assert_eq!(stale, vec![user(2), user(3)]);
+    }
+
+    #[test]
+    fn a_session_opened_while_the_database_is_read_is_not_stale() {
+        let sessions = Arc::new(OpenSessions::default());
+        let _first = sessions.hold(user(1), 2);
+        let asked = sessions.oldest_versions();
+        let database = FxHashMap::from_iter([(user(1), 2)]);
+        // Opened after the sweep listed the users it asks the database about.
+        let _newcomer = sessions.hold(user(4), 0);
+        assert_eq!(stale(&asked, &database), Vec::<UserId>::new());
     }
 }
