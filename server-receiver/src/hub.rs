@@ -353,6 +353,8 @@ struct TopicState {
     awaiting_log: bool,
     /// Chat topics: where the logs ended at the last log-tail check.
     tail: LogEnds,
+    /// Chat topics: `watermark` and `event_watermark` at the last log-tail check.
+    delivered_at_check: (i64, i64),
 }
 
 struct Actor {
@@ -861,7 +863,10 @@ impl Actor {
     }
 
     /// Catches up each chat still behind where the previous check found its logs
-    /// ending: what the bus has not brought in a second, it is not bringing.
+    /// ending, and with nothing delivered since: what the bus has not brought in a
+    /// second, it is not bringing. A chat whose events keep coming, only late (a bus
+    /// behind under load), is left to the bus: reading it too would only add load,
+    /// and a lost event among them shows as a gap when the next one comes.
     fn on_tails(&mut self, tails: Vec<(ChatId, LogEnds)>) {
         self.checking_tails = false;
         let (mut catch_up, mut changes) = (Vec::new(), Vec::new());
@@ -870,11 +875,21 @@ impl Actor {
                 continue;
             };
             let seen_before = std::mem::replace(&mut state.tail, ends);
-            if state.ready && !state.backfilling && state.watermark < seen_before.last_seq {
+            let (delivered, changed) = std::mem::replace(
+                &mut state.delivered_at_check,
+                (state.watermark, state.event_watermark),
+            );
+            let stalled = state.watermark == delivered;
+            if state.ready
+                && !state.backfilling
+                && stalled
+                && state.watermark < seen_before.last_seq
+            {
                 state.backfilling = true;
                 catch_up.push((chat, state.generation, state.watermark));
             }
-            if state.ready && state.event_watermark < seen_before.last_event_seq {
+            let stalled = state.event_watermark == changed;
+            if state.ready && stalled && state.event_watermark < seen_before.last_event_seq {
                 changes.push(chat);
             }
         }
@@ -1119,6 +1134,28 @@ mod tests {
         actor.on_tails(vec![(quiet, ends(7)), (lost, ends(7))]);
         assert!(!actor.topics[&Topic::Chat(quiet)].backfilling);
         assert!(actor.topics[&Topic::Chat(lost)].backfilling);
+    }
+
+    #[tokio::test]
+    async fn a_chat_whose_events_arrive_late_but_arrive_is_not_read_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut actor, _commands) = actor(&dir).await;
+        let busy: ChatId = Uuid::now_v7().into();
+        let _on_busy = join(&mut actor, busy, 5).await;
+        actor.on_tails(vec![(busy, ends(10))]);
+        // Under load the bus runs more than a check behind: by the next check only 6
+        // to 8 have come, and the chat has reached 15.
+        for seq in 6..=8 {
+            actor.on_event(&Topic::Chat(busy), added(busy, seq));
+        }
+        actor.on_tails(vec![(busy, ends(15))]);
+        assert!(
+            !actor.topics[&Topic::Chat(busy)].backfilling,
+            "the bus is bringing them: reading them too only adds load"
+        );
+        // Nothing more comes for a whole check: now it is caught up.
+        actor.on_tails(vec![(busy, ends(15))]);
+        assert!(actor.topics[&Topic::Chat(busy)].backfilling);
     }
 
     fn change(chat: ChatId, event_seq: i64, kind: ChatEventKind, subject: UserId) -> Arc<Event> {
