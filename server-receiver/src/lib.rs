@@ -6,6 +6,7 @@
 
 pub mod hub;
 pub mod kinds;
+mod receipts;
 mod schema;
 mod timeline;
 

@@ -1,6 +1,5 @@
 //! The receiver's GraphQL schema: reads, and the live subscriptions.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
@@ -171,67 +170,6 @@ fn events<K: Kind>(
     }
 }
 
-/// How far each member of the chat who has read anything has read.
-async fn read_watermarks(
-    state: &ServiceState,
-    chat_id: ChatId,
-    me: UserId,
-) -> Result<Vec<ReadUpdate>, ApiError> {
-    let chat = state
-        .store
-        .chat(chat_id, Some(me))
-        .await?
-        .ok_or(ApiError::NotFound("chat"))?;
-    Ok(chat
-        .participants
-        .into_iter()
-        .filter(|p| p.last_read_seq > 0)
-        .filter_map(|p| {
-            Some(ReadUpdate {
-                chat_id,
-                user_id: p.user.id,
-                last_read_seq: p.last_read_seq,
-                read_at: p.read_at?,
-            })
-        })
-        .collect())
-}
-
-/// `first`, then the registration's watermark moves, each reader's only as it goes
-/// forward: what `first` already said, or an event heard twice, is not repeated.
-fn read_moves(
-    mut registration: Registration,
-    me: UserId,
-    first: Vec<ReadUpdate>,
-) -> impl Stream<Item = Result<ReadUpdate, ApiError>> {
-    async_stream::stream! {
-        let mut furthest = HashMap::new();
-        for read in first {
-            if moves_forward(&mut furthest, &read) {
-                yield Ok(read);
-            }
-        }
-        while let Some(event) = registration.events.recv().await {
-            if let Some(read) = kinds::ReadUpdated::pick(&event, me)
-                && moves_forward(&mut furthest, &read)
-            {
-                yield Ok(read);
-            }
-        }
-        if let Some(error) = registration.end().error() {
-            yield Err(error);
-        }
-    }
-}
-
-/// Whether `read` takes its reader further than `furthest` has them; if so, notes it.
-fn moves_forward(furthest: &mut HashMap<UserId, i64>, read: &ReadUpdate) -> bool {
-    let seen = furthest.entry(read.user_id).or_insert(0);
-    let forward = read.last_read_seq > *seen;
-    *seen = (*seen).max(read.last_read_seq);
-    forward
-}
-
 pub struct Subscription;
 
 #[SubscriptionObject]
@@ -334,10 +272,10 @@ impl Subscription {
         // Joined before reading, so a move between the two arrives one way or both.
         let (registration, me) = join_chat::<kinds::ReadUpdated>(ctx, chat_id).await?;
         let now = match current {
-            Some(true) => read_watermarks(state(ctx), chat_id, me).await?,
+            Some(true) => crate::receipts::read_watermarks(state(ctx), chat_id, me).await?,
             _ => Vec::new(),
         };
-        Ok(read_moves(registration, me, now))
+        Ok(crate::receipts::read_moves(registration, me, now))
     }
 
     /// Others typing in the chat (at most one event per person every two seconds).
@@ -501,29 +439,4 @@ async fn join_user<K: Kind>(ctx: &Context<'_>) -> Result<(Registration, UserId),
         .register(Topic::User(me), me, kinds::filter::<K>())
         .await?;
     Ok((registration, me))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_watermark_is_passed_on_only_when_it_moves_forward() {
-        let (ann, bo) = (
-            UserId::from(uuid::Uuid::from_u128(1)),
-            UserId::from(uuid::Uuid::from_u128(2)),
-        );
-        let read = |user_id, last_read_seq| ReadUpdate {
-            chat_id: ChatId::from(uuid::Uuid::from_u128(3)),
-            user_id,
-            last_read_seq,
-            read_at: chrono::Utc::now(),
-        };
-        let mut furthest = HashMap::new();
-        let passed: Vec<bool> = [(ann, 3), (bo, 2), (ann, 3), (ann, 2), (bo, 5), (ann, 4)]
-            .into_iter()
-            .map(|(user, seq)| moves_forward(&mut furthest, &read(user, seq)))
-            .collect();
-        assert_eq!(passed, [true, true, false, false, true, true]);
-    }
 }
