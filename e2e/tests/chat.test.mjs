@@ -70,6 +70,9 @@ test('two people on different instances chat live', async () => {
   await eventually('the badge clears', async () => (await unreadBadge(bob.page, 'Alice')) === 0);
   await eventually('alice’s receipt turns to read', async () =>
     (await alice.page.locator('[data-test=receipt]').last().getAttribute('data-state')) === 'Read');
+  // Her own list shows her newest message (it once kept an earlier one).
+  await eventually('alice’s list previews her last message', async () =>
+    (await alice.page.locator('.chat-item', { hasText: 'Bob' }).locator('.chat-preview').textContent()) === 'You: Third message');
   await shot(alice.page, 'read-receipt');
 
   // Each sees the other live.

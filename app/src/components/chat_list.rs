@@ -50,11 +50,13 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
 fn item_key(chat: &Chat) -> String {
     let last = chat.last_message.as_ref();
     format!(
-        "{}:{}:{}:{}:{:?}:{:?}",
+        "{}:{}:{}:{}:{:?}:{:?}:{:?}",
         chat.id,
         chat.last_seq,
         chat.unread_count,
         chat.updated_at.timestamp_millis(),
+        // Not implied by lastSeq: your own count can raise it before your message is back.
+        last.map(|m| m.id),
         last.and_then(|m| m.edited_at).map(|t| t.timestamp_millis()),
         last.and_then(|m| m.deleted_at)
             .map(|t| t.timestamp_millis()),
@@ -114,5 +116,43 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
                 </span>
             </a>
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn chat(last_seq: i64, last: (&str, i64, &str)) -> Chat {
+        let (id, seq, content) = last;
+        let chat = "00000000-0000-0000-0000-000000000001";
+        let at = "2026-12-01T10:00:00Z";
+        serde_json::from_value(json!({
+            "id": chat, "kind": "DIRECT", "name": null, "description": null,
+            "participants": [], "lastSeq": last_seq, "unreadCount": 0,
+            "createdAt": at, "updatedAt": at,
+            "lastMessage": {
+                "id": id, "chatId": chat, "seq": seq, "content": content, "clientId": null,
+                "senderId": "00000000-0000-0000-0000-000000000002",
+                "createdAt": at, "editedAt": null, "deletedAt": null,
+            },
+        }))
+        .expect("a chat")
+    }
+
+    #[test]
+    fn a_row_is_drawn_again_when_its_last_message_changes_under_the_same_seq() {
+        // Your own count can raise lastSeq before your message is back: then the message
+        // changes the preview and nothing else.
+        let counted = chat(
+            3,
+            ("00000000-0000-0000-0000-0000000000a2", 2, "Are you there?"),
+        );
+        let arrived = chat(
+            3,
+            ("00000000-0000-0000-0000-0000000000a3", 3, "Third message"),
+        );
+        assert_ne!(item_key(&counted), item_key(&arrived));
     }
 }
