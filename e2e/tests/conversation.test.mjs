@@ -253,6 +253,9 @@ test('a reader who was offline sees what changed meanwhile, without reloading', 
   await sendAll(ann, chat, ['sent while you were away']);
 
   await bo.context.setOffline(false);
+  // The picker says so at once, not at its next health poll (every 5 s).
+  await eventually('the picker sees every instance up again', async () =>
+    !(await bo.page.locator('header.top').textContent()).includes('(down)'), 2_000);
   const expected = ['keep me', 'edited while you were away', 'Message deleted', 'sent while you were away'];
   await eventually('bo’s page shows the chat as it is now', async () =>
     JSON.stringify(await messageTexts(bo.page)) === JSON.stringify(expected), 20_000);

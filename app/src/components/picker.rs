@@ -74,8 +74,14 @@ pub fn InstancePicker() -> impl IntoView {
             let check = check.clone();
             move |_| check()
         });
+        // Back online is shown at once, not at the next poll.
+        let back_online = window_event_listener(leptos::ev::online, {
+            let check = check.clone();
+            move |_| check()
+        });
         let handle = set_interval_with_handle(check, HEALTH_EVERY).ok();
         on_cleanup(move || {
+            back_online.remove();
             if let Some(handle) = handle {
                 handle.clear();
             }
