@@ -5,11 +5,8 @@
 use std::collections::HashMap;
 
 use chat_types::{ChatId, ReadUpdate, UserId};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use server_core::{ApiError, ServiceState};
-
-use crate::hub::Registration;
-use crate::kinds::{self, Kind};
 
 /// How far each member of the chat who has read anything has read.
 pub(crate) async fn read_watermarks(
@@ -37,31 +34,22 @@ pub(crate) async fn read_watermarks(
         .collect())
 }
 
-/// `first`, then the registration's watermark moves, each reader's only as it goes
-/// forward: what `first` already said, or an event heard twice, is not repeated.
-pub(crate) fn read_moves(
-    mut registration: Registration,
-    me: UserId,
+/// `first`, then the `live` watermark moves, each reader's only as it goes forward:
+/// what `first` already said, or an event heard twice, is not repeated.
+pub(crate) fn forward_only(
     first: Vec<ReadUpdate>,
+    live: impl Stream<Item = Result<ReadUpdate, ApiError>>,
 ) -> impl Stream<Item = Result<ReadUpdate, ApiError>> {
-    async_stream::stream! {
-        let mut furthest = HashMap::new();
-        for read in first {
-            if moves_forward(&mut furthest, &read) {
-                yield Ok(read);
-            }
-        }
-        while let Some(event) = registration.events.recv().await {
-            if let Some(read) = kinds::ReadUpdated::pick(&event, me)
-                && moves_forward(&mut furthest, &read)
-            {
-                yield Ok(read);
-            }
-        }
-        if let Some(error) = registration.end().error() {
-            yield Err(error);
-        }
-    }
+    let mut furthest = HashMap::new();
+    futures::stream::iter(first.into_iter().map(Ok))
+        .chain(live)
+        .filter(move |item| {
+            let pass = match item {
+                Ok(read) => moves_forward(&mut furthest, read),
+                Err(_) => true,
+            };
+            std::future::ready(pass)
+        })
 }
 
 /// Whether `read` takes its reader further than `furthest` has them; if so, notes it.

@@ -275,7 +275,8 @@ impl Subscription {
             Some(true) => crate::receipts::read_watermarks(state(ctx), chat_id, me).await?,
             _ => Vec::new(),
         };
-        Ok(crate::receipts::read_moves(registration, me, now))
+        let live = events::<kinds::ReadUpdated>(registration, me);
+        Ok(crate::receipts::forward_only(now, live))
     }
 
     /// Others typing in the chat (at most one event per person every two seconds).

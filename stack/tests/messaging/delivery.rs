@@ -447,7 +447,7 @@ async fn a_returning_reader_is_told_how_far_everyone_has_read_then_each_move_onc
     for text in ["one", "two", "three"] {
         alice.send(&group, text, 0).await;
     }
-    mark_read(&bob, &group, 1).await;
+    bob.mark_read(&group, 1).await;
 
     let socket = alice.socket(&system, 1).await;
     let mut reads = socket.subscribe(
@@ -470,8 +470,8 @@ async fn a_returning_reader_is_told_how_far_everyone_has_read_then_each_move_onc
     reads.expect_silence(Duration::from_millis(300)).await;
 
     // Live from here: each move once. Marking read again with nothing new moves nothing.
-    mark_read(&carol, &group, 0).await;
-    mark_read(&carol, &group, 1).await;
+    carol.mark_read(&group, 0).await;
+    carol.mark_read(&group, 1).await;
     let read = reads.next_data().await["messageReadUpdated"].clone();
     assert_eq!(read["userId"], carol.id.as_str());
     assert_eq!(read["lastReadSeq"], 3);
@@ -484,7 +484,7 @@ async fn a_returning_reader_is_told_how_far_everyone_has_read_then_each_move_onc
     // Without `current`, only what moves from now on.
     let mut later = socket.subscribe(ops::MESSAGE_READ_UPDATED, json!({ "chatId": group }));
     later.expect_silence(Duration::from_millis(300)).await;
-    mark_read(&bob, &group, 0).await;
+    bob.mark_read(&group, 0).await;
     let read = later.next_data().await["messageReadUpdated"].clone();
     assert_eq!(read["userId"], bob.id.as_str());
     assert_eq!(read["lastReadSeq"], 4);
@@ -536,10 +536,4 @@ async fn a_resume_point_the_chat_has_not_reached_is_refused_not_waited_on(env: T
         .data(ops::REMOVE_MESSAGE, json!({ "id": sent["id"] }))
         .await;
     assert_eq!(log.next_data().await["chatEvents"]["eventSeq"], 2);
-}
-
-async fn mark_read(person: &Person, chat: &str, instance: usize) {
-    person.senders[instance]
-        .data(ops::MARK_AS_READ, json!({ "chatId": chat }))
-        .await;
 }

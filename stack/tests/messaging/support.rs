@@ -116,6 +116,13 @@ impl Person {
             .await;
         data["createMessage"].clone()
     }
+
+    /// Marks the whole chat read through sender `instance`.
+    pub(crate) async fn mark_read(&self, chat: &str, instance: usize) {
+        self.senders[instance]
+            .data(ops::MARK_AS_READ, json!({ "chatId": chat }))
+            .await;
+    }
 }
 
 /// Subscribes to `messageAdded` on `chat`.
