@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use chat_types::backoff::Backoff;
-use chat_types::{ChatId, ErrorCode, Message, MessageId, UserId, ops};
+use chat_types::{ChatId, ErrorCode, Message, MessageId, Quote, UserId, ops};
 use serde_json::json;
 
 use crate::api::{ApiError, Client};
@@ -48,8 +48,9 @@ impl Outbox {
         }
     }
 
-    /// Shows `content` as a pending message of `me` in `chat` and sends it.
-    pub fn send(&self, chat: ChatId, me: UserId, content: String) {
+    /// Shows `content` (answering `reply_to`, if given) as a pending message of `me` in
+    /// `chat` and sends it.
+    pub fn send(&self, chat: ChatId, me: UserId, content: String, reply_to: Option<Quote>) {
         let client_id = browser::new_client_id();
         let pending = Message {
             id: MessageId(uuid::Uuid::nil()),
@@ -63,6 +64,8 @@ impl Outbox {
             edited_at: None,
             deleted_at: None,
             after_event_seq: 0,
+            reply_to,
+            reactions: Vec::new(),
         };
         edit_log(self.log, |log| {
             log.entries.push(Entry {
@@ -108,6 +111,7 @@ impl Outbox {
             "chatId": message.chat_id,
             "content": message.content,
             "clientId": client_id,
+            "replyTo": message.reply_to.as_ref().map(|q| q.message_id),
         }});
         let mut backoff = retry_backoff();
         loop {

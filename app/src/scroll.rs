@@ -71,3 +71,34 @@ pub fn keep_position(scroller: Scroller, height_before: i32) {
         el.set_scroll_top(el.scroll_top() + el.scroll_height() - height_before);
     }
 }
+
+/// Brings message `seq` to the middle of the view and highlights it for a moment (a
+/// reply's quote was clicked). False when it is not in the list.
+pub fn to_message(scroller: Scroller, seq: i64) -> bool {
+    #[cfg(browser)]
+    {
+        let Some(el) = scroller.get_untracked() else {
+            return false;
+        };
+        let selector = format!("[data-test=message][data-seq=\"{seq}\"]");
+        let Some(target) = el.query_selector(&selector).ok().flatten() else {
+            return false;
+        };
+        let top = target.get_bounding_client_rect().top() - el.get_bounding_client_rect().top()
+            + f64::from(el.scroll_top());
+        el.set_scroll_top((top as i32 - el.client_height() / 2).max(0));
+        let _ = target.class_list().add_1("highlight");
+        set_timeout(
+            move || {
+                let _ = target.class_list().remove_1("highlight");
+            },
+            std::time::Duration::from_millis(2000),
+        );
+        true
+    }
+    #[cfg(not(browser))]
+    {
+        let _ = (scroller, seq);
+        false
+    }
+}

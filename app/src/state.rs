@@ -452,6 +452,8 @@ mod tests {
             edited_at: None,
             deleted_at: None,
             after_event_seq: 0,
+            reply_to: None,
+            reactions: Vec::new(),
         }
     }
 
@@ -526,6 +528,7 @@ mod tests {
             },
             subject: None,
             name: None,
+            emoji: None,
             after_seq: 2,
             at: chrono::DateTime::UNIX_EPOCH,
             message: Some(edited),

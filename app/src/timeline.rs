@@ -3,6 +3,8 @@
 //! Bo") where they happened, and runs of messages from one person within a few
 //! minutes grouped under one name and one time.
 
+use std::hash::{Hash, Hasher};
+
 use chat_types::{Chat, ChatEvent, UserId};
 use chrono::NaiveDate;
 
@@ -23,10 +25,13 @@ pub enum Row {
         text: String,
     },
     Message {
-        entry: Entry,
+        /// Boxed: a message is much bigger than the other rows.
+        entry: Box<Entry>,
         author: String,
         /// The first of a run by one person: it shows the name, the avatar and the time.
         starts_group: bool,
+        /// The viewer's newest stored message: it says in words who has seen it.
+        newest_of_mine: bool,
     },
 }
 
@@ -42,6 +47,7 @@ impl Row {
             Row::Message {
                 entry,
                 starts_group,
+                newest_of_mine,
                 ..
             } => {
                 let m = &entry.message;
@@ -49,11 +55,15 @@ impl Row {
                     Delivery::Sent => m.id.to_string(),
                     _ => format!("pending:{}", m.client_id.as_deref().unwrap_or_default()),
                 };
+                // What it shows around its text: the quote and the reactions.
+                let mut around = std::collections::hash_map::DefaultHasher::new();
+                (&m.reply_to, &m.reactions).hash(&mut around);
                 format!(
-                    "{id}:{:?}:{:?}:{:?}:{starts_group}",
+                    "{id}:{:?}:{:?}:{:?}:{starts_group}:{newest_of_mine}:{:x}",
                     entry.delivery,
                     m.edited_at.map(|t| t.timestamp_millis()),
                     m.deleted_at.map(|t| t.timestamp_millis()),
+                    around.finish(),
                 )
             }
         }
@@ -73,6 +83,12 @@ pub fn rows(
     let mut day: Option<NaiveDate> = None;
     let mut previous: Option<&Entry> = None;
     let mut marked = false;
+    let newest_of_mine = log
+        .entries
+        .iter()
+        .rev()
+        .find(|e| e.delivery == Delivery::Sent && e.message.sender_id == me)
+        .map(|e| e.message.seq);
     // Changes that belong to older messages not loaded yet wait until they are.
     let first = log.first_seq().unwrap_or(i64::MAX);
     let mut events = log
@@ -114,9 +130,12 @@ pub fn rows(
                     > GROUP_GAP_SECONDS
         });
         rows.push(Row::Message {
-            entry: entry.clone(),
+            entry: Box::new(entry.clone()),
             author: log.author_name(chat, entry.message.sender_id),
             starts_group,
+            newest_of_mine: sent
+                && entry.message.sender_id == me
+                && newest_of_mine == Some(entry.message.seq),
         });
         previous = Some(entry);
     }
@@ -155,6 +174,8 @@ mod tests {
             edited_at: None,
             deleted_at: None,
             after_event_seq: 0,
+            reply_to: None,
+            reactions: Vec::new(),
         }
     }
 
@@ -174,6 +195,7 @@ mod tests {
                 display_name: "Cy".into(),
             }),
             name: None,
+            emoji: None,
             after_seq,
             at: when,
             message: None,
@@ -279,15 +301,48 @@ mod tests {
     }
 
     #[test]
+    fn only_the_viewers_newest_message_says_who_has_seen_it() {
+        let clock = Clock::at(at(24, 12, 0), 0);
+        let log = ChatLog::new(
+            vec![
+                message(1, 9, at(24, 9, 0)),
+                message(2, 9, at(24, 9, 1)),
+                message(3, 2, at(24, 9, 2)),
+            ],
+            false,
+        );
+        let newest: Vec<(String, bool)> = rows(&log, None, user(9), None, &clock)
+            .into_iter()
+            .filter_map(|row| match row {
+                Row::Message {
+                    entry,
+                    newest_of_mine,
+                    ..
+                } => Some((entry.message.content, newest_of_mine)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            newest,
+            [
+                ("m1".into(), false),
+                ("m2".into(), true),
+                ("m3".into(), false)
+            ]
+        );
+    }
+
+    #[test]
     fn a_keyed_row_changes_its_key_when_it_shows_something_else() {
         let entry = Entry {
             message: message(1, 2, at(24, 9, 0)),
             delivery: Delivery::Sent,
         };
         let row = |entry: &Entry, starts_group| Row::Message {
-            entry: entry.clone(),
+            entry: Box::new(entry.clone()),
             author: String::new(),
             starts_group,
+            newest_of_mine: false,
         };
         let mut edited = entry.clone();
         edited.message.edited_at = Some(at(24, 9, 5));

@@ -25,6 +25,8 @@ fn message(chat: ChatId, seq: i64) -> BusEvent {
         edited_at: None,
         deleted_at: None,
         after_event_seq: 0,
+        reply_to: None,
+        reactions: Vec::new(),
     })))
 }
 

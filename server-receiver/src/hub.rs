@@ -996,6 +996,8 @@ mod tests {
             edited_at: None,
             deleted_at: None,
             after_event_seq: 0,
+            reply_to: None,
+            reactions: Vec::new(),
         }
     }
 
@@ -1177,6 +1179,7 @@ mod tests {
             actor: person(Uuid::now_v7().into()),
             subject: Some(person(subject)),
             name: None,
+            emoji: None,
             after_seq: 0,
             at: chrono::Utc::now(),
             message: None,

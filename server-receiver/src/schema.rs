@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
 use chat_types::{
     Chat, ChatEvent, ChatEventKind, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage,
-    MessageReadStatus, ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
+    MessageReadStatus, MessageVersion, ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
 };
 use futures::{Stream, StreamExt};
 use server_core::access::participant;
@@ -140,6 +140,19 @@ impl Query {
         let state = state(ctx);
         let message = visible_message(state, message_id, me).await?;
         Ok(state.store.read_status(&message).await?)
+    }
+
+    /// An edited message's versions, oldest first: as sent, then as each edit left it.
+    /// Empty when it was never edited, or was deleted.
+    async fn message_history(
+        &self,
+        ctx: &Context<'_>,
+        message_id: MessageId,
+    ) -> Result<Vec<MessageVersion>, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        let message = visible_message(state, message_id, me).await?;
+        Ok(state.store.message_versions(&message).await?)
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, InputObject, Object};
 use chat_store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
+use chat_types::emoji::{Emoji, MAX_REACTIONS_PER_MESSAGE};
 use chat_types::validate::{ChatName, ClientId, Description, MessageContent, check_group_size};
 use chat_types::{
     Chat, ChatId, ChatKind, Event, Message, MessageId, TypingEvent, UnreadCount, UserId,
@@ -43,6 +44,8 @@ pub(crate) struct CreateMessageInput {
     /// Your key for this message: sending again with the same key returns the same
     /// message instead of writing a second one.
     client_id: Option<String>,
+    /// The message this one answers, in the same chat.
+    reply_to: Option<MessageId>,
 }
 
 pub struct Mutation;
@@ -117,6 +120,10 @@ fn edit_error(e: EditError) -> ApiError {
         EditError::NotParticipant => ApiError::Forbidden("you are not a participant of this chat"),
         EditError::NotAuthor => ApiError::Forbidden("only the author may change a message"),
         EditError::Deleted => ApiError::bad_input("id", "the message was deleted"),
+        EditError::TooManyReactions => ApiError::bad_input(
+            "emoji",
+            format!("a message has at most {MAX_REACTIONS_PER_MESSAGE} different reactions"),
+        ),
         EditError::Store(e) => e.into(),
     }
 }
@@ -279,6 +286,15 @@ impl Mutation {
             .as_deref()
             .map(ClientId::parse)
             .transpose()?;
+        let reply_to = match input.reply_to {
+            Some(id) => {
+                // Members only, before the message is looked up: whether an id is a
+                // message of a chat is not for outsiders to learn.
+                participant(&state(ctx).store, input.chat_id, me).await?;
+                Some(answered(state(ctx), input.chat_id, id).await?)
+            }
+            None => None,
+        };
         let outcome = sender(ctx)
             .writer
             .write(NewMessage {
@@ -286,6 +302,7 @@ impl Mutation {
                 sender_id: me,
                 content: content.into_inner(),
                 client_id: client_id.map(ClientId::into_inner),
+                reply_to,
             })
             .await?;
         match outcome {
@@ -331,6 +348,28 @@ impl Mutation {
             events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
         }
         Ok(message)
+    }
+
+    /// Reacts to a message of one of your chats with an emoji of the app's set. Adding
+    /// the same one again changes nothing. Counts against the same limit as sending.
+    async fn add_reaction(
+        &self,
+        ctx: &Context<'_>,
+        message_id: MessageId,
+        emoji: String,
+    ) -> Result<Message, ApiError> {
+        react(ctx, message_id, &emoji, true).await
+    }
+
+    /// Takes your reaction off a message; taking off one that is not there changes
+    /// nothing.
+    async fn remove_reaction(
+        &self,
+        ctx: &Context<'_>,
+        message_id: MessageId,
+        emoji: String,
+    ) -> Result<Message, ApiError> {
+        react(ctx, message_id, &emoji, false).await
     }
 
     /// Marks the chat read up to `upToSeq` (default: everything). Never moves back.
@@ -383,6 +422,51 @@ impl Mutation {
         }
         Ok(true)
     }
+}
+
+/// The quote of the message a reply answers: one of the chat's, not deleted.
+async fn answered(
+    state: &ServiceState,
+    chat: ChatId,
+    id: MessageId,
+) -> Result<chat_types::Quote, ApiError> {
+    // A message of another chat is answered like one that does not exist: nothing is
+    // learnt about chats one is not in.
+    let message = state
+        .store
+        .message(id)
+        .await?
+        .filter(|m| m.chat_id == chat)
+        .ok_or_else(|| ApiError::bad_input("replyTo", "is not a message of this chat"))?;
+    if message.is_deleted() {
+        return Err(ApiError::bad_input("replyTo", "the message was deleted"));
+    }
+    Ok(chat_types::Quote::of(&message))
+}
+
+async fn react(
+    ctx: &Context<'_>,
+    id: MessageId,
+    emoji: &str,
+    add: bool,
+) -> Result<Message, ApiError> {
+    let me = viewer(ctx)?;
+    let state = state(ctx);
+    state.rate_limiter.check_user(Action::CreateMessage, me)?;
+    let emoji = Emoji::parse(emoji)?;
+    let (message, logged) = if add {
+        state.store.add_reaction(id, me, &emoji).await
+    } else {
+        state.store.remove_reaction(id, me, &emoji).await
+    }
+    .map_err(|e| match e {
+        EditError::Deleted => ApiError::bad_input("messageId", "the message was deleted"),
+        e => edit_error(e),
+    })?;
+    if let Some(logged) = logged {
+        events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
+    }
+    Ok(message)
 }
 
 async fn add(

@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use chat_types::{ChatId, Message, ReadUpdate, UnreadCount, UserId};
-use chrono::{DateTime, Utc};
+use chat_types::{ChatId, Message, Quote, ReadUpdate, UnreadCount, UserId};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
@@ -31,6 +31,9 @@ pub struct NewMessage {
     pub sender_id: UserId,
     pub content: String,
     pub client_id: Option<String>,
+    /// The message it answers, in the same chat (checked by the caller: seqs never
+    /// change, so a quote read before the batch still names the right message).
+    pub reply_to: Option<Quote>,
 }
 
 /// What became of one message of a batch.
@@ -162,6 +165,8 @@ fn plan(
                 .get(&new.chat_id)
                 .copied()
                 .unwrap_or(0),
+            reply_to: new.reply_to.clone(),
+            reactions: Vec::new(),
         });
         if let Some(key) = key {
             known.insert(key, message.clone());
@@ -264,6 +269,13 @@ fn finish(
     written
 }
 
+/// The time a batch's messages are stored with, to the microsecond: what PostgreSQL
+/// keeps, so a message's `createdAt` reads the same in the answer, on the bus and
+/// from the database.
+fn sent_at() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
 impl Store {
     /// Writes a batch of messages in one transaction.
     pub async fn write_messages(&self, batch: &[NewMessage]) -> StoreResult<WrittenBatch> {
@@ -280,7 +292,7 @@ mod postgres {
     use sqlx::PgPool;
 
     pub(super) async fn write(pool: &PgPool, batch: &[NewMessage]) -> StoreResult<WrittenBatch> {
-        let now = Utc::now();
+        let now = sent_at();
         let touched = Touched::of(batch);
         let mut tx = pool.begin().await?;
         let mut before = Before::default();
@@ -319,7 +331,7 @@ mod postgres {
             // One index lookup per key, whatever plan the statement was prepared with
             // (a plan made while the table was small would otherwise scan it whole).
             let rows: Vec<MessageRow> = sqlx::query_as(
-                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.after_event_seq \
+                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.after_event_seq, m.reply_to_seq \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS k(chat_id, sender_id, client_id) \
                  CROSS JOIN LATERAL (SELECT * FROM messages WHERE chat_id = k.chat_id AND sender_id = k.sender_id \
                  AND client_id = k.client_id LIMIT 1) AS m",
@@ -354,10 +366,10 @@ mod postgres {
         // sequential scans per batch, most of the database's CPU under load).
         let rows: Vec<(Uuid, Vec<Uuid>, Vec<i64>)> = sqlx::query_as(
             "WITH inserted AS ( \
-                 INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq) \
-                 SELECT id, chat_id, seq, sender_id, content, client_id, $7, after_event_seq \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $13::int8[]) \
-                     AS m(id, chat_id, seq, sender_id, content, client_id, after_event_seq) \
+                 INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq, reply_to_seq) \
+                 SELECT id, chat_id, seq, sender_id, content, client_id, $7, after_event_seq, reply_to_seq \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $13::int8[], $14::int8[]) \
+                     AS m(id, chat_id, seq, sender_id, content, client_id, after_event_seq, reply_to_seq) \
                  RETURNING 1 \
              ), batch_chats AS ( \
                  SELECT * FROM UNNEST($8::uuid[], $9::int8[]) AS v(chat_id, seq) \
@@ -398,6 +410,7 @@ mod postgres {
         .bind(senders.iter().map(|(_, u, _)| u.as_uuid()).collect::<Vec<Uuid>>())
         .bind(senders.iter().map(|(_, _, newest)| *newest).collect::<Vec<i64>>())
         .bind(plan.fresh.iter().map(|m| m.after_event_seq).collect::<Vec<i64>>())
+        .bind(plan.fresh.iter().map(|m| m.reply_to.as_ref().map(|q| q.seq)).collect::<Vec<Option<i64>>>())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -435,7 +448,7 @@ mod sqlite {
         pool: &SqlitePool,
         batch: &[NewMessage],
     ) -> StoreResult<WrittenBatch> {
-        let now = Utc::now();
+        let now = sent_at();
         let touched = Touched::of(batch);
         // IMMEDIATE: this reads, then writes (see `begin_write!`).
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -498,7 +511,7 @@ mod sqlite {
             return Ok(written);
         }
         let mut insert = QueryBuilder::new(
-            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq) ",
+            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq, reply_to_seq) ",
         );
         insert.push_values(&plan.fresh, |mut row, m| {
             row.push_bind(m.id.as_uuid())
@@ -508,7 +521,8 @@ mod sqlite {
                 .push_bind(m.content.as_str())
                 .push_bind(m.client_id.as_deref())
                 .push_bind(now)
-                .push_bind(m.after_event_seq);
+                .push_bind(m.after_event_seq)
+                .push_bind(m.reply_to.as_ref().map(|q| q.seq));
         });
         insert.build().execute(&mut *tx).await?;
 
@@ -554,6 +568,7 @@ mod tests {
             sender_id: id(sender).into(),
             content: "hi".into(),
             client_id: client.map(str::to_string),
+            reply_to: None,
         }
     }
 
@@ -653,6 +668,8 @@ mod tests {
             edited_at: None,
             deleted_at: None,
             after_event_seq: 0,
+            reply_to: None,
+            reactions: Vec::new(),
         });
         before
             .existing

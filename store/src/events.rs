@@ -1,5 +1,5 @@
-//! The chat's log of changes other than new messages (edits, deletes, renames, people
-//! added, left or removed…): written inside the change's own transaction, read back
+//! The chat's log of changes other than new messages (edits, deletes, reactions,
+//! renames, people added, left or removed…): written inside the change's own transaction, read back
 //! for timelines, for publishing and for subscribers catching up.
 
 use std::collections::HashMap;
@@ -81,18 +81,25 @@ impl EventRow {
             }),
             _ => None,
         };
+        let kind = ChatEventKind::from_db(&self.kind)?;
+        let reaction = matches!(kind, ChatEventKind::Reacted | ChatEventKind::Unreacted);
+        let (name, emoji) = match self.detail {
+            Some(detail) if reaction => (None, Some(detail)),
+            // An edit's detail is the content it set: for the edit history, not a name.
+            detail => (detail.filter(|_| self.message_seq.is_none()), None),
+        };
         Some(ChatEvent {
             chat_id: self.chat_id.into(),
             event_seq: self.event_seq,
-            kind: ChatEventKind::from_db(&self.kind)?,
+            kind,
             actor: UserSummary {
                 id: self.actor_id.into(),
                 username: self.actor_username,
                 display_name: self.actor_display_name,
             },
             subject,
-            // An edit's detail is the content it set: for the edit history, not a name.
-            name: self.detail.filter(|_| self.message_seq.is_none()),
+            name,
+            emoji,
             after_seq: self.after_seq,
             at: self.created_at,
             message: None,

@@ -1,9 +1,11 @@
 //! Messages (reads, edits, deletes), unread counts and read watermarks. Sending is in
 //! [`super::batch`].
 
+use std::collections::HashMap;
+
 use chat_types::{
-    ChatEventKind, ChatId, Message, MessageId, MessagePage, MessageReadStatus, ReadBy, ReadUpdate,
-    UnreadCount, UserId,
+    ChatEventKind, ChatId, Message, MessageId, MessagePage, MessageReadStatus, MessageVersion,
+    Quote, ReadBy, ReadUpdate, UnreadCount, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -19,7 +21,7 @@ pub struct LogEnds {
     pub last_event_seq: i64,
 }
 
-/// Why an edit or delete was refused.
+/// Why a change to a message (an edit, a delete, a reaction) was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
     #[error("message not found")]
@@ -31,6 +33,11 @@ pub enum EditError {
     NotAuthor,
     #[error("the message was deleted")]
     Deleted,
+    #[error(
+        "a message has at most {} different reactions",
+        chat_types::emoji::MAX_REACTIONS_PER_MESSAGE
+    )]
+    TooManyReactions,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -41,11 +48,11 @@ impl From<sqlx::Error> for EditError {
     }
 }
 
-/// Inside a write transaction: the message `$id` as it is now, if `$user` may change it
-/// (its author, still in its chat), else returns the reason. The chat is locked first,
-/// as membership changes lock it, so a removal committed meanwhile counts (and as
-/// logging the change will: taking the lock in one step cannot deadlock).
-macro_rules! editable {
+/// Inside a write transaction: the message `$id` as it is now, if `$user` may change
+/// it (still in its chat), else returns the reason. The chat is locked first, as
+/// membership changes lock it, so a removal committed meanwhile counts (and as logging
+/// the change will: taking the lock in one step cannot deadlock).
+macro_rules! changeable {
     ($tx:expr, $id:expr, $user:expr) => {{
         let found: Option<(Uuid,)> = sqlx::query_as("SELECT chat_id FROM messages WHERE id = $1")
             .bind($id.as_uuid())
@@ -78,32 +85,37 @@ macro_rules! editable {
         .bind($id.as_uuid())
         .fetch_one(&mut *$tx)
         .await?;
-        let message = Message::from(row);
-        if message.sender_id != $user {
-            return Err(EditError::NotAuthor);
-        }
-        message
+        Message::from(row)
     }};
 }
+pub(super) use changeable;
 
 impl Store {
+    /// The message as a client sees it (with its quote and reactions).
     pub async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
-        on_read!(self, |pool| {
-            let row: Option<MessageRow> = sqlx::query_as(concat!(
+        let row: Option<MessageRow> = on_read!(self, |pool| {
+            sqlx::query_as(concat!(
                 "SELECT ",
                 message_columns!(),
                 " FROM messages WHERE id = $1"
             ))
             .bind(id.as_uuid())
             .fetch_optional(pool)
-            .await?;
-            Ok(row.map(Message::from))
-        })
+            .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        let chat = row.chat_id.into();
+        Ok(self.complete(chat, vec![row]).await?.pop())
+    }
+
+    /// The message `id` as it is now, after a change to it that committed.
+    pub(crate) async fn changed(&self, id: MessageId) -> Result<Message, EditError> {
+        self.message(id).await?.ok_or(EditError::NotFound)
     }
 
     /// Changes a message's content: its author only, while still in the chat, and not
-    /// once deleted. Logged in the chat with the content it set; returns the edited
-    /// message and the change's `event_seq`.
+    /// once deleted. Logged in the chat with the content it set and the one it replaced
+    /// (the message's history); returns the edited message and the change's `event_seq`.
     pub async fn edit_message(
         &self,
         id: MessageId,
@@ -113,38 +125,46 @@ impl Store {
         let now = Utc::now();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
-            let message = editable!(tx, id, editor);
+            let message = changeable!(tx, id, editor);
+            if message.sender_id != editor {
+                return Err(EditError::NotAuthor);
+            }
             if message.deleted_at.is_some() {
                 return Err(EditError::Deleted);
             }
-            let row: MessageRow = sqlx::query_as(concat!(
-                "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 RETURNING ",
-                message_columns!()
-            ))
-            .bind(id.as_uuid())
-            .bind(content)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(content)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             let event_seq = record_event!(
                 tx,
-                row.chat_id,
+                message.chat_id.as_uuid(),
                 ChatEventKind::Edited,
-                row.sender_id,
+                editor.as_uuid(),
                 None::<Uuid>,
                 Some(content),
                 now,
-                message: Some(row.seq)
+                message: Some(message.seq)
             );
+            sqlx::query(
+                "UPDATE chat_events SET previous = $3 WHERE chat_id = $1 AND event_seq = $2",
+            )
+            .bind(message.chat_id.as_uuid())
+            .bind(event_seq)
+            .bind(&message.content)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
-            Ok((row.into(), event_seq))
+            Ok((self.changed(id).await?, event_seq))
         })
     }
 
     /// Deletes a message, leaving a tombstone (same id and seq, no content): its author
     /// only, while still in the chat. Logged in the chat, and the content of its earlier
-    /// versions goes too; returns the tombstone and the change's `event_seq`. Deleting a
-    /// tombstone again returns it unchanged, with no `event_seq`.
+    /// versions and its reactions go too; returns the tombstone and the change's
+    /// `event_seq`. Deleting a tombstone again returns it unchanged, with no `event_seq`.
     pub async fn delete_message(
         &self,
         id: MessageId,
@@ -153,39 +173,44 @@ impl Store {
         let now = Utc::now();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
-            let message = editable!(tx, id, by);
+            let message = changeable!(tx, id, by);
+            if message.sender_id != by {
+                return Err(EditError::NotAuthor);
+            }
             if message.deleted_at.is_some() {
                 tx.commit().await?;
-                return Ok((message, None));
+                return Ok((self.changed(id).await?, None));
             }
+            sqlx::query("DELETE FROM message_reactions WHERE chat_id = $1 AND message_seq = $2")
+                .bind(message.chat_id.as_uuid())
+                .bind(message.seq)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
-                "UPDATE chat_events SET detail = NULL \
+                "UPDATE chat_events SET detail = NULL, previous = NULL \
                  WHERE chat_id = $1 AND message_seq = $2 AND kind = 'edited'",
             )
             .bind(message.chat_id.as_uuid())
             .bind(message.seq)
             .execute(&mut *tx)
             .await?;
-            let row: MessageRow = sqlx::query_as(concat!(
-                "UPDATE messages SET content = '', deleted_at = $2 WHERE id = $1 RETURNING ",
-                message_columns!()
-            ))
-            .bind(id.as_uuid())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE messages SET content = '', deleted_at = $2 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             let event_seq = record_event!(
                 tx,
-                row.chat_id,
+                message.chat_id.as_uuid(),
                 ChatEventKind::Deleted,
-                row.sender_id,
+                by.as_uuid(),
                 None::<Uuid>,
                 None::<&str>,
                 now,
-                message: Some(row.seq)
+                message: Some(message.seq)
             );
             tx.commit().await?;
-            Ok((row.into(), Some(event_seq)))
+            Ok((self.changed(id).await?, Some(event_seq)))
         })
     }
 
@@ -234,7 +259,7 @@ impl Store {
             rows.reverse();
         }
         Ok(MessagePage {
-            messages: rows.into_iter().map(Message::from).collect(),
+            messages: self.complete(chat_id, rows).await?,
             has_more,
             has_newer: false,
             authors: Vec::new(),
@@ -283,7 +308,7 @@ impl Store {
         newer.truncate(from as usize);
         older.append(&mut newer);
         Ok(MessagePage {
-            messages: older.into_iter().map(Message::from).collect(),
+            messages: self.complete(chat_id, older).await?,
             has_more,
             has_newer,
             authors: Vec::new(),
@@ -299,8 +324,8 @@ impl Store {
         after: i64,
         up_to: i64,
     ) -> StoreResult<Vec<Message>> {
-        on_read!(self, |pool| {
-            let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+        let rows: Vec<MessageRow> = on_read!(self, |pool| {
+            sqlx::query_as(concat!(
                 "SELECT ",
                 message_columns!(),
                 " FROM messages WHERE chat_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq"
@@ -309,13 +334,19 @@ impl Store {
             .bind(after)
             .bind(up_to)
             .fetch_all(pool)
-            .await?;
-            Ok(rows.into_iter().map(Message::from).collect())
-        })
+            .await?
+        });
+        self.complete(chat_id, rows).await
     }
 
     /// The chat's messages with these seqs (those that exist), in seq order.
     pub async fn messages_at(&self, chat_id: ChatId, seqs: &[i64]) -> StoreResult<Vec<Message>> {
+        let rows = self.rows_at(chat_id, seqs).await?;
+        self.complete(chat_id, rows).await
+    }
+
+    /// The rows of the chat's messages with these seqs (those that exist), in seq order.
+    async fn rows_at(&self, chat_id: ChatId, seqs: &[i64]) -> StoreResult<Vec<MessageRow>> {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -331,9 +362,74 @@ impl Store {
                 list.push_bind(*seq);
             }
             query.push(") ORDER BY seq");
-            let rows: Vec<MessageRow> = query.build_query_as().fetch_all(pool).await?;
-            Ok(rows.into_iter().map(Message::from).collect())
+            Ok(query.build_query_as().fetch_all(pool).await?)
         })
+    }
+
+    /// Messages of one chat as a client sees them: each with a quote of the message it
+    /// answers and its reactions, as they are now.
+    pub(crate) async fn complete(
+        &self,
+        chat_id: ChatId,
+        rows: Vec<MessageRow>,
+    ) -> StoreResult<Vec<Message>> {
+        let mut answered: Vec<i64> = rows.iter().filter_map(|r| r.reply_to_seq).collect();
+        answered.sort_unstable();
+        answered.dedup();
+        let quotes: HashMap<i64, Quote> = self
+            .rows_at(chat_id, &answered)
+            .await?
+            .into_iter()
+            .map(|row| (row.seq, Quote::of(&Message::from(row))))
+            .collect();
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let mut reactions = self.reactions(chat_id, &seqs).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let quote = row.reply_to_seq.and_then(|seq| quotes.get(&seq).cloned());
+                let mut message = Message::from(row);
+                message.reply_to = quote;
+                message.reactions = reactions.remove(&message.seq).unwrap_or_default();
+                message
+            })
+            .collect())
+    }
+
+    /// The versions of a message, oldest first, each with when it was written: as sent,
+    /// then as each edit set it. Empty for a message never edited, and once deleted
+    /// (the earlier versions go with it). An edit logged before edits kept what they
+    /// replaced leaves the version before it unknown: the list starts after it.
+    pub async fn message_versions(&self, message: &Message) -> StoreResult<Vec<MessageVersion>> {
+        if message.is_deleted() {
+            return Ok(Vec::new());
+        }
+        let edits: Vec<(Option<String>, Option<String>, DateTime<Utc>)> = on_read!(self, |pool| {
+            sqlx::query_as(
+                "SELECT previous, detail, created_at FROM chat_events \
+                 WHERE chat_id = $1 AND message_seq = $2 AND kind = 'edited' ORDER BY event_seq",
+            )
+            .bind(message.chat_id.as_uuid())
+            .bind(message.seq)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut versions = Vec::with_capacity(edits.len() + 1);
+        for (i, (previous, set, edited_at)) in edits.into_iter().enumerate() {
+            if let Some(content) = previous.filter(|_| i == 0) {
+                versions.push(MessageVersion {
+                    content,
+                    at: message.created_at,
+                });
+            }
+            if let Some(content) = set {
+                versions.push(MessageVersion {
+                    content,
+                    at: edited_at,
+                });
+            }
+        }
+        Ok(versions)
     }
 
     /// The chat's newest seq, if the chat exists.

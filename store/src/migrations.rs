@@ -24,6 +24,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0003_chat_events.sql",
     "0004_message_events.sql",
     "0005_message_positions.sql",
+    "0006_replies_and_reactions.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -32,6 +33,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0003_chat_events.sql",
     "0004_message_events.sql",
     "0005_message_positions.sql",
+    "0006_replies_and_reactions.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

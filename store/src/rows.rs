@@ -41,9 +41,12 @@ from_row! {
         pub edited_at: Option<DateTime<Utc>>,
         pub deleted_at: Option<DateTime<Utc>>,
         pub after_event_seq: i64,
+        pub reply_to_seq: Option<i64>,
     }
 }
 
+/// A message as stored, without what is read around it (the quote of the message it
+/// answers, its reactions): [`crate::Store`] adds those where a client sees it.
 impl From<MessageRow> for Message {
     fn from(r: MessageRow) -> Self {
         Message {
@@ -57,6 +60,8 @@ impl From<MessageRow> for Message {
             edited_at: r.edited_at,
             deleted_at: r.deleted_at,
             after_event_seq: r.after_event_seq,
+            reply_to: None,
+            reactions: Vec::new(),
         }
     }
 }
@@ -64,7 +69,7 @@ impl From<MessageRow> for Message {
 /// The columns of [`MessageRow`], for `SELECT`s (a macro, so `concat!` can use it).
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at, after_event_seq"
+        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at, after_event_seq, reply_to_seq"
     };
 }
 pub(super) use message_columns;
@@ -106,6 +111,8 @@ impl ChatRow {
                 edited_at: self.m_edited_at,
                 deleted_at: self.m_deleted_at,
                 after_event_seq: self.m_after_event_seq.unwrap_or(0),
+                reply_to: None,
+                reactions: Vec::new(),
             }),
             _ => None,
         };

@@ -46,6 +46,7 @@ fn message(chat: ChatId, sender: UserId, text: &str, client_id: Option<&str>) ->
         sender_id: sender,
         content: text.to_string(),
         client_id: client_id.map(str::to_string),
+        reply_to: None,
     }
 }
 
@@ -349,7 +350,8 @@ async fn a_missing_postgres_database_is_created() {
         .unwrap();
 }
 
-/// How many of the chat's logged edits still hold the content they set.
+/// How many of the chat's logged edits still hold the content they set or the one
+/// they replaced.
 async fn edit_versions_kept(url: &str, chat: ChatId) -> i64 {
     /// The count, over a connection of type `$connection`.
     macro_rules! count_on {
@@ -359,7 +361,8 @@ async fn edit_versions_kept(url: &str, chat: ChatId) -> i64 {
                 .unwrap();
             let (count,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM chat_events \
-                 WHERE chat_id = $1 AND kind = 'edited' AND detail IS NOT NULL",
+                 WHERE chat_id = $1 AND kind = 'edited' \
+                 AND (detail IS NOT NULL OR previous IS NOT NULL)",
             )
             .bind(chat.as_uuid())
             .fetch_one(&mut conn)

@@ -19,6 +19,8 @@ fn message_added() -> BusEvent {
         edited_at: None,
         deleted_at: None,
         after_event_seq: 0,
+        reply_to: None,
+        reactions: Vec::new(),
     })))
 }
 

@@ -152,6 +152,8 @@ mod tests {
             edited_at: None,
             deleted_at: None,
             after_event_seq: 0,
+            reply_to: None,
+            reactions: Vec::new(),
         };
         let event = BusEvent::new(Event::MessageAdded(Arc::new(message)));
         let bytes = event.encode();

@@ -1,6 +1,7 @@
 //! Types shared by the browser app and the services.
 //!
 //! - [`backoff`]: pauses between attempts at something that keeps failing.
+//! - [`emoji`]: the emoji set reactions are made of.
 //! - [`instances`]: the three services and the instances the launcher runs.
 //! - [`ids`]: typed identifiers ([`UserId`], [`ChatId`], [`MessageId`]).
 //! - [`model`]: what the GraphQL API returns (users, chats, messages, unread counts…).
@@ -13,6 +14,7 @@
 //! the `graphql` feature.
 
 pub mod backoff;
+pub mod emoji;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -194,6 +194,12 @@ pub struct Message {
     /// every change up to there (someone removed before it never gets it).
     #[serde(default)]
     pub after_event_seq: i64,
+    /// The message this one answers, as it is now.
+    #[serde(default)]
+    pub reply_to: Option<Quote>,
+    /// Its reactions, each emoji once, in the order they were first added.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
 }
 
 impl Message {
@@ -206,6 +212,70 @@ impl Message {
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
     }
+
+    /// Whether `user` reacted with `emoji`.
+    pub fn reacted(&self, user: UserId, emoji: &str) -> bool {
+        self.reactions
+            .iter()
+            .any(|r| r.emoji == emoji && r.user_ids.contains(&user))
+    }
+}
+
+/// One version of an edited message: its content from `at` on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct MessageVersion {
+    pub content: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How much of a message a reply quotes: its first line, up to this many characters.
+pub const QUOTE_CHARS: usize = 120;
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct Quote {
+    pub message_id: MessageId,
+    pub seq: i64,
+    pub sender_id: UserId,
+    /// Its first line, shortened to [`QUOTE_CHARS`] (with "…"); empty once deleted.
+    pub excerpt: String,
+    pub is_deleted: bool,
+}
+
+impl Quote {
+    pub fn of(message: &Message) -> Self {
+        let line = message.content.lines().next().unwrap_or_default().trim();
+        let mut excerpt: String = line.chars().take(QUOTE_CHARS).collect();
+        if excerpt.len() < line.len() || message.content.trim().lines().nth(1).is_some() {
+            excerpt.push('…');
+        }
+        Quote {
+            message_id: message.id,
+            seq: message.seq,
+            sender_id: message.sender_id,
+            excerpt: if message.is_deleted() {
+                String::new()
+            } else {
+                excerpt
+            },
+            is_deleted: message.is_deleted(),
+        }
+    }
+}
+
+/// One emoji on a message and who put it there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Who reacted, first to last.
+    pub user_ids: Vec<UserId>,
 }
 
 #[cfg(feature = "graphql")]
@@ -270,13 +340,23 @@ pub enum ChatEventKind {
     Edited,
     /// `actor` deleted `message`.
     Deleted,
+    /// `actor` reacted to `message` with `emoji`.
+    Reacted,
+    /// `actor` took back their `emoji` on `message`.
+    Unreacted,
 }
 
 impl ChatEventKind {
     /// Whether it changes a message (shown on the message) rather than standing as a
     /// line of its own in the timeline.
     pub fn changes_a_message(self) -> bool {
-        matches!(self, ChatEventKind::Edited | ChatEventKind::Deleted)
+        matches!(
+            self,
+            ChatEventKind::Edited
+                | ChatEventKind::Deleted
+                | ChatEventKind::Reacted
+                | ChatEventKind::Unreacted
+        )
     }
 
     /// The value stored in the database.
@@ -290,6 +370,8 @@ impl ChatEventKind {
             ChatEventKind::Removed => "removed",
             ChatEventKind::Edited => "edited",
             ChatEventKind::Deleted => "deleted",
+            ChatEventKind::Reacted => "reacted",
+            ChatEventKind::Unreacted => "unreacted",
         }
     }
 
@@ -304,6 +386,8 @@ impl ChatEventKind {
             "removed" => ChatEventKind::Removed,
             "edited" => ChatEventKind::Edited,
             "deleted" => ChatEventKind::Deleted,
+            "reacted" => ChatEventKind::Reacted,
+            "unreacted" => ChatEventKind::Unreacted,
             _ => return None,
         })
     }
@@ -324,6 +408,9 @@ pub struct ChatEvent {
     pub subject: Option<UserSummary>,
     /// The new name, for a rename.
     pub name: Option<String>,
+    /// The emoji of a reaction added or taken back.
+    #[serde(default)]
+    pub emoji: Option<String>,
     pub after_seq: i64,
     pub at: DateTime<Utc>,
     /// The message edited or deleted, as it is now (a later edit shows here too).
@@ -368,6 +455,14 @@ impl ChatEvent {
             ChatEventKind::Removed => format!("{actor} removed {}", whom(&self.subject)),
             ChatEventKind::Edited => format!("{actor} edited a message"),
             ChatEventKind::Deleted => format!("{actor} deleted a message"),
+            ChatEventKind::Reacted => format!(
+                "{actor} reacted {}",
+                self.emoji.as_deref().unwrap_or_default()
+            ),
+            ChatEventKind::Unreacted => format!(
+                "{actor} took back {}",
+                self.emoji.as_deref().unwrap_or_default()
+            ),
         }
     }
 }

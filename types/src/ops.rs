@@ -7,13 +7,13 @@ macro_rules! fragment_text {
         "fragment UserFields on User { id username displayName email isActive createdAt }"
     };
     (MESSAGE_FIELDS) => {
-        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted }"
+        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } }"
     };
     (CHAT_FIELDS) => {
         "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
     };
     (EVENT_FIELDS) => {
-        "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name afterSeq at message { ...MessageFields } }"
+        "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name emoji afterSeq at message { ...MessageFields } }"
     };
 }
 
@@ -115,6 +115,14 @@ operation!(
     MESSAGE_FIELDS
 );
 operation!(
+    ADD_REACTION = "mutation AddReaction($messageId: ID!, $emoji: String!) { addReaction(messageId: $messageId, emoji: $emoji) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    REMOVE_REACTION = "mutation RemoveReaction($messageId: ID!, $emoji: String!) { removeReaction(messageId: $messageId, emoji: $emoji) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
     MARK_AS_READ = "mutation MarkAsRead($chatId: ID!, $upToSeq: Int) { markAsRead(chatId: $chatId, upToSeq: $upToSeq) { chatId userId unreadCount lastReadSeq } }"
 );
 operation!(SEND_TYPING = "mutation SendTyping($chatId: ID!) { sendTyping(chatId: $chatId) }");
@@ -146,6 +154,9 @@ operation!(
 operation!(UNREAD_COUNT = "query UnreadCount($chatId: ID!) { unreadCount(chatId: $chatId) }");
 operation!(
     MESSAGE_READ_STATUS = "query MessageReadStatus($messageId: ID!) { messageReadStatus(messageId: $messageId) { messageId totalParticipants readByCount isFullyRead readBy { userId readAt } } }"
+);
+operation!(
+    MESSAGE_HISTORY = "query MessageHistory($messageId: ID!) { messageHistory(messageId: $messageId) { content at } }"
 );
 
 // Receiver service: subscriptions.

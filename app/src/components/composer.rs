@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::api::use_client;
 use crate::browser;
+use crate::components::room::RoomActions;
 use crate::config::Service;
 use crate::forms::take_flash;
 use crate::outbox::Outbox;
@@ -32,6 +33,9 @@ pub fn Composer(
 ) -> impl IntoView {
     let client = use_client();
     let me = me();
+    let my_id = me.id;
+    let actions = expect_context::<RoomActions>();
+    let replying = actions.replying;
     // A message refused without scripts comes back here with its text.
     let flash = take_flash(&format!("send:{id}"));
     let refused_text = flash
@@ -89,7 +93,8 @@ pub fn Composer(
             text.set(String::new());
             browser::save_draft(&chat_key, "");
             fit(input);
-            outbox.send(id, me.id, content);
+            outbox.send(id, me.id, content, replying.get_untracked());
+            replying.set(None);
             scroll::to_bottom(scroller);
         }
     };
@@ -99,6 +104,8 @@ pub fn Composer(
             if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                 ev.prevent_default();
                 send();
+            } else if ev.key() == "Escape" && replying.with_untracked(Option::is_some) {
+                replying.set(None);
             }
         }
     };
@@ -128,8 +135,37 @@ pub fn Composer(
             let _ = input.focus();
         }
     };
+    let reply_banner = move || {
+        replying.get().map(|quote| {
+            let who = if quote.sender_id == my_id {
+                "yourself".to_string()
+            } else {
+                actions.name_of.run(quote.sender_id)
+            };
+            view! {
+                <div class="replying" data-test="replying">
+                    <p>
+                        <span class="visually-hidden">"Replying to "</span>
+                        <span aria-hidden="true">"↩ "</span>
+                        <strong>{who}</strong>
+                        " "
+                        <span class="quote-text">{quote.excerpt}</span>
+                    </p>
+                    <button
+                        type="button"
+                        class="ghost small"
+                        aria-label="Cancel the reply"
+                        on:click=move |_| replying.set(None)
+                    >
+                        "✕"
+                    </button>
+                </div>
+            }
+        })
+    };
     view! {
         <form class="composer" method="post" action=format!("/chats/{id}/messages") on:submit=on_submit>
+            {reply_banner}
             <input type="hidden" name="after" value=rendered_after.to_string()/>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea

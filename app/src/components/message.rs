@@ -1,12 +1,17 @@
-//! One message: content, time, edits and deletes of your own, read receipts, and the
-//! state of a message still on its way.
+//! One message: the message it answers, content, time, reactions, replying and
+//! reacting, edits and deletes of your own, who has seen it, and the state of a message
+//! still on its way.
 
-use chat_types::{Chat, Message, UserId, ops};
+use chat_types::{Chat, ChatKind, Message, Quote, UserId, ops};
 use leptos::prelude::*;
 use serde_json::json;
 
 use crate::api::{ApiError, use_client};
+use crate::browser;
 use crate::components::avatar::Avatar;
+use crate::components::history::EditHistory;
+use crate::components::reactions::{ReactionChips, ReactionPicker};
+use crate::components::room::RoomActions;
 use crate::config::Service;
 use crate::outbox::Outbox;
 use crate::state::{Delivery, Entry, edit_log, me};
@@ -18,11 +23,14 @@ pub fn MessageItem(
     author: String,
     /// The first of a run by one person: shows their name, avatar and the time.
     starts_group: bool,
+    /// The viewer's newest message: its receipt says in words who has seen it.
+    newest_of_mine: bool,
     chat: Memo<Option<Chat>>,
     outbox: Outbox,
 ) -> impl IntoView {
     let client = use_client();
     let clock = expect_context::<Clock>();
+    let actions = expect_context::<RoomActions>();
     let me = me();
     let message = entry.message.clone();
     let mine = message.sender_id == me.id;
@@ -30,6 +38,8 @@ pub fn MessageItem(
     let draft = RwSignal::new(message.content.clone());
     let error = RwSignal::new(None::<String>);
     let confirming_delete = RwSignal::new(false);
+    let picking = RwSignal::new(false);
+    let history_open = RwSignal::new(false);
     let seq = message.seq;
     let (store, log) = (outbox.store, outbox.log);
 
@@ -76,6 +86,49 @@ pub fn MessageItem(
             leptos::task::spawn_local(async move { apply(call.await) });
         }
     };
+    let toggle_reaction = {
+        let client = client.clone();
+        let id = message.id;
+        move |(emoji, add): (String, bool)| {
+            let (op, field) = if add {
+                (ops::ADD_REACTION, "addReaction")
+            } else {
+                (ops::REMOVE_REACTION, "removeReaction")
+            };
+            let call = client.call::<Message>(
+                Service::Sender,
+                op,
+                json!({ "messageId": id, "emoji": emoji }),
+                field,
+            );
+            leptos::task::spawn_local(async move {
+                apply(call.await);
+                // The row is drawn anew with the change: the focus goes back to the
+                // reaction, where a keyboard user left it.
+                browser::after_layout(move || {
+                    browser::focus(&format!(
+                        "[data-test=message][data-seq=\"{seq}\"] [data-emoji=\"{emoji}\"]"
+                    ));
+                });
+            });
+        }
+    };
+    let pick = {
+        let toggle_reaction = toggle_reaction.clone();
+        let message = message.clone();
+        move |emoji: &'static str| {
+            picking.set(false);
+            // Picking one you already gave takes it back, as pressing its chip does.
+            toggle_reaction((emoji.to_string(), !message.reacted(me.id, emoji)));
+        }
+    };
+    let reply = {
+        let quote = Quote::of(&message);
+        move |_| {
+            actions.replying.set(Some(quote.clone()));
+            browser::focus("#composer-input");
+        }
+    };
     let retry = {
         let message = message.clone();
         move |_| outbox.retry(message.clone())
@@ -94,13 +147,49 @@ pub fn MessageItem(
 
     let deleted = message.is_deleted();
     let sent = entry.delivery == Delivery::Sent;
-    let receipt =
-        move || (mine && sent && !deleted).then(|| receipt(&chat.get(), me.id, seq, &clock));
+    let receipt = move || {
+        (mine && sent && !deleted).then(|| receipt(&chat.get(), me.id, seq, newest_of_mine, &clock))
+    };
     let time = view! {
         <time datetime=message.created_at.to_rfc3339() title=clock.full(message.created_at)>
             {clock.time(message.created_at)}
         </time>
     };
+    let quote = message.reply_to.clone().map(|quote| {
+        let who = if quote.sender_id == me.id {
+            "You".to_string()
+        } else {
+            actions.name_of.run(quote.sender_id)
+        };
+        let text = if quote.is_deleted {
+            "Deleted message".to_string()
+        } else {
+            quote.excerpt.clone()
+        };
+        let label = format!("In reply to {who}: “{text}” (show it)");
+        let (seq, gone) = (quote.seq, quote.is_deleted);
+        view! {
+            <button
+                class="quote"
+                data-test="quote"
+                aria-label=label
+                on:click=move |_| actions.jump_to.run(seq)
+            >
+                <span class="quote-author">{who}</span>
+                <span class="quote-text" class:deleted=gone>{text}</span>
+            </button>
+        }
+    });
+    let reactions = (!message.reactions.is_empty()).then(|| {
+        view! {
+            <ReactionChips
+                message=message.clone()
+                me=me.id
+                name_of=actions.name_of
+                toggle=toggle_reaction.clone()
+            />
+        }
+    });
     let content = message.content.clone();
     let body = move || {
         if deleted {
@@ -145,6 +234,7 @@ pub fn MessageItem(
                         {time}
                     </p>
                 })}
+                {quote}
                 <div class="bubble" title=(!starts_group).then(|| clock.full(message.created_at))>
                     <Show when=move || editing.get() fallback=body>
                         <div class="edit">
@@ -160,31 +250,59 @@ pub fn MessageItem(
                         </div>
                     </Show>
                 </div>
+                {reactions}
                 <p class="meta">
-                    {message.is_edited().then(|| view! { <span class="edited">"edited"</span> })}
+                    {(message.is_edited() && !deleted).then(|| view! {
+                        <button
+                            class="edited"
+                            aria-haspopup="dialog"
+                            title="Show the earlier versions"
+                            on:click=move |_| history_open.set(true)
+                        >
+                            "edited"
+                        </button>
+                    })}
                     {receipt}
                     {state}
                 </p>
                 <p class="field-error" role="alert">{move || error.get()}</p>
             </div>
-            {(mine && sent && !deleted).then(|| view! {
+            {(sent && !deleted).then(|| view! {
                 <div class="actions">
                     <Show when=move || !confirming_delete.get() fallback=move || view! {
                         <span class="confirm">"Delete this message? "</span>
                         <button class="danger small" on:click=remove.clone()>"Delete"</button>
                         <button class="ghost small" on:click=move |_| confirming_delete.set(false)>"Keep"</button>
                     }>
-                        <button class="ghost small" on:click=move |_| { editing.set(true); error.set(None); }>"Edit"</button>
-                        <button class="ghost small" on:click=move |_| confirming_delete.set(true)>"Delete"</button>
+                        <button class="ghost small" on:click=reply.clone()>"Reply"</button>
+                        <button class="ghost small" aria-haspopup="dialog" on:click=move |_| picking.set(true)>"React"</button>
+                        {mine.then(|| view! {
+                            <button class="ghost small" on:click=move |_| { editing.set(true); error.set(None); }>"Edit"</button>
+                            <button class="ghost small" on:click=move |_| confirming_delete.set(true)>"Delete"</button>
+                        })}
                     </Show>
                 </div>
             })}
+            <Show when=move || history_open.get()>
+                <EditHistory id=message.id on_close=move || history_open.set(false)/>
+            </Show>
+            <Show when=move || picking.get()>
+                <ReactionPicker on_pick=pick.clone() on_close=move || picking.set(false)/>
+            </Show>
         </li>
     }
 }
 
-/// Sent, read by some, or read by everyone else — with who and when in the tooltip.
-fn receipt(chat: &Option<Chat>, me: UserId, seq: i64, clock: &Clock) -> impl IntoView + use<> {
+/// Sent (✓), or seen (✓✓) — with who and when in the tooltip, and in words on the
+/// viewer's newest message: "Seen 14:02" in a direct chat, "Seen by 2" in a group.
+fn receipt(
+    chat: &Option<Chat>,
+    me: UserId,
+    seq: i64,
+    in_words: bool,
+    clock: &Clock,
+) -> impl IntoView + use<> {
+    let direct = chat.as_ref().is_some_and(|c| c.kind == ChatKind::Direct);
     let others: Vec<_> = chat
         .iter()
         .flat_map(|c| c.participants.iter())
@@ -210,13 +328,28 @@ fn receipt(chat: &Option<Chat>, me: UserId, seq: i64, clock: &Clock) -> impl Int
         )
     };
     let title = if readers.is_empty() {
-        "Sent, not read yet".to_string()
+        "Sent, not seen yet".to_string()
     } else {
-        format!("Read by {}", readers.join(", "))
+        format!("Seen by {}", readers.join(", "))
+    };
+    let seen_at = others
+        .iter()
+        .filter(|p| p.last_read_seq >= seq)
+        .filter_map(|p| p.read_at)
+        .max();
+    let shown = match (readers.len(), direct) {
+        _ if !in_words => String::new(),
+        (0, _) => String::new(),
+        (_, true) => match seen_at {
+            Some(at) => format!("Seen {}", clock.time(at)),
+            None => "Seen".to_string(),
+        },
+        (n, false) => format!("Seen by {n}"),
     };
     view! {
         <span class=class title=title.clone() data-test="receipt" data-state=label.clone()>
             <span aria-hidden="true">{mark}</span>
+            {(!shown.is_empty()).then(|| view! { <span class="seen" aria-hidden="true">{shown.clone()}</span> })}
             <span class="visually-hidden">{format!("{label}. {title}")}</span>
         </span>
     }

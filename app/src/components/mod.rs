@@ -3,9 +3,11 @@
 pub mod avatar;
 pub mod chat_list;
 pub mod composer;
+pub mod history;
 pub mod message;
 pub mod modal;
 pub mod new_chat;
 pub mod picker;
+pub mod reactions;
 pub mod room;
 pub mod settings;

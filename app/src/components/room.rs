@@ -2,7 +2,8 @@
 //! scrolling up, new ones live), who is typing, the composer, and the details dialog.
 
 use chat_types::{
-    ChatEvent, ChatId, ChatKind, Message, MessagePage, ReadUpdate, TypingEvent, UnreadCount, ops,
+    ChatEvent, ChatId, ChatKind, MAX_PAGE_SIZE, Message, MessagePage, Quote, ReadUpdate,
+    TypingEvent, UnreadCount, UserId, ops,
 };
 use leptos::prelude::*;
 use serde_json::json;
@@ -24,6 +25,17 @@ use crate::timeline::{Row, rows};
 const PAGE: i64 = 50;
 /// How long a typing notice stays up after its last event.
 const TYPING_SHOWN_MS: f64 = 4000.0;
+
+/// What a message row and the composer ask of the open chat.
+#[derive(Clone, Copy)]
+pub struct RoomActions {
+    /// The message the composer's next message answers.
+    pub replying: RwSignal<Option<Quote>>,
+    /// Shows message `seq` (loading older pages until it is there) and highlights it.
+    pub jump_to: Callback<i64>,
+    /// The name of a member or of an author of the chat.
+    pub name_of: Callback<UserId, String>,
+}
 
 #[component]
 pub fn Room(id: ChatId) -> impl IntoView {
@@ -206,6 +218,55 @@ pub fn Room(id: ChatId) -> impl IntoView {
         }
     };
     let load_older = Callback::new(move |()| load_older());
+    let jump_to = {
+        let client = client.clone();
+        Callback::new(move |seq: i64| {
+            if scroll::to_message(scroller, seq) {
+                return;
+            }
+            let client = client.clone();
+            leptos::task::spawn_local(async move {
+                // The log runs unbroken from its first message to the newest: older
+                // pages go in before it until the message is among them.
+                while let Some((Some(first), true)) =
+                    log.with_untracked(|l| l.as_ref().map(|l| (l.first_seq(), l.has_more)))
+                {
+                    if first <= seq {
+                        break;
+                    }
+                    let page = client
+                        .call::<MessagePage>(
+                            Service::Receiver,
+                            ops::MESSAGES,
+                            json!({ "chatId": id, "beforeSeq": first, "limit": MAX_PAGE_SIZE }),
+                            "messages",
+                        )
+                        .await;
+                    match page {
+                        Ok(page) => edit_log(log, |log| log.prepend(page)),
+                        Err(_) => return,
+                    }
+                }
+                browser::after_layout(move || {
+                    scroll::to_message(scroller, seq);
+                });
+            });
+        })
+    };
+    let name_of = Callback::new(move |user: UserId| {
+        chat.with_untracked(|chat| {
+            log.with_untracked(|l| {
+                l.as_ref()
+                    .map(|l| l.author_name(chat.as_ref(), user))
+                    .unwrap_or_default()
+            })
+        })
+    });
+    provide_context(RoomActions {
+        replying: RwSignal::new(None),
+        jump_to,
+        name_of,
+    });
     let on_scroll = move |_| {
         if scroll::at_top(scroller) {
             load_older.run(());
@@ -253,8 +314,8 @@ pub fn Room(id: ChatId) -> impl IntoView {
             Row::Day(label) => view! { <li class="day"><h3>{label}</h3></li> }.into_any(),
             Row::Unread => view! { <li class="new-marker"><span>"New messages"</span></li> }.into_any(),
             Row::Change { text, .. } => view! { <li class="change" data-test="change">{text}</li> }.into_any(),
-            Row::Message { entry, author, starts_group } => view! {
-                <MessageItem entry=entry author=author starts_group=starts_group chat=chat outbox=outbox.clone()/>
+            Row::Message { entry, author, starts_group, newest_of_mine } => view! {
+                <MessageItem entry=*entry author=author starts_group=starts_group newest_of_mine=newest_of_mine chat=chat outbox=outbox.clone()/>
             }
             .into_any(),
         }

@@ -134,7 +134,7 @@ async fn while_postgres_is_unreachable_requests_fail_fast_as_unavailable_then_re
                 seen.interruptions
             );
         }
-        eprintln!("{n} messages, {} edits", sent.edits);
+        eprintln!("{n} messages, {} edits and reactions", sent.changes);
     })
     .await;
 }

@@ -73,8 +73,8 @@ async fn a_killed_receivers_clients_resume_on_the_other_without_loss() {
             );
         }
         eprintln!(
-            "{n} messages, {} edits; receiver 0 killed after {at_kill}",
-            sent.edits
+            "{n} messages, {} edits and reactions; receiver 0 killed after {at_kill}",
+            sent.changes
         );
     })
     .await;

@@ -63,8 +63,8 @@ async fn redis_killed_and_restarted_fails_no_send_and_loses_no_message() {
             );
         }
         eprintln!(
-            "{n} messages, {} edits; subscribers had reached {delivered_while_down:?} when Redis came back",
-            sent.edits
+            "{n} messages, {} edits and reactions; subscribers had reached {delivered_while_down:?} when Redis came back",
+            sent.changes
         );
     })
     .await;

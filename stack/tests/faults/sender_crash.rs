@@ -104,8 +104,8 @@ async fn a_send_cut_off_by_a_killed_sender_is_retried_once_on_the_other() {
             sent.check_followed(&seen);
         }
         eprintln!(
-            "{n} messages, {} edits; sender 0 killed after {at_kill}; {cut_off} send(s) in flight cut off, {} refused",
-            sent.edits,
+            "{n} messages, {} edits and reactions; sender 0 killed after {at_kill}; {cut_off} send(s) in flight cut off, {} refused",
+            sent.changes,
             failures.len() - cut_off
         );
     })

@@ -29,9 +29,9 @@ pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const PACE: Duration = Duration::from_millis(5);
 /// Pause before a failed send is tried again (on the other sender).
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
-/// Pause between two edits of the traffic.
+/// Pause between two changes (edits, reactions) of the traffic.
 const EDIT_PACE: Duration = Duration::from_millis(40);
-/// How long one edit is tried, on both senders, before it is given up.
+/// How long one change is tried, on both senders, before it is given up.
 const EDIT_LIMIT: Duration = Duration::from_secs(5);
 /// How long one message may take, retries included, before the test gives up.
 const MESSAGE_LIMIT: Duration = Duration::from_secs(60);
@@ -419,7 +419,7 @@ pub(crate) struct Traffic {
     in_flight: Arc<Vec<AtomicUsize>>,
     attempts: Arc<Mutex<Vec<Attempt>>>,
     lanes: Vec<JoinHandle<()>>,
-    edits: JoinHandle<usize>,
+    changes: JoinHandle<usize>,
 }
 
 impl Traffic {
@@ -491,7 +491,7 @@ impl Traffic {
                 })
             })
             .collect();
-        let edits = tokio::spawn(edit_lane(
+        let changes = tokio::spawn(change_lane(
             http,
             senders,
             token,
@@ -504,7 +504,7 @@ impl Traffic {
             in_flight,
             attempts,
             lanes,
-            edits,
+            changes,
         }
     }
 
@@ -548,24 +548,25 @@ impl Traffic {
                 std::panic::resume_unwind(e.into_panic());
             }
         }
-        let edits = self
-            .edits
+        let changes = self
+            .changes
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let attempts = std::mem::take(&mut *self.attempts.lock().unwrap());
         Sent {
-            edits,
+            changes,
             ..Sent::from(attempts)
         }
     }
 }
 
-/// Beside the messages, the newest one sent is edited every [`EDIT_PACE`], through the
-/// senders in turn, so the chat's log has changes other than messages while the fault
-/// happens. A failed edit is tried again on the other sender for a while, then given
-/// up: what counts is what the log holds, and the history check reads that. Returns how
-/// many edits were answered.
-async fn edit_lane(
+/// Beside the messages, the newest one sent is changed every [`EDIT_PACE`], through the
+/// senders in turn: edited, or given a reaction (one of a few emoji, taken back when
+/// it is already there), so the chat's log has changes other than messages while the
+/// fault happens. A failed change is tried again on the other sender for a while, then
+/// given up: what counts is what the log holds, and the history check reads that.
+/// Returns how many changes were answered.
+async fn change_lane(
     http: reqwest::Client,
     senders: Arc<Vec<String>>,
     token: String,
@@ -574,7 +575,11 @@ async fn edit_lane(
 ) -> usize {
     let mut answered = 0;
     let mut target = 0;
-    while !stop.load(Ordering::Relaxed) {
+    let mut reacted: HashSet<(String, &str)> = HashSet::new();
+    for tick in 0usize.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         tokio::time::sleep(EDIT_PACE).await;
         let newest = attempts
             .lock()
@@ -585,20 +590,36 @@ async fn edit_lane(
         let Some((id, client_id)) = newest else {
             continue;
         };
-        let variables = json!({ "id": id, "content": format!("message {client_id}, edited") });
+        let emoji = chat_types::emoji::EMOJI[tick % 3].0;
+        let key = (id.to_string(), emoji);
+        let (op, field, variables) = match tick % 2 {
+            0 => (
+                ops::UPDATE_MESSAGE,
+                "updateMessage",
+                json!({ "id": id, "content": format!("message {client_id}, edited") }),
+            ),
+            _ if reacted.contains(&key) => (
+                ops::REMOVE_REACTION,
+                "removeReaction",
+                json!({ "messageId": id, "emoji": emoji }),
+            ),
+            _ => (
+                ops::ADD_REACTION,
+                "addReaction",
+                json!({ "messageId": id, "emoji": emoji }),
+            ),
+        };
         let first = Instant::now();
         while first.elapsed() < EDIT_LIMIT && !stop.load(Ordering::Relaxed) {
             target = (target + 1) % senders.len();
-            let answer = request(
-                &http,
-                &senders[target],
-                &token,
-                ops::UPDATE_MESSAGE,
-                variables.clone(),
-            )
-            .await;
-            if matches!(&answer, Answer::Data(data) if data["updateMessage"].is_object()) {
+            let answer = request(&http, &senders[target], &token, op, variables.clone()).await;
+            if matches!(&answer, Answer::Data(data) if data[field].is_object()) {
                 answered += 1;
+                match op {
+                    ops::ADD_REACTION => reacted.insert(key),
+                    ops::REMOVE_REACTION => reacted.remove(&key),
+                    _ => true,
+                };
                 break;
             }
             tokio::time::sleep(RETRY_PAUSE).await;
@@ -621,8 +642,8 @@ pub(crate) struct Sent {
     pub(crate) attempts: Vec<Attempt>,
     /// The seq each message was stored with, by clientId.
     pub(crate) seqs: HashMap<String, i64>,
-    /// How many edits were answered.
-    pub(crate) edits: usize,
+    /// How many edits and reactions were answered.
+    pub(crate) changes: usize,
 }
 
 impl Sent {
@@ -641,7 +662,7 @@ impl Sent {
         Self {
             attempts,
             seqs,
-            edits: 0,
+            changes: 0,
         }
     }
 

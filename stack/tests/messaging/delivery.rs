@@ -198,6 +198,7 @@ async fn a_message_whose_event_never_came_still_arrives(env: TestEnv) {
             sender_id: alice.id.parse().unwrap(),
             content: "never announced".into(),
             client_id: None,
+            reply_to: None,
         }])
         .await
         .expect("stored");

@@ -5,6 +5,7 @@ mod support;
 
 mod authorization;
 mod bad_input;
+mod conversation;
 mod csrf;
 mod delivery;
 mod flow;

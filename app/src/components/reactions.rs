@@ -1,0 +1,125 @@
+//! A message's reactions: a chip per emoji (press it to add or take back yours; who
+//! reacted in its tooltip), and the picker: the most used emoji, and a search over the
+//! whole set shipped with the app.
+
+use chat_types::emoji::{self, Emoji, QUICK};
+use chat_types::{Message, Reaction, UserId};
+use leptos::prelude::*;
+
+use crate::components::modal::Modal;
+
+/// The most search results the picker shows at once.
+const SHOWN: usize = 48;
+
+#[component]
+pub fn ReactionChips(
+    message: Message,
+    me: UserId,
+    /// The name of each person, by id.
+    #[prop(into)]
+    name_of: Callback<UserId, String>,
+    /// Adds (`true`) or takes back (`false`) the viewer's emoji.
+    #[prop(into)]
+    toggle: Callback<(String, bool)>,
+) -> impl IntoView {
+    let chips = message
+        .reactions
+        .into_iter()
+        .map(
+            |Reaction {
+                 emoji,
+                 count,
+                 user_ids,
+             }| {
+                let mine = user_ids.contains(&me);
+                let names: Vec<String> = user_ids
+                    .iter()
+                    .map(|id| {
+                        if *id == me {
+                            "You".to_string()
+                        } else {
+                            name_of.run(*id)
+                        }
+                    })
+                    .collect();
+                let what = Emoji::parse(&emoji).map(|e| e.name()).unwrap_or_default();
+                let who = format!("{} reacted with {what}", names.join(", "));
+                let label = format!("{emoji} {count}: {who}");
+                let pressed = emoji.clone();
+                let marked = emoji.clone();
+                view! {
+                    <button
+                        class="reaction"
+                        class:mine=mine
+                        aria-pressed=mine.to_string()
+                        aria-label=label
+                        title=who
+                        data-test="reaction"
+                        data-emoji=marked
+                        on:click=move |_| toggle.run((pressed.clone(), !mine))
+                    >
+                        <span aria-hidden="true">{emoji}</span>
+                        " "
+                        <span class="count" aria-hidden="true">{count}</span>
+                    </button>
+                }
+            },
+        )
+        .collect_view();
+    view! { <div class="reactions">{chips}</div> }
+}
+
+#[component]
+pub fn ReactionPicker(
+    #[prop(into)] on_pick: Callback<&'static str>,
+    #[prop(into)] on_close: Callback<()>,
+) -> impl IntoView {
+    let query = RwSignal::new(String::new());
+    let found = move || {
+        query.with(|q| {
+            emoji::search(q)
+                .take(if q.trim().is_empty() { QUICK } else { SHOWN })
+                .collect::<Vec<_>>()
+        })
+    };
+    let choices = move || {
+        found()
+            .into_iter()
+            .map(|(emoji, name)| {
+                view! {
+                    <button
+                        class="emoji-choice"
+                        title=name
+                        aria-label=name
+                        data-test="emoji-choice"
+                        on:click=move |_| on_pick.run(emoji)
+                    >
+                        {emoji}
+                    </button>
+                }
+            })
+            .collect_view()
+    };
+    let nothing = move || found().is_empty();
+    view! {
+        <Modal labelled_by="picker-title" class="dialog emoji-picker" on_close=on_close>
+            <div class="dialog-head">
+                <h3 id="picker-title">"React"</h3>
+                <button class="ghost small" on:click=move |_| on_close.run(()) aria-label="Close">"✕"</button>
+            </div>
+            <label for="emoji-search" class="visually-hidden">"Search emoji"</label>
+            <input
+                id="emoji-search"
+                type="search"
+                autofocus=true
+                placeholder="Search emoji: heart, laugh, rocket…"
+                autocomplete="off"
+                bind:value=query
+            />
+            <div class="emoji-grid" role="group" aria-label="Emoji">{choices}</div>
+            <Show when=nothing>
+                <p class="hint">"No emoji by that name."</p>
+            </Show>
+        </Modal>
+    }
+}

@@ -1,0 +1,173 @@
+// What a message can carry beyond its text, as two people on different instances see
+// it: a reply's quote (leading back to what it answers), reactions and edit history.
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assertAccessible, assertNoPageErrors, eventually, gql, hydrated, launchBrowser, send,
+  sendAll, shot, signedIn, startDirectChat, startSystem,
+} from '../support.mjs';
+
+let system;
+let browser;
+
+before(async () => {
+  system = await startSystem();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await system?.stop();
+});
+
+afterEach(assertNoPageErrors);
+
+/** The message whose text is exactly `text`. */
+const messageWith = (page, text) =>
+  page.locator('[data-test=message]').filter({ has: page.locator('.content').getByText(text, { exact: true }) });
+
+/** Whether `locator` is inside the visible part of the message list. */
+async function inView(page, locator) {
+  const box = await locator.boundingBox();
+  const list = await page.locator('.messages').boundingBox();
+  return box !== null && box.y >= list.y - 1 && box.y + box.height <= list.y + list.height + 1;
+}
+
+/** `[emoji, count, pressed]` of each reaction chip of a message. */
+async function chips(message) {
+  const found = [];
+  for (const chip of await message.locator('[data-test=reaction]').all()) {
+    const [emoji, count] = (await chip.textContent()).trim().split(/\s+/);
+    found.push([emoji, Number(count), (await chip.getAttribute('aria-pressed')) === 'true']);
+  }
+  return found;
+}
+
+test('a reply quotes what it answers, and the quote leads back to it', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const chat = await startDirectChat(ann, bo);
+  await sendAll(ann, chat, ['Where do we meet on Friday?\nI can do after six']);
+  const first = await gql(ann, 4005, 'query($chatId: ID!) { messages(chatId: $chatId) { messages { id } } }', { chatId: chat });
+  const question = first.messages.messages[0].id;
+  // Far enough back that Bo's first page does not hold it.
+  await sendAll(ann, chat, Array.from({ length: 120 }, (_, i) => `filler ${i + 1}`));
+  await gql(ann, 4002, 'mutation($input: CreateMessageInput!) { createMessage(input: $input) { seq } }',
+    { input: { chatId: chat, content: 'Still need an answer', replyTo: question } });
+  await gql(bo, 4004, 'mutation($chatId: ID!) { markAsRead(chatId: $chatId) { unreadCount } }', { chatId: chat });
+
+  await bo.page.goto(`/chats/${chat}`);
+  await hydrated(bo.page);
+  const answer = messageWith(bo.page, 'Still need an answer');
+  const quote = answer.locator('[data-test=quote]');
+  await eventually('the reply shows its quote', async () =>
+    /Ann Lee\s*Where do we meet on Friday\?…/.test(await quote.textContent()));
+  assert.equal(await messageWith(bo.page, 'filler 1').count(), 0, 'the original is not loaded yet');
+  await quote.click();
+  const original = bo.page.locator('[data-test=message][data-seq="1"]');
+  await eventually('the original is loaded, in view and highlighted', async () =>
+    (await original.count()) === 1 && (await inView(bo.page, original))
+      && /highlight/.test(await original.getAttribute('class')));
+
+  // Bo answers the newest message from its Reply button; Ann sees it live with its quote.
+  await ann.page.goto(`/chats/${chat}`);
+  await hydrated(ann.page);
+  await answer.hover();
+  await answer.getByRole('button', { name: 'Reply', exact: true }).click();
+  const banner = bo.page.locator('[data-test=replying]');
+  assert.match(await banner.textContent(), /Ann Lee\s*Still need an answer/);
+  assert.equal(await bo.page.evaluate(() => document.activeElement.id), 'composer-input', 'the box takes the focus');
+  await send(bo.page, 'At the station, 18:30');
+  await eventually('the banner goes once sent', async () => (await banner.count()) === 0);
+  const onAnn = messageWith(ann.page, 'At the station, 18:30');
+  await eventually('ann sees the reply live, quoting her message', async () =>
+    (await onAnn.count()) === 1 && /You\s*Still need an answer/.test(await onAnn.locator('[data-test=quote]').textContent()));
+  await shot(ann.page, 'reply');
+  await assertAccessible(ann.page, 'a conversation with replies');
+
+  // Escape lets go of a reply before sending.
+  await onAnn.hover();
+  await onAnn.getByRole('button', { name: 'Reply', exact: true }).click();
+  await ann.page.locator('[data-test=replying]').waitFor();
+  await ann.page.keyboard.press('Escape');
+  await eventually('Escape cancels the reply', async () => (await ann.page.locator('[data-test=replying]').count()) === 0);
+
+  // Deleting the original leaves the quote saying so.
+  await gql(ann, 4002, 'mutation($id: ID!) { removeMessage(id: $id) { id } }', { id: question });
+  await bo.page.reload();
+  await hydrated(bo.page);
+  await eventually('the quote says the message was deleted', async () =>
+    /Deleted message/.test(await messageWith(bo.page, 'Still need an answer').locator('[data-test=quote]').textContent()));
+});
+
+test('reactions: picked by name, seen live on the other side, pressed again to take back', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const chat = await startDirectChat(ann, bo);
+  await send(ann.page, 'Ship it on Friday?');
+  await bo.page.goto(`/chats/${chat}`);
+  await hydrated(bo.page);
+  const onBo = messageWith(bo.page, 'Ship it on Friday?');
+  const onAnn = messageWith(ann.page, 'Ship it on Friday?');
+  await onBo.waitFor();
+
+  await onBo.hover();
+  await onBo.getByRole('button', { name: 'React' }).click();
+  const picker = bo.page.getByRole('dialog', { name: 'React' });
+  await picker.waitFor();
+  assert.equal(await bo.page.evaluate(() => document.activeElement.id), 'emoji-search', 'the search box takes the focus');
+  assert.equal(await picker.locator('[data-test=emoji-choice]').count(), 8, 'the most used first');
+  await bo.page.keyboard.type('rock');
+  await eventually('the search finds the rocket', async () =>
+    (await picker.locator('[data-test=emoji-choice]').allTextContents()).map((t) => t.trim()).includes('🚀'));
+  await shot(bo.page, 'reaction-picker');
+  await assertAccessible(bo.page, 'the emoji picker');
+  await picker.getByRole('button', { name: 'rocket' }).click();
+  await eventually('bo’s reaction shows, pressed', async () =>
+    JSON.stringify(await chips(onBo)) === JSON.stringify([['🚀', 1, true]]));
+  await eventually('ann sees it live, not pressed', async () =>
+    JSON.stringify(await chips(onAnn)) === JSON.stringify([['🚀', 1, false]]));
+  assert.equal(await onAnn.locator('[data-test=reaction]').getAttribute('title'), 'Bo Chen reacted with rocket');
+
+  // Ann joins in from the chip; Bo takes his back.
+  await onAnn.locator('[data-test=reaction]').click();
+  await eventually('two on both sides', async () =>
+    JSON.stringify(await chips(onBo)) === JSON.stringify([['🚀', 2, true]])
+      && JSON.stringify(await chips(onAnn)) === JSON.stringify([['🚀', 2, true]]));
+  await shot(ann.page, 'reactions');
+  await onBo.locator('[data-test=reaction]').click();
+  await eventually('one again, Ann’s', async () =>
+    JSON.stringify(await chips(onBo)) === JSON.stringify([['🚀', 1, false]])
+      && JSON.stringify(await chips(onAnn)) === JSON.stringify([['🚀', 1, true]]));
+
+  // Bo has seen it: in a direct chat Ann's message says when.
+  await eventually('ann’s message says seen, with the time', async () =>
+    /^Seen \d{1,2}:\d{2}/.test((await onAnn.locator('.seen').textContent()) ?? ''));
+});
+
+test('an edited message shows its earlier versions', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const chat = await startDirectChat(ann, bo);
+  await send(ann.page, 'Meet at 6');
+  const mine = messageWith(ann.page, 'Meet at 6');
+  await eventually('stored', async () => !/pending/.test(await mine.getAttribute('class')));
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Edit' }).click();
+  const box = ann.page.getByLabel('Edit message');
+  await box.fill('Meet at 7, by the fountain');
+  await box.press('Enter');
+
+  await bo.page.goto(`/chats/${chat}`);
+  await hydrated(bo.page);
+  const theirs = messageWith(bo.page, 'Meet at 7, by the fountain');
+  await theirs.getByRole('button', { name: 'edited' }).click();
+  const dialog = bo.page.getByRole('dialog', { name: 'Edit history' });
+  await eventually('both versions, oldest first', async () =>
+    JSON.stringify(await dialog.locator('[data-test=version] .content').allTextContents())
+      === JSON.stringify(['Meet at 6', 'Meet at 7, by the fountain']));
+  await shot(bo.page, 'edit-history');
+  await assertAccessible(bo.page, 'the edit history');
+  await bo.page.keyboard.press('Escape');
+  await eventually('Escape closes it', async () => (await bo.page.locator('dialog').count()) === 0);
+});
