@@ -1,5 +1,6 @@
 // What a message can carry beyond its text, as two people on different instances see
-// it: a reply's quote (leading back to what it answers), reactions and edit history.
+// it: a reply's quote (leading back to what it answers), reactions, edit history and
+// formatting.
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -170,4 +171,43 @@ test('an edited message shows its earlier versions', async () => {
   await assertAccessible(bo.page, 'the edit history');
   await bo.page.keyboard.press('Escape');
   await eventually('Escape closes it', async () => (await bo.page.locator('dialog').count()) === 0);
+});
+
+test('formatting shows as people write it, and script in it stays text', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const chat = await startDirectChat(ann, bo);
+  const content = [
+    '**bold** *slanted* ~~old~~ `npm ci` — see https://example.com/docs, not javascript:alert(1)',
+    '> a quoted line',
+    '```',
+    'let total = **1** + 2;',
+    '```',
+    '**<img src=x onerror="window.__xss=1">**',
+  ].join('\n');
+  await sendAll(ann, chat, [content]);
+  const html = await (await bo.page.request.get(`/chats/${chat}`)).text();
+  assert.ok(/<strong>bold/.test(html) && html.includes('<blockquote'), 'the server renders the formatting');
+  assert.ok(!html.includes('<img src=x'), 'and the payload as text');
+
+  await bo.page.goto(`/chats/${chat}`);
+  await hydrated(bo.page);
+  const body = bo.page.locator('[data-test=message] .content').first();
+  await body.waitFor();
+  assert.deepEqual(await body.locator('strong').allTextContents(), ['bold', '<img src=x onerror="window.__xss=1">']);
+  assert.deepEqual(await body.locator('em').allTextContents(), ['slanted']);
+  assert.deepEqual(await body.locator('del').allTextContents(), ['old']);
+  assert.deepEqual(await body.locator('p code').allTextContents(), ['npm ci']);
+  assert.deepEqual(await body.locator('blockquote').allTextContents(), ['a quoted line']);
+  assert.deepEqual(await body.locator('pre code').allTextContents(), ['let total = **1** + 2;']);
+  const links = body.locator('a');
+  assert.equal(await links.count(), 1, 'only the web address is a link');
+  assert.equal(await links.getAttribute('href'), 'https://example.com/docs');
+  assert.equal(await links.getAttribute('rel'), 'noopener noreferrer');
+  assert.equal(await links.getAttribute('target'), '_blank');
+  assert.equal(await body.locator('img').count(), 0);
+  assert.equal(await bo.page.evaluate(() => window.__xss), undefined);
+  // The chat list previews it without the markers.
+  assert.match(await bo.page.locator('.chat-item', { hasText: 'Ann Lee' }).textContent(), /bold slanted old npm ci/);
+  await shot(bo.page, 'formatting');
 });

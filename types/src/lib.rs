@@ -7,6 +7,7 @@
 //! - [`model`]: what the GraphQL API returns (users, chats, messages, unread counts…).
 //! - [`validate`]: the input rules of the system, as parsers that return field-level errors.
 //! - [`error`]: the error codes every GraphQL error carries in `extensions.code`.
+//! - [`format`]: the formatting a message may carry (bold, code, quotes, links…), parsed.
 //! - [`event`]: what travels on the bus between senders and receivers, and the topic names.
 //! - [`ops`]: the GraphQL operation documents the web app sends (and the tests reuse).
 //!
@@ -17,6 +18,7 @@ pub mod backoff;
 pub mod emoji;
 pub mod error;
 pub mod event;
+pub mod format;
 pub mod ids;
 pub mod instances;
 pub mod model;

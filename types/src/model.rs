@@ -241,16 +241,18 @@ pub struct Quote {
     pub message_id: MessageId,
     pub seq: i64,
     pub sender_id: UserId,
-    /// Its first line, shortened to [`QUOTE_CHARS`] (with "…"); empty once deleted.
+    /// Its first line as plain text, shortened to [`QUOTE_CHARS`] (with "…"); empty
+    /// once deleted.
     pub excerpt: String,
     pub is_deleted: bool,
 }
 
 impl Quote {
     pub fn of(message: &Message) -> Self {
-        let line = message.content.lines().next().unwrap_or_default().trim();
+        let text = crate::format::plain(&message.content);
+        let line = text.lines().next().unwrap_or_default().trim();
         let mut excerpt: String = line.chars().take(QUOTE_CHARS).collect();
-        if excerpt.len() < line.len() || message.content.trim().lines().nth(1).is_some() {
+        if excerpt.len() < line.len() || text.trim().lines().nth(1).is_some() {
             excerpt.push('…');
         }
         Quote {

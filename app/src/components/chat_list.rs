@@ -83,7 +83,8 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
             } else {
                 String::new()
             };
-            format!("{author}{}", m.content.lines().next().unwrap_or_default())
+            let text = chat_types::format::plain(&m.content);
+            format!("{author}{}", text.lines().next().unwrap_or_default())
         }
     };
     let when = chat.last_message.as_ref().map(|m| {

@@ -11,6 +11,7 @@ use crate::browser;
 use crate::components::avatar::Avatar;
 use crate::components::history::EditHistory;
 use crate::components::reactions::{ReactionChips, ReactionPicker};
+use crate::components::rich_text::rich_text;
 use crate::components::room::RoomActions;
 use crate::config::Service;
 use crate::outbox::Outbox;
@@ -195,7 +196,7 @@ pub fn MessageItem(
         if deleted {
             view! { <p class="content deleted">"Message deleted"</p> }.into_any()
         } else {
-            view! { <p class="content">{content.clone()}</p> }.into_any()
+            view! { <div class="content">{rich_text(&content)}</div> }.into_any()
         }
     };
     let state = match &entry.delivery {

@@ -9,5 +9,6 @@ pub mod modal;
 pub mod new_chat;
 pub mod picker;
 pub mod reactions;
+pub mod rich_text;
 pub mod room;
 pub mod settings;
