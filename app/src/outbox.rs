@@ -66,6 +66,7 @@ impl Outbox {
             after_event_seq: 0,
             reply_to,
             reactions: Vec::new(),
+            pinned_at: None,
         };
         edit_log(self.log, |log| {
             log.entries.push(Entry {

@@ -55,9 +55,9 @@ impl Row {
                     Delivery::Sent => m.id.to_string(),
                     _ => format!("pending:{}", m.client_id.as_deref().unwrap_or_default()),
                 };
-                // What it shows around its text: the quote and the reactions.
+                // What it shows around its text: the quote, the reactions, the pin.
                 let mut around = std::collections::hash_map::DefaultHasher::new();
-                (&m.reply_to, &m.reactions).hash(&mut around);
+                (&m.reply_to, &m.reactions, m.pinned_at).hash(&mut around);
                 format!(
                     "{id}:{:?}:{:?}:{:?}:{starts_group}:{newest_of_mine}:{:x}",
                     entry.delivery,
@@ -176,6 +176,7 @@ mod tests {
             after_event_seq: 0,
             reply_to: None,
             reactions: Vec::new(),
+            pinned_at: None,
         }
     }
 

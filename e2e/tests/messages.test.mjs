@@ -1,6 +1,6 @@
 // What a message can carry beyond its text, as two people on different instances see
-// it: a reply's quote (leading back to what it answers), reactions, edit history and
-// formatting.
+// it: a reply's quote (leading back to what it answers), reactions, edit history,
+// pins and formatting.
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -210,4 +210,37 @@ test('formatting shows as people write it, and script in it stays text', async (
   // The chat list previews it without the markers.
   assert.match(await bo.page.locator('.chat-item', { hasText: 'Ann Lee' }).textContent(), /bold slanted old npm ci/);
   await shot(bo.page, 'formatting');
+});
+
+test('a pinned message is marked, listed in Details, and leads back to it', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const chat = await startDirectChat(ann, bo);
+  await sendAll(ann, chat, ['Pin me: the meeting is at 10', ...Array.from({ length: 40 }, (_, i) => `later ${i + 1}`)]);
+  const onAnn = messageWith(ann.page, 'Pin me: the meeting is at 10');
+  await onAnn.waitFor();
+  await bo.page.goto(`/chats/${chat}`);
+  await hydrated(bo.page);
+  const onBo = messageWith(bo.page, 'Pin me: the meeting is at 10');
+  await onBo.waitFor();
+
+  await onAnn.hover();
+  await onAnn.getByRole('button', { name: 'Pin', exact: true }).click();
+  await eventually('ann sees it pinned', async () => (await onAnn.locator('[data-test=pinned-mark]').count()) === 1);
+  await eventually('bo sees it pinned, live', async () => (await onBo.locator('[data-test=pinned-mark]').count()) === 1);
+
+  await bo.page.locator('.messages').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await bo.page.getByRole('button', { name: 'Details' }).click();
+  const item = bo.page.locator('[data-test=pinned]');
+  await eventually('Details lists it', async () => /Ann Lee\s*Pin me: the meeting is at 10/.test(await item.textContent()));
+  await shot(bo.page, 'pinned-in-details');
+  await assertAccessible(bo.page, 'details with a pinned message');
+  await item.getByRole('button').click();
+  await eventually('the dialog closes and the message is in view', async () =>
+    (await bo.page.locator('dialog').count()) === 0 && (await inView(bo.page, onBo)));
+
+  // Unpinned from the message again, it leaves the list.
+  await onAnn.hover();
+  await onAnn.getByRole('button', { name: 'Unpin', exact: true }).click();
+  await eventually('bo sees it unpinned', async () => (await onBo.locator('[data-test=pinned-mark]').count()) === 0);
 });

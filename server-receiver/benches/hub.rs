@@ -27,6 +27,7 @@ fn message(chat: ChatId, seq: i64) -> BusEvent {
         after_event_seq: 0,
         reply_to: None,
         reactions: Vec::new(),
+        pinned_at: None,
     })))
 }
 

@@ -998,6 +998,7 @@ mod tests {
             after_event_seq: 0,
             reply_to: None,
             reactions: Vec::new(),
+            pinned_at: None,
         }
     }
 

@@ -142,6 +142,18 @@ impl Query {
         Ok(state.store.read_status(&message).await?)
     }
 
+    /// The chat's pinned messages, the most recently pinned first.
+    async fn pinned_messages(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+    ) -> Result<Vec<Message>, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        participant(&state.store, chat_id, me).await?;
+        Ok(state.store.pinned_messages(chat_id).await?)
+    }
+
     /// An edited message's versions, oldest first: as sent, then as each edit left it.
     /// Empty when it was never edited, or was deleted.
     async fn message_history(

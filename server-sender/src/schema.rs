@@ -119,6 +119,7 @@ fn edit_error(e: EditError) -> ApiError {
         EditError::NotFound => ApiError::NotFound("message"),
         EditError::NotParticipant => ApiError::Forbidden("you are not a participant of this chat"),
         EditError::NotAuthor => ApiError::Forbidden("only the author may change a message"),
+        EditError::NotOwner => ApiError::Forbidden("only the group's owners may pin messages"),
         EditError::Deleted => ApiError::bad_input("id", "the message was deleted"),
         EditError::TooManyReactions => ApiError::bad_input(
             "emoji",
@@ -372,6 +373,25 @@ impl Mutation {
         react(ctx, message_id, &emoji, false).await
     }
 
+    /// Pins a message to its chat: in a group, for its owners; in a direct chat, for
+    /// either person. Pinning it again changes nothing.
+    async fn pin_message(
+        &self,
+        ctx: &Context<'_>,
+        message_id: MessageId,
+    ) -> Result<Message, ApiError> {
+        pin(ctx, message_id, true).await
+    }
+
+    /// Unpins a message (the same people as pin it).
+    async fn unpin_message(
+        &self,
+        ctx: &Context<'_>,
+        message_id: MessageId,
+    ) -> Result<Message, ApiError> {
+        pin(ctx, message_id, false).await
+    }
+
     /// Marks the chat read up to `upToSeq` (default: everything). Never moves back.
     async fn mark_as_read(
         &self,
@@ -463,6 +483,24 @@ async fn react(
         EditError::Deleted => ApiError::bad_input("messageId", "the message was deleted"),
         e => edit_error(e),
     })?;
+    if let Some(logged) = logged {
+        events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
+    }
+    Ok(message)
+}
+
+async fn pin(ctx: &Context<'_>, id: MessageId, pin: bool) -> Result<Message, ApiError> {
+    let me = viewer(ctx)?;
+    let state = state(ctx);
+    state.rate_limiter.check_user(Action::ChatChange, me)?;
+    let (message, logged) = state
+        .store
+        .set_pinned(id, me, pin)
+        .await
+        .map_err(|e| match e {
+            EditError::Deleted => ApiError::bad_input("messageId", "the message was deleted"),
+            e => edit_error(e),
+        })?;
     if let Some(logged) = logged {
         events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
     }

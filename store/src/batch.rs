@@ -167,6 +167,7 @@ fn plan(
                 .unwrap_or(0),
             reply_to: new.reply_to.clone(),
             reactions: Vec::new(),
+            pinned_at: None,
         });
         if let Some(key) = key {
             known.insert(key, message.clone());
@@ -331,7 +332,7 @@ mod postgres {
             // One index lookup per key, whatever plan the statement was prepared with
             // (a plan made while the table was small would otherwise scan it whole).
             let rows: Vec<MessageRow> = sqlx::query_as(
-                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.after_event_seq, m.reply_to_seq \
+                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.after_event_seq, m.reply_to_seq, m.pinned_at \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS k(chat_id, sender_id, client_id) \
                  CROSS JOIN LATERAL (SELECT * FROM messages WHERE chat_id = k.chat_id AND sender_id = k.sender_id \
                  AND client_id = k.client_id LIMIT 1) AS m",
@@ -670,6 +671,7 @@ mod tests {
             after_event_seq: 0,
             reply_to: None,
             reactions: Vec::new(),
+            pinned_at: None,
         });
         before
             .existing

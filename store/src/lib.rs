@@ -11,6 +11,7 @@ mod events;
 pub mod files;
 mod messages;
 mod migrations;
+mod pins;
 mod reactions;
 mod rows;
 mod users;

@@ -31,6 +31,9 @@ pub enum EditError {
     NotParticipant,
     #[error("only the author may change a message")]
     NotAuthor,
+    /// Pinning in a group is for its owners.
+    #[error("only the group's owners may do this")]
+    NotOwner,
     #[error("the message was deleted")]
     Deleted,
     #[error(
@@ -163,7 +166,7 @@ impl Store {
 
     /// Deletes a message, leaving a tombstone (same id and seq, no content): its author
     /// only, while still in the chat. Logged in the chat, and the content of its earlier
-    /// versions and its reactions go too; returns the tombstone and the change's
+    /// versions and its reactions go too, and it is no longer pinned; returns the tombstone and the change's
     /// `event_seq`. Deleting a tombstone again returns it unchanged, with no `event_seq`.
     pub async fn delete_message(
         &self,
@@ -194,11 +197,13 @@ impl Store {
             .bind(message.seq)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE messages SET content = '', deleted_at = $2 WHERE id = $1")
-                .bind(id.as_uuid())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE messages SET content = '', deleted_at = $2, pinned_at = NULL WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             let event_seq = record_event!(
                 tx,
                 message.chat_id.as_uuid(),

@@ -25,6 +25,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0004_message_events.sql",
     "0005_message_positions.sql",
     "0006_replies_and_reactions.sql",
+    "0007_pins.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -34,6 +35,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0004_message_events.sql",
     "0005_message_positions.sql",
     "0006_replies_and_reactions.sql",
+    "0007_pins.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

@@ -42,6 +42,7 @@ from_row! {
         pub deleted_at: Option<DateTime<Utc>>,
         pub after_event_seq: i64,
         pub reply_to_seq: Option<i64>,
+        pub pinned_at: Option<DateTime<Utc>>,
     }
 }
 
@@ -62,6 +63,7 @@ impl From<MessageRow> for Message {
             after_event_seq: r.after_event_seq,
             reply_to: None,
             reactions: Vec::new(),
+            pinned_at: r.pinned_at,
         }
     }
 }
@@ -69,7 +71,7 @@ impl From<MessageRow> for Message {
 /// The columns of [`MessageRow`], for `SELECT`s (a macro, so `concat!` can use it).
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at, after_event_seq, reply_to_seq"
+        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at, after_event_seq, reply_to_seq, pinned_at"
     };
 }
 pub(super) use message_columns;
@@ -113,6 +115,7 @@ impl ChatRow {
                 after_event_seq: self.m_after_event_seq.unwrap_or(0),
                 reply_to: None,
                 reactions: Vec::new(),
+                pinned_at: None,
             }),
             _ => None,
         };

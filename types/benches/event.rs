@@ -21,6 +21,7 @@ fn message_added() -> BusEvent {
         after_event_seq: 0,
         reply_to: None,
         reactions: Vec::new(),
+        pinned_at: None,
     })))
 }
 

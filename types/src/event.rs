@@ -154,6 +154,7 @@ mod tests {
             after_event_seq: 0,
             reply_to: None,
             reactions: Vec::new(),
+            pinned_at: None,
         };
         let event = BusEvent::new(Event::MessageAdded(Arc::new(message)));
         let bytes = event.encode();

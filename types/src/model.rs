@@ -200,6 +200,9 @@ pub struct Message {
     /// Its reactions, each emoji once, in the order they were first added.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// When it was pinned to its chat, if it is.
+    #[serde(default)]
+    pub pinned_at: Option<DateTime<Utc>>,
 }
 
 impl Message {
@@ -346,6 +349,10 @@ pub enum ChatEventKind {
     Reacted,
     /// `actor` took back their `emoji` on `message`.
     Unreacted,
+    /// `actor` pinned `message` to the chat.
+    Pinned,
+    /// `actor` unpinned `message`.
+    Unpinned,
 }
 
 impl ChatEventKind {
@@ -358,6 +365,8 @@ impl ChatEventKind {
                 | ChatEventKind::Deleted
                 | ChatEventKind::Reacted
                 | ChatEventKind::Unreacted
+                | ChatEventKind::Pinned
+                | ChatEventKind::Unpinned
         )
     }
 
@@ -374,6 +383,8 @@ impl ChatEventKind {
             ChatEventKind::Deleted => "deleted",
             ChatEventKind::Reacted => "reacted",
             ChatEventKind::Unreacted => "unreacted",
+            ChatEventKind::Pinned => "pinned",
+            ChatEventKind::Unpinned => "unpinned",
         }
     }
 
@@ -390,6 +401,8 @@ impl ChatEventKind {
             "deleted" => ChatEventKind::Deleted,
             "reacted" => ChatEventKind::Reacted,
             "unreacted" => ChatEventKind::Unreacted,
+            "pinned" => ChatEventKind::Pinned,
+            "unpinned" => ChatEventKind::Unpinned,
             _ => return None,
         })
     }
@@ -465,6 +478,8 @@ impl ChatEvent {
                 "{actor} took back {}",
                 self.emoji.as_deref().unwrap_or_default()
             ),
+            ChatEventKind::Pinned => format!("{actor} pinned a message"),
+            ChatEventKind::Unpinned => format!("{actor} unpinned a message"),
         }
     }
 }

@@ -7,7 +7,7 @@ macro_rules! fragment_text {
         "fragment UserFields on User { id username displayName email isActive createdAt }"
     };
     (MESSAGE_FIELDS) => {
-        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } }"
+        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt }"
     };
     (CHAT_FIELDS) => {
         "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
@@ -123,6 +123,14 @@ operation!(
     MESSAGE_FIELDS
 );
 operation!(
+    PIN_MESSAGE = "mutation PinMessage($messageId: ID!) { pinMessage(messageId: $messageId) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    UNPIN_MESSAGE = "mutation UnpinMessage($messageId: ID!) { unpinMessage(messageId: $messageId) { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
     MARK_AS_READ = "mutation MarkAsRead($chatId: ID!, $upToSeq: Int) { markAsRead(chatId: $chatId, upToSeq: $upToSeq) { chatId userId unreadCount lastReadSeq } }"
 );
 operation!(SEND_TYPING = "mutation SendTyping($chatId: ID!) { sendTyping(chatId: $chatId) }");
@@ -154,6 +162,10 @@ operation!(
 operation!(UNREAD_COUNT = "query UnreadCount($chatId: ID!) { unreadCount(chatId: $chatId) }");
 operation!(
     MESSAGE_READ_STATUS = "query MessageReadStatus($messageId: ID!) { messageReadStatus(messageId: $messageId) { messageId totalParticipants readByCount isFullyRead readBy { userId readAt } } }"
+);
+operation!(
+    PINNED_MESSAGES = "query PinnedMessages($chatId: ID!) { pinnedMessages(chatId: $chatId) { ...MessageFields } }",
+    MESSAGE_FIELDS
 );
 operation!(
     MESSAGE_HISTORY = "query MessageHistory($messageId: ID!) { messageHistory(messageId: $messageId) { content at } }"

@@ -2,7 +2,7 @@
 //! reacting, edits and deletes of your own, who has seen it, and the state of a message
 //! still on its way.
 
-use chat_types::{Chat, ChatKind, Message, Quote, UserId, ops};
+use chat_types::{Chat, ChatKind, Message, Quote, Role, UserId, ops};
 use leptos::prelude::*;
 use serde_json::json;
 
@@ -122,6 +122,36 @@ pub fn MessageItem(
             // Picking one you already gave takes it back, as pressing its chip does.
             toggle_reaction((emoji.to_string(), !message.reacted(me.id, emoji)));
         }
+    };
+    let toggle_pin = {
+        let client = client.clone();
+        let (id, pinned) = (message.id, message.pinned_at.is_some());
+        move |_| {
+            let (op, field) = if pinned {
+                (ops::UNPIN_MESSAGE, "unpinMessage")
+            } else {
+                (ops::PIN_MESSAGE, "pinMessage")
+            };
+            let call =
+                client.call::<Message>(Service::Sender, op, json!({ "messageId": id }), field);
+            leptos::task::spawn_local(async move { apply(call.await) });
+        }
+    };
+    // In a group its owners pin; in a direct chat either person.
+    let may_pin = move || {
+        chat.with(|c| {
+            c.as_ref().is_some_and(|c| {
+                c.kind == ChatKind::Direct
+                    || c.participants
+                        .iter()
+                        .any(|p| p.user.id == me.id && p.role == Role::Owner)
+            })
+        })
+    };
+    let pin_label = if message.pinned_at.is_some() {
+        "Unpin"
+    } else {
+        "Pin"
     };
     let reply = {
         let quote = Quote::of(&message);
@@ -253,6 +283,7 @@ pub fn MessageItem(
                 </div>
                 {reactions}
                 <p class="meta">
+                    {message.pinned_at.is_some().then(|| view! { <span class="pinned" data-test="pinned-mark">"📌 Pinned"</span> })}
                     {(message.is_edited() && !deleted).then(|| view! {
                         <button
                             class="edited"
@@ -277,6 +308,12 @@ pub fn MessageItem(
                     }>
                         <button class="ghost small" on:click=reply.clone()>"Reply"</button>
                         <button class="ghost small" aria-haspopup="dialog" on:click=move |_| picking.set(true)>"React"</button>
+                        {
+                            let toggle_pin = toggle_pin.clone();
+                            move || may_pin().then(|| view! {
+                                <button class="ghost small" on:click=toggle_pin.clone()>{pin_label}</button>
+                            })
+                        }
                         {mine.then(|| view! {
                             <button class="ghost small" on:click=move |_| { editing.set(true); error.set(None); }>"Edit"</button>
                             <button class="ghost small" on:click=move |_| confirming_delete.set(true)>"Delete"</button>

@@ -8,6 +8,7 @@ pub mod message;
 pub mod modal;
 pub mod new_chat;
 pub mod picker;
+pub mod pins;
 pub mod reactions;
 pub mod rich_text;
 pub mod room;

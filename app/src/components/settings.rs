@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::api::use_client;
 use crate::components::modal::Modal;
 use crate::components::new_chat::UserSearch;
+use crate::components::pins::PinnedMessages;
 use crate::config::Service;
 use crate::state::{ChatsStore, me};
 
@@ -149,6 +150,7 @@ pub fn Details(
                     <button type="submit" class="primary small">"Rename"</button>
                 </form>
             </Show>
+            <PinnedMessages id=id on_leave=on_close/>
             <h4>"People"</h4>
             <ul class="participants">{participants}</ul>
             <Show when=is_group>

@@ -1,4 +1,4 @@
-//! Replies, reactions and edit history: each reaches the other receiver live, is
+//! Replies, reactions, edit history and pins: each reaches the other receiver live, is
 //! replayed to whoever resumes, and a refused one writes nothing.
 
 use chat_types::emoji::{EMOJI, MAX_REACTIONS_PER_MESSAGE};
@@ -15,6 +15,7 @@ backend_tests!(
     a_client_that_resumes_gets_the_reactions_it_missed,
     refused_reactions_change_nothing,
     an_edited_message_keeps_its_versions_until_it_is_deleted,
+    pins_are_for_a_groups_owners_and_listed_newest_first,
 );
 
 /// Sends `content` as a reply to `reply_to` through sender `instance`.
@@ -429,4 +430,97 @@ async fn an_edited_message_keeps_its_versions_until_it_is_deleted(env: TestEnv) 
         history(&bo, &message["id"]).await.is_empty(),
         "a deleted message's earlier versions go with it"
     );
+}
+
+/// The ids of the chat's pinned messages, as `person` reads them through receiver 0.
+async fn pinned(person: &Person, chat: &str) -> Vec<String> {
+    person.receivers[0]
+        .data(ops::PINNED_MESSAGES, json!({ "chatId": chat }))
+        .await["pinnedMessages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn pins_are_for_a_groups_owners_and_listed_newest_first(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let cy = system.register("cy", 0).await;
+    let group = ann.group("Plans", &[&bo]).await;
+    let first = ann.send(&group, "The plan", 0).await;
+    let second = bo.send(&group, "The budget", 1).await;
+    let ids = |m: &Value| m["id"].as_str().unwrap().to_string();
+    let pin = |id: String| json!({ "messageId": id });
+    let (_, start) = ends(&ann, &group).await;
+    let socket = bo.socket(&system, 1).await;
+    let mut changes = socket.subscribe(
+        ops::CHAT_EVENTS,
+        json!({ "chatId": group, "afterEventSeq": start }),
+    );
+
+    // A member who is not an owner, and an outsider, are refused; nothing is logged.
+    bo.senders[0]
+        .expect_code(ops::PIN_MESSAGE, pin(ids(&first)), "FORBIDDEN")
+        .await;
+    cy.senders[0]
+        .expect_code(ops::PIN_MESSAGE, pin(ids(&first)), "FORBIDDEN")
+        .await;
+    cy.receivers[1]
+        .expect_code(
+            ops::PINNED_MESSAGES,
+            json!({ "chatId": group }),
+            "FORBIDDEN",
+        )
+        .await;
+    assert_eq!(ends(&ann, &group).await.1, start);
+
+    let pinned_now = ann.senders[1]
+        .data(ops::PIN_MESSAGE, pin(ids(&first)))
+        .await;
+    assert!(pinned_now["pinMessage"]["pinnedAt"].is_string());
+    ann.senders[0]
+        .data(ops::PIN_MESSAGE, pin(ids(&second)))
+        .await;
+    ann.senders[0]
+        .data(ops::PIN_MESSAGE, pin(ids(&first)))
+        .await;
+    assert_eq!(
+        ends(&ann, &group).await.1,
+        start + 2,
+        "pinning twice is once"
+    );
+    for expected in [&first, &second] {
+        let event = changes.next_data().await["chatEvents"].clone();
+        assert_eq!(event["kind"], "PINNED");
+        assert_eq!(event["message"]["id"], expected["id"]);
+        assert!(event["message"]["pinnedAt"].is_string());
+    }
+    assert_eq!(pinned(&bo, &group).await, [ids(&second), ids(&first)]);
+
+    ann.senders[1]
+        .data(ops::UNPIN_MESSAGE, pin(ids(&first)))
+        .await;
+    let event = changes.next_data().await["chatEvents"].clone();
+    assert_eq!(event["kind"], "UNPINNED");
+    assert!(event["message"]["pinnedAt"].is_null());
+    assert_eq!(pinned(&bo, &group).await, [ids(&second)]);
+
+    // A deleted message is unpinned with it, and cannot be pinned again.
+    bo.senders[0]
+        .data(ops::REMOVE_MESSAGE, json!({ "id": second["id"] }))
+        .await;
+    assert!(pinned(&ann, &group).await.is_empty());
+    let error = ann.senders[0]
+        .expect_code(ops::PIN_MESSAGE, pin(ids(&second)), "BAD_USER_INPUT")
+        .await;
+    assert_eq!(error.field.as_deref(), Some("messageId"));
+
+    // In a direct chat either person pins.
+    let direct = ann.direct_chat(&bo, 0).await;
+    let hello = ann.send(&direct, "hello", 0).await;
+    bo.senders[1].data(ops::PIN_MESSAGE, pin(ids(&hello))).await;
+    assert_eq!(pinned(&ann, &direct).await, [ids(&hello)]);
 }
