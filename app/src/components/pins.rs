@@ -28,6 +28,7 @@ pub fn PinnedMessages(
     leptos::task::spawn_local(async move {
         pinned.try_set(Some(call.await.map_err(|e| e.message)));
     });
+    // Hints stand beside the list, not in it: a list holds only its items.
     let list = move || match pinned.get() {
         None => view! { <p class="hint">"Loading…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="hint error" role="alert">{e}</p> }.into_any(),
@@ -35,30 +36,32 @@ pub fn PinnedMessages(
             view! { <p class="hint">"Nothing is pinned. Pin a message from its actions."</p> }
                 .into_any()
         }
-        Some(Ok(list)) => list
-            .into_iter()
-            .map(|message| {
-                let quote = Quote::of(&message);
-                let who = actions.name_of.run(quote.sender_id);
-                let seq = quote.seq;
-                let go = move |_| {
-                    on_leave.run(());
-                    actions.jump_to.run(seq);
-                };
-                view! {
-                    <li class="pinned-item" data-test="pinned">
-                        <button class="result" on:click=go>
-                            <span><strong>{who}</strong> " " {quote.excerpt}</span>
-                            <span class="result-handle">"Show"</span>
-                        </button>
-                    </li>
-                }
-            })
-            .collect_view()
-            .into_any(),
+        Some(Ok(list)) => {
+            let items = list
+                .into_iter()
+                .map(|message| {
+                    let quote = Quote::of(&message);
+                    let who = actions.name_of.run(quote.sender_id);
+                    let seq = quote.seq;
+                    let go = move |_| {
+                        on_leave.run(());
+                        actions.jump_to.run(seq);
+                    };
+                    view! {
+                        <li class="pinned-item" data-test="pinned">
+                            <button class="result" on:click=go>
+                                <span><strong>{who}</strong> " " {quote.excerpt}</span>
+                                <span class="result-handle">"Show"</span>
+                            </button>
+                        </li>
+                    }
+                })
+                .collect_view();
+            view! { <ul class="pinned-list">{items}</ul> }.into_any()
+        }
     };
     view! {
         <h4>"Pinned"</h4>
-        <ul class="pinned-list">{list}</ul>
+        {list}
     }
 }
