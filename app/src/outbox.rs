@@ -67,6 +67,7 @@ impl Outbox {
             reply_to,
             reactions: Vec::new(),
             pinned_at: None,
+            mentions: Vec::new(),
         };
         edit_log(self.log, |log| {
             log.entries.push(Entry {
@@ -124,7 +125,7 @@ impl Outbox {
             );
             match call.await {
                 Ok(stored) => {
-                    self.store.message_arrived(&stored);
+                    self.store.message_arrived(&stored, stored.sender_id);
                     edit_log(self.log, |log| {
                         log.add_stored(stored);
                     });

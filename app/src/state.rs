@@ -49,11 +49,16 @@ impl ChatsStore {
         });
     }
 
-    /// A new message in a chat: it moves to the top with its new last message.
-    pub fn message_arrived(&self, message: &Message) {
+    /// A new message in a chat: it moves to the top with its new last message; one
+    /// that names `me` counts as an unread mention (until the chat is read).
+    pub fn message_arrived(&self, message: &Message, me: UserId) {
         self.edit(|list| {
             if let Some(i) = list.iter().position(|c| c.id == message.chat_id) {
                 let mut chat = list.remove(i);
+                let mentions_me = message.mentions.iter().any(|m| m.user_id == me);
+                if message.seq > chat.last_seq && mentions_me && message.sender_id != me {
+                    chat.unread_mentions += 1;
+                }
                 if message.seq >= chat.last_seq {
                     chat.last_seq = message.seq;
                     chat.last_message = Some(message.clone());
@@ -161,6 +166,9 @@ fn apply_unread(chat: &mut Chat, unread: &UnreadCount) {
         None => unread.last_read_seq,
     };
     chat.unread_count = (chat.last_seq - read).max(0);
+    // Which of the unread ones named the reader is not known here; no more of them
+    // than are unread, and none once all are read.
+    chat.unread_mentions = chat.unread_mentions.min(chat.unread_count);
 }
 
 /// The chat list read again after a reconnect, merged with what the page has: chats
@@ -455,6 +463,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             pinned_at: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -567,6 +576,7 @@ mod tests {
             last_event_seq: 1,
             last_message: Some(last),
             unread_count: last_seq - read,
+            unread_mentions: 0,
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: at,
         }

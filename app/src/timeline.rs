@@ -177,6 +177,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             pinned_at: None,
+            mentions: Vec::new(),
         }
     }
 

@@ -1,11 +1,11 @@
 // What a message can carry beyond its text, as two people on different instances see
 // it: a reply's quote (leading back to what it answers), reactions, edit history,
-// pins and formatting.
+// pins, formatting and mentions.
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   assertAccessible, assertNoPageErrors, eventually, gql, hydrated, launchBrowser, send,
-  sendAll, shot, signedIn, startDirectChat, startSystem,
+  sendAll, shot, signedIn, startDirectChat, startGroup, startSystem,
 } from '../support.mjs';
 
 let system;
@@ -243,4 +243,44 @@ test('a pinned message is marked, listed in Details, and leads back to it', asyn
   await onAnn.hover();
   await onAnn.getByRole('button', { name: 'Unpin', exact: true }).click();
   await eventually('bo sees it unpinned', async () => (await onBo.locator('[data-test=pinned-mark]').count()) === 0);
+});
+
+test('mentioning someone: picked from a list by keyboard, marked for them until read', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const cy = await signedIn(browser, 'cy', 'Cy Park');
+  const group = await startGroup(ann, 'Launch', [bo, cy]);
+  await bo.page.goto('/');
+  await hydrated(bo.page);
+
+  const box = ann.page.getByLabel('Message', { exact: true });
+  await box.click();
+  await box.pressSequentially('Ready? @bo');
+  const options = ann.page.locator('[data-test=mention-option]');
+  await eventually('the list offers Bo', async () =>
+    (await options.count()) === 1 && (await options.textContent()).includes(bo.username));
+  await shot(ann.page, 'mention-picker');
+  await assertAccessible(ann.page, 'the mention list');
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), `Ready? @${bo.username} `, 'Enter picks, it does not send');
+  // Escape closes the list for a name being written.
+  await box.pressSequentially('and @cy');
+  await eventually('the list offers Cy', async () =>
+    (await options.count()) === 1 && (await options.textContent()).includes(cy.username));
+  await box.press('Escape');
+  await eventually('Escape closes it', async () => (await options.count()) === 0);
+  for (let i = 0; i < 3; i++) await box.press('Backspace');
+  await box.pressSequentially('ship it');
+  await box.press('Enter');
+
+  const row = bo.page.locator(`.chat-item[data-chat="${group}"]`);
+  await eventually('bo’s list marks the mention', async () => (await row.locator('[data-test=mentions]').count()) === 1);
+  assert.equal(await cy.page.locator(`.chat-item[data-chat="${group}"] [data-test=mentions]`).count(), 0);
+  await shot(bo.page, 'mention-badge');
+  await row.locator('a').click();
+  await hydrated(bo.page);
+  const chip = bo.page.locator('[data-test=message] .mention.me');
+  await eventually('his name stands out in the message', async () =>
+    (await chip.count()) === 1 && (await chip.textContent()) === `@${bo.username}`);
+  await eventually('reading it clears the mark', async () => (await row.locator('[data-test=mentions]').count()) === 0);
 });

@@ -28,6 +28,7 @@ fn message(chat: ChatId, seq: i64) -> BusEvent {
         reply_to: None,
         reactions: Vec::new(),
         pinned_at: None,
+        mentions: Vec::new(),
     })))
 }
 

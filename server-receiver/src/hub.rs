@@ -999,6 +999,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             pinned_at: None,
+            mentions: Vec::new(),
         }
     }
 

@@ -17,6 +17,9 @@ use server_core::{ApiError, ServiceState};
 use crate::Sender;
 use crate::events::{self, ChatChange};
 
+/// The most people one message mentions (more names stay text).
+const MAX_MENTIONS: usize = 50;
+
 pub struct Query;
 
 #[Object]
@@ -296,6 +299,16 @@ impl Mutation {
             }
             None => None,
         };
+        // Names of members only, and not oneself: the rest stays text.
+        let mut names = chat_types::format::mentioned(content.as_str());
+        names.truncate(MAX_MENTIONS);
+        let mentions: Vec<chat_types::Mention> = state(ctx)
+            .store
+            .members_named(input.chat_id, &names)
+            .await?
+            .into_iter()
+            .filter(|m| m.user_id != me)
+            .collect();
         let outcome = sender(ctx)
             .writer
             .write(NewMessage {
@@ -304,6 +317,7 @@ impl Mutation {
                 content: content.into_inner(),
                 client_id: client_id.map(ClientId::into_inner),
                 reply_to,
+                mentions,
             })
             .await?;
         match outcome {

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use chat_types::{ChatId, Message, Quote, ReadUpdate, UnreadCount, UserId};
+use chat_types::{ChatId, Mention, Message, Quote, ReadUpdate, UnreadCount, UserId};
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -34,6 +34,8 @@ pub struct NewMessage {
     /// The message it answers, in the same chat (checked by the caller: seqs never
     /// change, so a quote read before the batch still names the right message).
     pub reply_to: Option<Quote>,
+    /// The members it names (members of its chat, found by the caller).
+    pub mentions: Vec<Mention>,
 }
 
 /// What became of one message of a batch.
@@ -109,6 +111,20 @@ struct Plan {
     senders: Vec<(ChatId, UserId, i64)>,
 }
 
+impl Plan {
+    /// (chat, member, seq) for each member each new message names.
+    fn mentions(&self) -> Vec<(Uuid, Uuid, i64)> {
+        self.fresh
+            .iter()
+            .flat_map(|m| {
+                m.mentions
+                    .iter()
+                    .map(|n| (m.chat_id.as_uuid(), n.user_id.as_uuid(), m.seq))
+            })
+            .collect()
+    }
+}
+
 /// Decides seqs and outcomes: messages in batch order within each chat, a clientId
 /// seen before (in the database or earlier in the batch) returns that message.
 fn plan(
@@ -168,6 +184,7 @@ fn plan(
             reply_to: new.reply_to.clone(),
             reactions: Vec::new(),
             pinned_at: None,
+            mentions: new.mentions.clone(),
         });
         if let Some(key) = key {
             known.insert(key, message.clone());
@@ -354,6 +371,7 @@ mod postgres {
             |f: fn(&Message) -> Uuid| plan.fresh.iter().map(|m| f(m)).collect::<Vec<Uuid>>();
         let chats: Vec<Uuid> = plan.chats.iter().map(|(c, _)| c.as_uuid()).collect();
         let senders = &plan.senders;
+        let mentions = plan.mentions();
         // Every write of the batch in one statement (one round trip): the messages, the
         // chats' last seq and the senders' read watermarks. Nothing per participant:
         // unread counts are derived from the watermarks, which the statement returns as
@@ -371,6 +389,10 @@ mod postgres {
                  SELECT id, chat_id, seq, sender_id, content, client_id, $7, after_event_seq, reply_to_seq \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $13::int8[], $14::int8[]) \
                      AS m(id, chat_id, seq, sender_id, content, client_id, after_event_seq, reply_to_seq) \
+                 RETURNING 1 \
+             ), mentions_added AS ( \
+                 INSERT INTO message_mentions (chat_id, user_id, message_seq) \
+                 SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::int8[]) \
                  RETURNING 1 \
              ), batch_chats AS ( \
                  SELECT * FROM UNNEST($8::uuid[], $9::int8[]) AS v(chat_id, seq) \
@@ -412,6 +434,9 @@ mod postgres {
         .bind(senders.iter().map(|(_, _, newest)| *newest).collect::<Vec<i64>>())
         .bind(plan.fresh.iter().map(|m| m.after_event_seq).collect::<Vec<i64>>())
         .bind(plan.fresh.iter().map(|m| m.reply_to.as_ref().map(|q| q.seq)).collect::<Vec<Option<i64>>>())
+        .bind(mentions.iter().map(|(chat, _, _)| *chat).collect::<Vec<Uuid>>())
+        .bind(mentions.iter().map(|(_, user, _)| *user).collect::<Vec<Uuid>>())
+        .bind(mentions.iter().map(|(_, _, seq)| *seq).collect::<Vec<i64>>())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -526,6 +551,15 @@ mod sqlite {
                 .push_bind(m.reply_to.as_ref().map(|q| q.seq));
         });
         insert.build().execute(&mut *tx).await?;
+        let mentions = plan.mentions();
+        if !mentions.is_empty() {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO message_mentions (chat_id, user_id, message_seq) ");
+            insert.push_values(&mentions, |mut row, (chat, user, seq)| {
+                row.push_bind(*chat).push_bind(*user).push_bind(*seq);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
 
         let mut update =
             QueryBuilder::new("UPDATE chats SET last_seq = v.column2, last_message_at = ");
@@ -570,6 +604,7 @@ mod tests {
             content: "hi".into(),
             client_id: client.map(str::to_string),
             reply_to: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -672,6 +707,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             pinned_at: None,
+            mentions: Vec::new(),
         });
         before
             .existing

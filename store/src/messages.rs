@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use chat_types::{
-    ChatEventKind, ChatId, Message, MessageId, MessagePage, MessageReadStatus, MessageVersion,
-    Quote, ReadBy, ReadUpdate, UnreadCount, UserId,
+    ChatEventKind, ChatId, Mention, Message, MessageId, MessagePage, MessageReadStatus,
+    MessageVersion, Quote, ReadBy, ReadUpdate, UnreadCount, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -372,7 +372,7 @@ impl Store {
     }
 
     /// Messages of one chat as a client sees them: each with a quote of the message it
-    /// answers and its reactions, as they are now.
+    /// answers, its reactions as they are now, and whom it mentions.
     pub(crate) async fn complete(
         &self,
         chat_id: ChatId,
@@ -389,6 +389,7 @@ impl Store {
             .collect();
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let mut reactions = self.reactions(chat_id, &seqs).await?;
+        let mut mentions = self.mentions(chat_id, &seqs).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -396,6 +397,7 @@ impl Store {
                 let mut message = Message::from(row);
                 message.reply_to = quote;
                 message.reactions = reactions.remove(&message.seq).unwrap_or_default();
+                message.mentions = mentions.remove(&message.seq).unwrap_or_default();
                 message
             })
             .collect())
@@ -435,6 +437,73 @@ impl Store {
             }
         }
         Ok(versions)
+    }
+
+    /// Whom the chat's messages `seqs` mention, by seq, in the order of their names.
+    async fn mentions(
+        &self,
+        chat_id: ChatId,
+        seqs: &[i64],
+    ) -> StoreResult<HashMap<i64, Vec<Mention>>> {
+        if seqs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(i64, Uuid, String)> = on_read!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT mm.message_seq, mm.user_id, u.username FROM message_mentions mm \
+                 JOIN users u ON u.id = mm.user_id WHERE mm.chat_id = ",
+            );
+            query
+                .push_bind(chat_id.as_uuid())
+                .push(" AND mm.message_seq IN (");
+            let mut list = query.separated(", ");
+            for seq in seqs {
+                list.push_bind(*seq);
+            }
+            query.push(") ORDER BY mm.message_seq, u.username");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        let mut by_message: HashMap<i64, Vec<Mention>> = HashMap::new();
+        for (seq, user, username) in rows {
+            by_message.entry(seq).or_default().push(Mention {
+                user_id: user.into(),
+                username,
+            });
+        }
+        Ok(by_message)
+    }
+
+    /// The chat's members among `usernames` (lowercase), as mentions.
+    pub async fn members_named(
+        &self,
+        chat_id: ChatId,
+        usernames: &[String],
+    ) -> StoreResult<Vec<Mention>> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Uuid, String)> = on_read!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT u.id, u.username FROM chat_participants p JOIN users u ON u.id = p.user_id \
+                 WHERE p.chat_id = ",
+            );
+            query
+                .push_bind(chat_id.as_uuid())
+                .push(" AND u.username IN (");
+            let mut list = query.separated(", ");
+            for name in usernames {
+                list.push_bind(name.as_str());
+            }
+            query.push(") ORDER BY u.username");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, username)| Mention {
+                user_id: id.into(),
+                username,
+            })
+            .collect())
     }
 
     /// The chat's newest seq, if the chat exists.

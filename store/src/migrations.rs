@@ -26,6 +26,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0005_message_positions.sql",
     "0006_replies_and_reactions.sql",
     "0007_pins.sql",
+    "0008_mentions.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -36,6 +37,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0005_message_positions.sql",
     "0006_replies_and_reactions.sql",
     "0007_pins.sql",
+    "0008_mentions.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

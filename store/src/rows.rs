@@ -64,6 +64,7 @@ impl From<MessageRow> for Message {
             reply_to: None,
             reactions: Vec::new(),
             pinned_at: r.pinned_at,
+            mentions: Vec::new(),
         }
     }
 }
@@ -88,6 +89,7 @@ from_row! {
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
         pub unread_count: Option<i64>,
+        pub unread_mentions: i64,
         pub m_id: Option<Uuid>,
         pub m_sender_id: Option<Uuid>,
         pub m_content: Option<String>,
@@ -116,6 +118,7 @@ impl ChatRow {
                 reply_to: None,
                 reactions: Vec::new(),
                 pinned_at: None,
+                mentions: Vec::new(),
             }),
             _ => None,
         };
@@ -129,6 +132,7 @@ impl ChatRow {
             last_event_seq: self.last_event_seq,
             last_message,
             unread_count: self.unread_count.unwrap_or(0),
+            unread_mentions: self.unread_mentions,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -154,6 +158,8 @@ macro_rules! chat_columns {
             "SELECT c.id, c.kind, c.name, c.description, c.last_seq, c.last_event_seq, c.created_at, c.updated_at, ",
             $crate::rows::unread_count!(),
             " AS unread_count, \
+           (SELECT COUNT(*) FROM message_mentions mm WHERE mm.chat_id = c.id \
+            AND mm.user_id = r.user_id AND mm.message_seq > r.last_read_seq) AS unread_mentions, \
            m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
            m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at, \
            m.after_event_seq AS m_after_event_seq "

@@ -47,6 +47,7 @@ fn message(chat: ChatId, sender: UserId, text: &str, client_id: Option<&str>) ->
         content: text.to_string(),
         client_id: client_id.map(str::to_string),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 

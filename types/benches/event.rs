@@ -22,6 +22,7 @@ fn message_added() -> BusEvent {
         reply_to: None,
         reactions: Vec::new(),
         pinned_at: None,
+        mentions: Vec::new(),
     })))
 }
 

@@ -155,6 +155,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             pinned_at: None,
+            mentions: Vec::new(),
         };
         let event = BusEvent::new(Event::MessageAdded(Arc::new(message)));
         let bytes = event.encode();

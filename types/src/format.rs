@@ -25,6 +25,9 @@ pub enum Inline {
     Code(String),
     /// A link written out: `href` is exactly the text shown.
     Link(String),
+    /// `@name`: a mention if the message names a member so (the name as written,
+    /// without the `@`).
+    Mention(String),
 }
 
 /// The schemes a written-out address may have to become a link.
@@ -106,6 +109,9 @@ fn styled(text: &str, before: Option<char>) -> Option<(Inline, &str)> {
     if word_start && let Some(link) = link(text) {
         return Some((Inline::Link(link.to_string()), &text[link.len()..]));
     }
+    if word_start && let Some(name) = mention(text) {
+        return Some((Inline::Mention(name.to_string()), &text[name.len() + 1..]));
+    }
     for (marker, wrap) in [
         ("**", Inline::Bold as fn(Vec<Inline>) -> Inline),
         ("~~", Inline::Strike),
@@ -171,12 +177,55 @@ fn link(text: &str) -> Option<&str> {
     (link.len() > scheme.len()).then_some(link)
 }
 
+/// The name of the `@name` `text` starts with: the characters a username may have, up
+/// to its longest, and not ending in `.` or `-` (the end of a sentence).
+fn mention(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('@')?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        .unwrap_or(rest.len());
+    let name = rest[..end].trim_end_matches(['.', '-']);
+    (!name.is_empty() && name.len() <= crate::validate::USERNAME_MAX).then_some(name)
+}
+
+/// The names a message mentions (`@name` outside code), lowercased, each once, in
+/// order.
+pub fn mentioned(text: &str) -> Vec<String> {
+    fn walk(list: &[Inline], out: &mut Vec<String>) {
+        for run in list {
+            match run {
+                Inline::Mention(name) => {
+                    let name = name.to_lowercase();
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+                Inline::Bold(inner) | Inline::Italic(inner) | Inline::Strike(inner) => {
+                    walk(inner, out)
+                }
+                Inline::Text(_) | Inline::Code(_) | Inline::Link(_) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for block in parse(text) {
+        if let Block::Paragraph(runs) | Block::Quote(runs) = block {
+            walk(&runs, &mut out);
+        }
+    }
+    out
+}
+
 /// The message as plain text, markers dropped (for previews and notifications).
 pub fn plain(text: &str) -> String {
     fn runs(list: &[Inline], out: &mut String) {
         for run in list {
             match run {
                 Inline::Text(t) | Inline::Code(t) | Inline::Link(t) => out.push_str(t),
+                Inline::Mention(name) => {
+                    out.push('@');
+                    out.push_str(name);
+                }
                 Inline::Bold(inner) | Inline::Italic(inner) | Inline::Strike(inner) => {
                     runs(inner, out)
                 }
@@ -322,6 +371,31 @@ mod tests {
             plain(payload),
             "<img src=x onerror=alert(1)> <script>alert(1)</script>"
         );
+    }
+
+    #[test]
+    fn mentions_are_names_after_an_at_outside_code() {
+        assert_eq!(
+            inline("hi @Ann.Lee, and @bo_2."),
+            [
+                text("hi "),
+                Mention("Ann.Lee".into()),
+                text(", and "),
+                Mention("bo_2".into()),
+                text("."),
+            ]
+        );
+        assert_eq!(
+            inline("ann@example.com"),
+            [text("ann@example.com")],
+            "not in a word"
+        );
+        assert_eq!(inline("@ alone"), [text("@ alone")]);
+        assert_eq!(
+            mentioned("@Ann **@bo** `@cy` @ann\n```\n@dee\n```\n> @eve"),
+            ["ann", "bo", "eve"]
+        );
+        assert_eq!(plain("ping @ann"), "ping @ann");
     }
 
     #[test]

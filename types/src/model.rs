@@ -134,6 +134,9 @@ pub struct Chat {
     pub last_message: Option<Message>,
     #[serde(default)]
     pub unread_count: i64,
+    /// How many of the unread messages name the viewer.
+    #[serde(default)]
+    pub unread_mentions: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -203,6 +206,9 @@ pub struct Message {
     /// When it was pinned to its chat, if it is.
     #[serde(default)]
     pub pinned_at: Option<DateTime<Utc>>,
+    /// The members it names with `@username`, as it was sent.
+    #[serde(default)]
+    pub mentions: Vec<Mention>,
 }
 
 impl Message {
@@ -231,6 +237,15 @@ impl Message {
 pub struct MessageVersion {
     pub content: String,
     pub at: DateTime<Utc>,
+}
+
+/// A member a message names (`@username`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
+pub struct Mention {
+    pub user_id: UserId,
+    pub username: String,
 }
 
 /// How much of a message a reply quotes: its first line, up to this many characters.

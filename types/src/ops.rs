@@ -7,10 +7,10 @@ macro_rules! fragment_text {
         "fragment UserFields on User { id username displayName email isActive createdAt }"
     };
     (MESSAGE_FIELDS) => {
-        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt }"
+        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt mentions { userId username } }"
     };
     (CHAT_FIELDS) => {
-        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount createdAt updatedAt lastMessage { ...MessageFields } }"
+        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount unreadMentions createdAt updatedAt lastMessage { ...MessageFields } }"
     };
     (EVENT_FIELDS) => {
         "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name emoji afterSeq at message { ...MessageFields } }"

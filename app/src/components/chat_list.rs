@@ -50,10 +50,11 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
 fn item_key(chat: &Chat) -> String {
     let last = chat.last_message.as_ref();
     format!(
-        "{}:{}:{}:{}:{:?}:{:?}:{:?}",
+        "{}:{}:{}:{}:{}:{:?}:{:?}:{:?}",
         chat.id,
         chat.last_seq,
         chat.unread_count,
+        chat.unread_mentions,
         chat.updated_at.timestamp_millis(),
         // Not implied by lastSeq: your own count can raise it before your message is back.
         last.map(|m| m.id),
@@ -100,6 +101,7 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
         ChatKind::Group => id.as_uuid(),
     };
     let unread = chat.unread_count;
+    let mentions = chat.unread_mentions;
     let current = move || open.get() == Some(id);
     view! {
         <li class="chat-item" class:current=current class:unread={unread > 0} data-chat=id.to_string()>
@@ -111,6 +113,11 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
                 </span>
                 <span class="chat-meta">
                     <span class="chat-time">{when}</span>
+                    {(mentions > 0).then(|| view! {
+                        <span class="badge mention-badge" data-test="mentions" data-count=mentions title="You were mentioned">
+                            "@"<span class="visually-hidden">{format!(" {mentions} mentioning you")}</span>
+                        </span>
+                    })}
                     {(unread > 0).then(|| view! {
                         <span class="badge" data-test="unread" data-count=unread>{unread}<span class="visually-hidden">" unread"</span></span>
                     })}

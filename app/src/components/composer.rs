@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::api::use_client;
 use crate::browser;
+use crate::components::mention_picker::{MentionList, MentionPicker, caret_of};
 use crate::components::room::RoomActions;
 use crate::config::Service;
 use crate::forms::take_flash;
@@ -47,6 +48,7 @@ pub fn Composer(
     let last_typing = StoredValue::new(0.0f64);
     let input = NodeRef::<html::Textarea>::new();
     let chat_key = id.to_string();
+    let picker = MentionPicker::new(id, my_id);
 
     // The draft left in this chat, once the page is live.
     Effect::new({
@@ -101,6 +103,9 @@ pub fn Composer(
     let on_keydown = {
         let send = send.clone();
         move |ev: leptos::ev::KeyboardEvent| {
+            if !ev.is_composing() && picker.on_key(&ev, text, input) {
+                return;
+            }
             if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                 ev.prevent_default();
                 send();
@@ -109,8 +114,11 @@ pub fn Composer(
             }
         }
     };
+    let follow_caret = move || picker.caret.set(caret_of(input, &text.get_untracked()));
     let on_input = move |_| {
         fit(input);
+        follow_caret();
+        picker.active.set(0);
         browser::save_draft(&chat_key, &text.get_untracked());
         let now = browser::now_ms();
         if text.get_untracked().trim().is_empty() || now - last_typing.get_value() < TYPING_EVERY_MS
@@ -166,6 +174,7 @@ pub fn Composer(
     view! {
         <form class="composer" method="post" action=format!("/chats/{id}/messages") on:submit=on_submit>
             {reply_banner}
+            <MentionList picker=picker text=text input=input/>
             <input type="hidden" name="after" value=rendered_after.to_string()/>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea
@@ -177,6 +186,13 @@ pub fn Composer(
                 bind:value=text
                 on:keydown=on_keydown
                 on:input=on_input
+                on:keyup=move |ev: leptos::ev::KeyboardEvent| {
+                    if matches!(ev.key().as_str(), "ArrowLeft" | "ArrowRight" | "Home" | "End") {
+                        follow_caret();
+                    }
+                }
+                on:click=move |_| follow_caret()
+                aria-autocomplete="list"
                 aria-describedby="composer-hint composer-error"
             >
                 // Without scripts, a refused message comes back in the box.

@@ -222,11 +222,12 @@ pub fn MessageItem(
         }
     });
     let content = message.content.clone();
+    let mentions = message.mentions.clone();
     let body = move || {
         if deleted {
             view! { <p class="content deleted">"Message deleted"</p> }.into_any()
         } else {
-            view! { <div class="content">{rich_text(&content)}</div> }.into_any()
+            view! { <div class="content">{rich_text(&content, &mentions, me.id)}</div> }.into_any()
         }
     };
     let state = match &entry.delivery {

@@ -4,6 +4,7 @@ pub mod avatar;
 pub mod chat_list;
 pub mod composer;
 pub mod history;
+pub mod mention_picker;
 pub mod message;
 pub mod modal;
 pub mod new_chat;

@@ -223,7 +223,7 @@ fn watch_chat_list(store: ChatsStore, me: &User) {
         ops::CHAT_MESSAGE_NOTIFICATION,
         "chatMessageNotification",
         || json!({}),
-        move |message: Message| store.message_arrived(&message),
+        move |message: Message| store.message_arrived(&message, me),
     );
     subscribe_while_mounted(
         ops::UNREAD_COUNT_UPDATED,

@@ -1,4 +1,4 @@
-//! Replies, reactions, edit history and pins: each reaches the other receiver live, is
+//! Replies, reactions, edit history, pins and mentions: each reaches the other receiver live, is
 //! replayed to whoever resumes, and a refused one writes nothing.
 
 use chat_types::emoji::{EMOJI, MAX_REACTIONS_PER_MESSAGE};
@@ -16,6 +16,7 @@ backend_tests!(
     refused_reactions_change_nothing,
     an_edited_message_keeps_its_versions_until_it_is_deleted,
     pins_are_for_a_groups_owners_and_listed_newest_first,
+    mentions_name_members_and_count_until_read,
 );
 
 /// Sends `content` as a reply to `reply_to` through sender `instance`.
@@ -523,4 +524,70 @@ async fn pins_are_for_a_groups_owners_and_listed_newest_first(env: TestEnv) {
     let hello = ann.send(&direct, "hello", 0).await;
     bo.senders[1].data(ops::PIN_MESSAGE, pin(ids(&hello))).await;
     assert_eq!(pinned(&ann, &direct).await, [ids(&hello)]);
+}
+
+/// `person`'s username, as the chat lists it.
+async fn username(person: &Person, chat: &str) -> String {
+    let chat = person.receivers[0]
+        .data(ops::CHAT, json!({ "id": chat }))
+        .await["chat"]
+        .clone();
+    chat["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"]["id"] == person.id.as_str())
+        .map(|p| p["user"]["username"].as_str().unwrap().to_string())
+        .expect("a participant")
+}
+
+/// The chat's `unreadMentions` for `person`, from their chat list.
+async fn unread_mentions(person: &Person, chat: &str) -> i64 {
+    let chats = person.receivers[1].data(ops::CHATS, json!({})).await;
+    chats["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == chat)
+        .map(|c| c["unreadMentions"].as_i64().unwrap())
+        .expect("the chat is listed")
+}
+
+async fn mentions_name_members_and_count_until_read(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let cy = system.register("cy", 0).await;
+    let dee = system.register("dee", 1).await;
+    let group = ann.group("Plans", &[&bo, &cy]).await;
+    let other = dee.direct_chat(&ann, 0).await;
+    let (bo_name, cy_name, ann_name) = (
+        username(&bo, &group).await,
+        username(&cy, &group).await,
+        username(&ann, &group).await,
+    );
+    let dee_name = username(&dee, &other).await;
+    let socket = bo.socket(&system, 1).await;
+    let mut live = message_added(&socket, &group, Some(0));
+
+    // Bo by name (in capitals); Dee is not in the chat; Cy is inside code; Ann is the
+    // author.
+    let text = format!(
+        "hey @{} and @{dee_name}, see `@{cy_name}` — @{ann_name}",
+        bo_name.to_uppercase()
+    );
+    let sent = ann.send(&group, &text, 0).await;
+    let expected = json!([{ "userId": bo.id, "username": bo_name }]);
+    assert_eq!(sent["mentions"], expected);
+    assert_eq!(live.next_data().await["messageAdded"]["mentions"], expected);
+    assert_eq!(as_listed(&cy, &group, 1).await["mentions"], expected);
+
+    assert_eq!(unread_mentions(&bo, &group).await, 1);
+    assert_eq!(unread_mentions(&cy, &group).await, 0);
+    assert_eq!(unread_mentions(&ann, &group).await, 0);
+    cy.send(&group, &format!("@{bo_name} look"), 1).await;
+    ann.send(&group, "no names here", 0).await;
+    assert_eq!(unread_mentions(&bo, &group).await, 2);
+    bo.mark_read(&group, 0).await;
+    assert_eq!(unread_mentions(&bo, &group).await, 0, "reading clears them");
 }

@@ -199,6 +199,7 @@ async fn a_message_whose_event_never_came_still_arrives(env: TestEnv) {
             content: "never announced".into(),
             client_id: None,
             reply_to: None,
+            mentions: Vec::new(),
         }])
         .await
         .expect("stored");
