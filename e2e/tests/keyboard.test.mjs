@@ -127,6 +127,12 @@ test('on a phone the header stays small and the picker folds into one control', 
   await box.fill('from a phone');
   await page.getByRole('button', { name: 'Send' }).click();
   await eventually('sent', async () => (await messageTexts(page)).includes('from a phone'));
+  // There is no hover on a touch screen: a tap on a message brings out its actions.
+  const mine = page.locator('[data-test=message]:not(.pending)', { hasText: 'from a phone' });
+  await mine.waitFor();
+  await mine.locator('.bubble').tap();
+  await eventually('a tap shows the actions', async () =>
+    (await mine.locator('.actions').evaluate((e) => getComputedStyle(e).opacity)) === '1');
   await shot(page, 'phone-conversation');
   await assertAccessible(page, 'a conversation on a phone');
 });

@@ -255,6 +255,9 @@ pub fn MessageItem(
             class:pending=!sent
             data-seq=seq.to_string()
             data-test="message"
+            // Focusable by a tap (not by Tab): on a touch screen, with no hover, that is
+            // what brings out the message's actions.
+            tabindex="-1"
         >
             <div class="gutter">
                 {(starts_group && !mine).then(|| view! { <Avatar id=message.sender_id.as_uuid() name=author.clone() small=true/> })}
