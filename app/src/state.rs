@@ -55,14 +55,7 @@ impl ChatsStore {
         self.edit(|list| {
             if let Some(i) = list.iter().position(|c| c.id == message.chat_id) {
                 let mut chat = list.remove(i);
-                let mentions_me = message.mentions.iter().any(|m| m.user_id == me);
-                if message.seq > chat.last_seq && mentions_me && message.sender_id != me {
-                    chat.unread_mentions += 1;
-                }
-                if message.seq >= chat.last_seq {
-                    chat.last_seq = message.seq;
-                    chat.last_message = Some(message.clone());
-                }
+                take_in(&mut chat, message, me);
                 list.insert(0, chat);
             }
         });
@@ -150,6 +143,24 @@ impl ChatsStore {
 /// A count of unread messages is `last_seq - last_read_seq` as they were when it was
 /// computed; both only grow. So the chat keeps the furthest of each it has heard of, and
 /// a count computed before another but arriving after it changes nothing.
+/// A new message of the chat: its last message if it is the newest, and an unread
+/// mention if it names `me`. New is judged by the last message shown, not by
+/// `last_seq`: the unread count (another subscription) may raise that first.
+fn take_in(chat: &mut Chat, message: &Message, me: UserId) {
+    let new = chat
+        .last_message
+        .as_ref()
+        .is_none_or(|m| m.seq < message.seq);
+    let mentions_me = message.mentions.iter().any(|m| m.user_id == me);
+    if new && mentions_me && message.sender_id != me {
+        chat.unread_mentions += 1;
+    }
+    if message.seq >= chat.last_seq {
+        chat.last_seq = message.seq;
+        chat.last_message = Some(message.clone());
+    }
+}
+
 fn apply_unread(chat: &mut Chat, unread: &UnreadCount) {
     chat.last_seq = chat
         .last_seq
@@ -589,6 +600,28 @@ mod tests {
             unread_count: last_seq - read,
             last_read_seq: read,
         }
+    }
+
+    #[test]
+    fn a_mention_counts_once_whichever_of_its_events_comes_first() {
+        let me = uuid::Uuid::from_u128(9).into();
+        let mut mentioning = message(11, "c-11");
+        mentioning.chat_id = uuid::Uuid::from_u128(1).into();
+        mentioning.mentions = vec![chat_types::Mention {
+            user_id: me,
+            username: "me".into(),
+        }];
+        // The unread count first (it raises lastSeq), then the message, twice.
+        let mut chat = listed(1, 10, 10, 0);
+        let counted = unread(&chat, 11, 10);
+        apply_unread(&mut chat, &counted);
+        take_in(&mut chat, &mentioning, me);
+        take_in(&mut chat, &mentioning, me);
+        assert_eq!(chat.unread_mentions, 1);
+        // Read: none left.
+        let read = unread(&chat, 11, 11);
+        apply_unread(&mut chat, &read);
+        assert_eq!(chat.unread_mentions, 0);
     }
 
     #[test]

@@ -113,6 +113,7 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
                 </span>
                 <span class="chat-meta">
                     <span class="chat-time">{when}</span>
+                    <span class="badges">
                     {(mentions > 0).then(|| view! {
                         <span class="badge mention-badge" data-test="mentions" data-count=mentions title="You were mentioned">
                             "@"<span class="visually-hidden">{format!(" {mentions} mentioning you")}</span>
@@ -121,6 +122,7 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
                     {(unread > 0).then(|| view! {
                         <span class="badge" data-test="unread" data-count=unread>{unread}<span class="visually-hidden">" unread"</span></span>
                     })}
+                    </span>
                 </span>
             </a>
         </li>
