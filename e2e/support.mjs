@@ -256,3 +256,14 @@ export async function send(page, text) {
 export async function shot(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
 }
+
+/** The message of the open chat whose text is exactly `text`. */
+export const messageWith = (page, text) =>
+  page.locator('[data-test=message]').filter({ has: page.locator('.content').getByText(text, { exact: true }) });
+
+/** Whether `locator` is inside the visible part of the message list. */
+export async function inView(page, locator) {
+  const box = await locator.boundingBox();
+  const list = await page.locator('.messages').boundingBox();
+  return box !== null && box.y >= list.y - 1 && box.y + box.height <= list.y + list.height + 1;
+}

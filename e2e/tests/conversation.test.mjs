@@ -3,8 +3,8 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  assertAccessible, assertNoPageErrors, chatIdOf, eventually, gql, hydrated, launchBrowser,
-  messageTexts, send, sendAll, shot, signedIn, sleep, startDirectChat, startGroup, startSystem,
+  assertAccessible, assertNoPageErrors, chatIdOf, eventually, gql, hydrated, inView, launchBrowser,
+  messageTexts, messageWith, send, sendAll, shot, signedIn, sleep, startDirectChat, startGroup, startSystem,
   unreadBadge, unreadBadgeOf,
 } from '../support.mjs';
 
@@ -22,17 +22,6 @@ after(async () => {
 });
 
 afterEach(assertNoPageErrors);
-
-/** The message whose text is exactly `text`. */
-const messageWith = (page, text) =>
-  page.locator('[data-test=message]').filter({ has: page.locator('.content').getByText(text, { exact: true }) });
-
-/** Whether `locator` is inside the visible part of the message list. */
-async function inView(page, locator) {
-  const box = await locator.boundingBox();
-  const list = await page.locator('.messages').boundingBox();
-  return box !== null && box.y >= list.y - 1 && box.y + box.height <= list.y + list.height + 1;
-}
 
 test('a chat with unread messages opens at the first unread one, under a "New messages" line', async () => {
   const ann = await signedIn(browser, 'ann', 'Ann Lee');

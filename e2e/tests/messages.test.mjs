@@ -4,8 +4,8 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  assertAccessible, assertNoPageErrors, eventually, gql, hydrated, launchBrowser, send,
-  sendAll, shot, signedIn, startDirectChat, startGroup, startSystem,
+  assertAccessible, assertNoPageErrors, eventually, gql, hydrated, inView, launchBrowser,
+  messageWith, send, sendAll, shot, signedIn, startDirectChat, startGroup, startSystem,
 } from '../support.mjs';
 
 let system;
@@ -22,17 +22,6 @@ after(async () => {
 });
 
 afterEach(assertNoPageErrors);
-
-/** The message whose text is exactly `text`. */
-const messageWith = (page, text) =>
-  page.locator('[data-test=message]').filter({ has: page.locator('.content').getByText(text, { exact: true }) });
-
-/** Whether `locator` is inside the visible part of the message list. */
-async function inView(page, locator) {
-  const box = await locator.boundingBox();
-  const list = await page.locator('.messages').boundingBox();
-  return box !== null && box.y >= list.y - 1 && box.y + box.height <= list.y + list.height + 1;
-}
 
 /** `[emoji, count, pressed]` of each reaction chip of a message. */
 async function chips(message) {
