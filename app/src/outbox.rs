@@ -68,6 +68,7 @@ impl Outbox {
             reactions: Vec::new(),
             pinned_at: None,
             mentions: Vec::new(),
+            mentions_all: false,
         };
         edit_log(self.log, |log| {
             log.entries.push(Entry {

@@ -151,8 +151,7 @@ fn take_in(chat: &mut Chat, message: &Message, me: UserId) {
         .last_message
         .as_ref()
         .is_none_or(|m| m.seq < message.seq);
-    let mentions_me = message.mentions.iter().any(|m| m.user_id == me);
-    if new && mentions_me && message.sender_id != me {
+    if new && message.is_mention_of(me) {
         chat.unread_mentions += 1;
     }
     if message.seq >= chat.last_seq {
@@ -475,6 +474,7 @@ mod tests {
             reactions: Vec::new(),
             pinned_at: None,
             mentions: Vec::new(),
+            mentions_all: false,
         }
     }
 

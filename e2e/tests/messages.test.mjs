@@ -268,7 +268,7 @@ test('mentioning someone: picked from a list by keyboard, marked for them until 
   await shot(bo.page, 'mention-badge');
   await row.locator('a').click();
   await hydrated(bo.page);
-  const chip = bo.page.locator('[data-test=message] .mention.me');
+  const chip = bo.page.locator('[data-test=message] .mention.of-you');
   await eventually('his name stands out in the message', async () =>
     (await chip.count()) === 1 && (await chip.textContent()) === `@${bo.username}`);
   await eventually('reading it clears the mark', async () => (await row.locator('[data-test=mentions]').count()) === 0);

@@ -29,6 +29,7 @@ fn message(chat: ChatId, seq: i64) -> BusEvent {
         reactions: Vec::new(),
         pinned_at: None,
         mentions: Vec::new(),
+        mentions_all: false,
     })))
 }
 

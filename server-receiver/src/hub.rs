@@ -1000,6 +1000,7 @@ mod tests {
             reactions: Vec::new(),
             pinned_at: None,
             mentions: Vec::new(),
+            mentions_all: false,
         }
     }
 

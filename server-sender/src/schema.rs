@@ -300,8 +300,9 @@ impl Mutation {
             None => None,
         };
         // Names of members only, and not oneself: the rest stays text.
-        let mut names = chat_types::format::mentioned(content.as_str());
-        names.truncate(MAX_MENTIONS);
+        let names = mentioned(&content);
+        let mentions_all = names.iter().any(|n| n == chat_types::format::EVERYONE)
+            && state(ctx).store.owns_group(input.chat_id, me).await?;
         let mentions: Vec<chat_types::Mention> = state(ctx)
             .store
             .members_named(input.chat_id, &names)
@@ -318,6 +319,7 @@ impl Mutation {
                 client_id: client_id.map(ClientId::into_inner),
                 reply_to,
                 mentions,
+                mentions_all,
             })
             .await?;
         match outcome {
@@ -343,7 +345,7 @@ impl Mutation {
         let state = state(ctx);
         let (message, logged) = state
             .store
-            .edit_message(id, me, content.as_str())
+            .edit_message(id, me, content.as_str(), &mentioned(&content))
             .await
             .map_err(edit_error)?;
         events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
@@ -459,6 +461,13 @@ impl Mutation {
 }
 
 /// The quote of the message a reply answers: one of the chat's, not deleted.
+/// The usernames a message's text mentions, at most `MAX_MENTIONS` of them.
+fn mentioned(content: &MessageContent) -> Vec<String> {
+    let mut names = chat_types::format::mentioned(content.as_str());
+    names.truncate(MAX_MENTIONS);
+    names
+}
+
 async fn answered(
     state: &ServiceState,
     chat: ChatId,

@@ -36,6 +36,8 @@ pub struct NewMessage {
     pub reply_to: Option<Quote>,
     /// The members it names (members of its chat, found by the caller).
     pub mentions: Vec<Mention>,
+    /// `@all` from a group's owner (checked by the caller).
+    pub mentions_all: bool,
 }
 
 /// What became of one message of a batch.
@@ -185,6 +187,7 @@ fn plan(
             reactions: Vec::new(),
             pinned_at: None,
             mentions: new.mentions.clone(),
+            mentions_all: new.mentions_all,
         });
         if let Some(key) = key {
             known.insert(key, message.clone());
@@ -349,7 +352,7 @@ mod postgres {
             // One index lookup per key, whatever plan the statement was prepared with
             // (a plan made while the table was small would otherwise scan it whole).
             let rows: Vec<MessageRow> = sqlx::query_as(
-                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.after_event_seq, m.reply_to_seq, m.pinned_at \
+                "SELECT m.id, m.chat_id, m.seq, m.sender_id, m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.after_event_seq, m.reply_to_seq, m.pinned_at, m.mentions_all \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS k(chat_id, sender_id, client_id) \
                  CROSS JOIN LATERAL (SELECT * FROM messages WHERE chat_id = k.chat_id AND sender_id = k.sender_id \
                  AND client_id = k.client_id LIMIT 1) AS m",
@@ -385,10 +388,10 @@ mod postgres {
         // sequential scans per batch, most of the database's CPU under load).
         let rows: Vec<(Uuid, Vec<Uuid>, Vec<i64>)> = sqlx::query_as(
             "WITH inserted AS ( \
-                 INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq, reply_to_seq) \
-                 SELECT id, chat_id, seq, sender_id, content, client_id, $7, after_event_seq, reply_to_seq \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $13::int8[], $14::int8[]) \
-                     AS m(id, chat_id, seq, sender_id, content, client_id, after_event_seq, reply_to_seq) \
+                 INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq, reply_to_seq, mentions_all) \
+                 SELECT id, chat_id, seq, sender_id, content, client_id, $7, after_event_seq, reply_to_seq, mentions_all \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $13::int8[], $14::int8[], $18::bool[]) \
+                     AS m(id, chat_id, seq, sender_id, content, client_id, after_event_seq, reply_to_seq, mentions_all) \
                  RETURNING 1 \
              ), mentions_added AS ( \
                  INSERT INTO message_mentions (chat_id, user_id, message_seq) \
@@ -437,6 +440,7 @@ mod postgres {
         .bind(mentions.iter().map(|(chat, _, _)| *chat).collect::<Vec<Uuid>>())
         .bind(mentions.iter().map(|(_, user, _)| *user).collect::<Vec<Uuid>>())
         .bind(mentions.iter().map(|(_, _, seq)| *seq).collect::<Vec<i64>>())
+        .bind(plan.fresh.iter().map(|m| m.mentions_all).collect::<Vec<bool>>())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -537,7 +541,7 @@ mod sqlite {
             return Ok(written);
         }
         let mut insert = QueryBuilder::new(
-            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq, reply_to_seq) ",
+            "INSERT INTO messages (id, chat_id, seq, sender_id, content, client_id, created_at, after_event_seq, reply_to_seq, mentions_all) ",
         );
         insert.push_values(&plan.fresh, |mut row, m| {
             row.push_bind(m.id.as_uuid())
@@ -548,7 +552,8 @@ mod sqlite {
                 .push_bind(m.client_id.as_deref())
                 .push_bind(now)
                 .push_bind(m.after_event_seq)
-                .push_bind(m.reply_to.as_ref().map(|q| q.seq));
+                .push_bind(m.reply_to.as_ref().map(|q| q.seq))
+                .push_bind(m.mentions_all);
         });
         insert.build().execute(&mut *tx).await?;
         let mentions = plan.mentions();
@@ -605,6 +610,7 @@ mod tests {
             client_id: client.map(str::to_string),
             reply_to: None,
             mentions: Vec::new(),
+            mentions_all: false,
         }
     }
 
@@ -708,6 +714,7 @@ mod tests {
             reactions: Vec::new(),
             pinned_at: None,
             mentions: Vec::new(),
+            mentions_all: false,
         });
         before
             .existing

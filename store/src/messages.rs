@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chat_types::{
     ChatEventKind, ChatId, Mention, Message, MessageId, MessagePage, MessageReadStatus,
-    MessageVersion, Quote, ReadBy, ReadUpdate, UnreadCount, UserId,
+    MessageVersion, Quote, ReadBy, ReadUpdate, UnreadCount, UserId, format,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -93,6 +93,22 @@ macro_rules! changeable {
 }
 pub(super) use changeable;
 
+/// Whether user `$2` owns group `$1` (and so may mention everyone in it with `@all`).
+const OWNS_GROUP: &str = "SELECT COUNT(*) FROM chats c JOIN chat_participants p ON p.chat_id = c.id \
+     WHERE c.id = $1 AND p.user_id = $2 AND c.kind = 'group' AND p.role = 'owner'";
+
+/// Inside a write transaction: the message no longer mentions anyone (it is deleted, or
+/// edited and about to mention whom its new text names).
+macro_rules! forget_mentions {
+    ($tx:expr, $message:expr) => {
+        sqlx::query("DELETE FROM message_mentions WHERE chat_id = $1 AND message_seq = $2")
+            .bind($message.chat_id.as_uuid())
+            .bind($message.seq)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
 impl Store {
     /// The message as a client sees it (with its quote and reactions).
     pub async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
@@ -119,11 +135,14 @@ impl Store {
     /// Changes a message's content: its author only, while still in the chat, and not
     /// once deleted. Logged in the chat with the content it set and the one it replaced
     /// (the message's history); returns the edited message and the change's `event_seq`.
+    /// It then mentions the members among `mentioned` (lowercase usernames) other than
+    /// its author, as a new message would.
     pub async fn edit_message(
         &self,
         id: MessageId,
         editor: UserId,
         content: &str,
+        mentioned: &[String],
     ) -> Result<(Message, i64), EditError> {
         let now = Utc::now();
         on_write!(self, |pool| {
@@ -135,12 +154,23 @@ impl Store {
             if message.deleted_at.is_some() {
                 return Err(EditError::Deleted);
             }
-            sqlx::query("UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1")
-                .bind(id.as_uuid())
-                .bind(content)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let everyone = mentioned.iter().any(|name| name == format::EVERYONE) && {
+                let (owns,): (i64,) = sqlx::query_as(OWNS_GROUP)
+                    .bind(message.chat_id.as_uuid())
+                    .bind(editor.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                owns > 0
+            };
+            sqlx::query(
+                "UPDATE messages SET content = $2, edited_at = $3, mentions_all = $4 WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(content)
+            .bind(now)
+            .bind(everyone)
+            .execute(&mut *tx)
+            .await?;
             let event_seq = record_event!(
                 tx,
                 message.chat_id.as_uuid(),
@@ -159,15 +189,35 @@ impl Store {
             .bind(&message.content)
             .execute(&mut *tx)
             .await?;
+            forget_mentions!(tx, message);
+            if !mentioned.is_empty() {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO message_mentions (chat_id, user_id, message_seq) \
+                     SELECT p.chat_id, p.user_id, ",
+                );
+                insert
+                    .push_bind(message.seq)
+                    .push(" FROM chat_participants p JOIN users u ON u.id = p.user_id WHERE p.chat_id = ")
+                    .push_bind(message.chat_id.as_uuid())
+                    .push(" AND p.user_id <> ")
+                    .push_bind(editor.as_uuid())
+                    .push(" AND u.username IN (");
+                let mut list = insert.separated(", ");
+                for name in mentioned {
+                    list.push_bind(name.as_str());
+                }
+                insert.push(")");
+                insert.build().execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok((self.changed(id).await?, event_seq))
         })
     }
 
     /// Deletes a message, leaving a tombstone (same id and seq, no content): its author
-    /// only, while still in the chat. Logged in the chat, and the content of its earlier
-    /// versions and its reactions go too, and it is no longer pinned; returns the tombstone and the change's
-    /// `event_seq`. Deleting a tombstone again returns it unchanged, with no `event_seq`.
+    /// only, while still in the chat. Logged in the chat; the content of its earlier
+    /// versions, its reactions and its mentions go too, and it is no longer pinned;
+    /// returns the tombstone and the change's `event_seq`. Deleting a tombstone again returns it unchanged, with no `event_seq`.
     pub async fn delete_message(
         &self,
         id: MessageId,
@@ -189,6 +239,7 @@ impl Store {
                 .bind(message.seq)
                 .execute(&mut *tx)
                 .await?;
+            forget_mentions!(tx, message);
             sqlx::query(
                 "UPDATE chat_events SET detail = NULL, previous = NULL \
                  WHERE chat_id = $1 AND message_seq = $2 AND kind = 'edited'",
@@ -198,10 +249,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE messages SET content = '', deleted_at = $2, pinned_at = NULL WHERE id = $1",
+                "UPDATE messages SET content = '', deleted_at = $2, pinned_at = NULL, mentions_all = $3 \
+                 WHERE id = $1",
             )
             .bind(id.as_uuid())
             .bind(now)
+            .bind(false)
             .execute(&mut *tx)
             .await?;
             let event_seq = record_event!(
@@ -471,6 +524,18 @@ impl Store {
             });
         }
         Ok(by_message)
+    }
+
+    /// Whether `user` owns the group `chat` (and so may mention everyone in it).
+    pub async fn owns_group(&self, chat: ChatId, user: UserId) -> StoreResult<bool> {
+        let (owns,): (i64,) = on_read!(self, |pool| {
+            sqlx::query_as(OWNS_GROUP)
+                .bind(chat.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(owns > 0)
     }
 
     /// The chat's members among `usernames` (lowercase), as mentions.

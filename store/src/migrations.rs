@@ -27,6 +27,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0006_replies_and_reactions.sql",
     "0007_pins.sql",
     "0008_mentions.sql",
+    "0009_mentions_of_everyone.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -38,6 +39,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0006_replies_and_reactions.sql",
     "0007_pins.sql",
     "0008_mentions.sql",
+    "0009_mentions_of_everyone.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

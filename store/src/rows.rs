@@ -43,6 +43,7 @@ from_row! {
         pub after_event_seq: i64,
         pub reply_to_seq: Option<i64>,
         pub pinned_at: Option<DateTime<Utc>>,
+        pub mentions_all: bool,
     }
 }
 
@@ -65,6 +66,7 @@ impl From<MessageRow> for Message {
             reactions: Vec::new(),
             pinned_at: r.pinned_at,
             mentions: Vec::new(),
+            mentions_all: r.mentions_all,
         }
     }
 }
@@ -72,7 +74,7 @@ impl From<MessageRow> for Message {
 /// The columns of [`MessageRow`], for `SELECT`s (a macro, so `concat!` can use it).
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at, after_event_seq, reply_to_seq, pinned_at"
+        "id, chat_id, seq, sender_id, content, client_id, created_at, edited_at, deleted_at, after_event_seq, reply_to_seq, pinned_at, mentions_all"
     };
 }
 pub(super) use message_columns;
@@ -119,6 +121,7 @@ impl ChatRow {
                 reactions: Vec::new(),
                 pinned_at: None,
                 mentions: Vec::new(),
+                mentions_all: false,
             }),
             _ => None,
         };
@@ -159,7 +162,9 @@ macro_rules! chat_columns {
             $crate::rows::unread_count!(),
             " AS unread_count, \
            (SELECT COUNT(*) FROM message_mentions mm WHERE mm.chat_id = c.id \
-            AND mm.user_id = r.user_id AND mm.message_seq > r.last_read_seq) AS unread_mentions, \
+            AND mm.user_id = r.user_id AND mm.message_seq > r.last_read_seq) \
+         + (SELECT COUNT(*) FROM messages ma WHERE ma.chat_id = c.id AND ma.mentions_all \
+            AND ma.seq > r.last_read_seq AND ma.sender_id <> r.user_id) AS unread_mentions, \
            m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
            m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at, \
            m.after_event_seq AS m_after_event_seq "

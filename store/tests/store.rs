@@ -48,6 +48,7 @@ fn message(chat: ChatId, sender: UserId, text: &str, client_id: Option<&str>) ->
         client_id: client_id.map(str::to_string),
         reply_to: None,
         mentions: Vec::new(),
+        mentions_all: false,
     }
 }
 
@@ -397,15 +398,23 @@ async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
             panic!("not stored: {:?}", written.outcomes[0]);
         };
         let (_, first) = store
-            .edit_message(sent.id, ann, "second draft")
+            .edit_message(sent.id, ann, "second draft", &[])
             .await
             .unwrap();
-        let (edited, second) = store.edit_message(sent.id, ann, "final").await.unwrap();
+        let (edited, second) = store
+            .edit_message(sent.id, ann, "final", &[])
+            .await
+            .unwrap();
         assert_eq!(edited.content, "final");
         assert_eq!(second, first + 1);
         assert_eq!(edit_versions_kept(&database.url, chat).await, 2);
         // Someone else's message is not theirs to change, and nothing is logged.
-        assert!(store.edit_message(sent.id, bo, "mine now").await.is_err());
+        assert!(
+            store
+                .edit_message(sent.id, bo, "mine now", &[])
+                .await
+                .is_err()
+        );
 
         let (tombstone, deleted) = store.delete_message(sent.id, ann).await.unwrap();
         assert_eq!(deleted, Some(second + 1));

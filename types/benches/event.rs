@@ -23,6 +23,7 @@ fn message_added() -> BusEvent {
         reactions: Vec::new(),
         pinned_at: None,
         mentions: Vec::new(),
+        mentions_all: false,
     })))
 }
 

@@ -156,6 +156,7 @@ mod tests {
             reactions: Vec::new(),
             pinned_at: None,
             mentions: Vec::new(),
+            mentions_all: false,
         };
         let event = BusEvent::new(Event::MessageAdded(Arc::new(message)));
         let bytes = event.encode();

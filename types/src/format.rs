@@ -188,6 +188,10 @@ fn mention(text: &str) -> Option<&str> {
     (!name.is_empty() && name.len() <= crate::validate::USERNAME_MAX).then_some(name)
 }
 
+/// `@all`: everyone in a group but the author, when its owner writes it. No one may
+/// take it as a username.
+pub const EVERYONE: &str = "all";
+
 /// The names a message mentions (`@name` outside code), lowercased, each once, in
 /// order.
 pub fn mentioned(text: &str) -> Vec<String> {

@@ -147,6 +147,11 @@ impl Chat {
         self.participants.iter().map(|p| p.user.id).collect()
     }
 
+    /// `user` as a participant of the chat, if they are one.
+    pub fn participant(&self, user: UserId) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.user.id == user)
+    }
+
     /// Whether the user takes part in this chat.
     pub fn has_participant(&self, user: UserId) -> bool {
         self.participants.iter().any(|p| p.user.id == user)
@@ -209,6 +214,10 @@ pub struct Message {
     /// The members it names with `@username`, as it was sent.
     #[serde(default)]
     pub mentions: Vec<Mention>,
+    /// Whether it mentions everyone in the chat but its author (`@all`, from a group's
+    /// owner).
+    #[serde(default)]
+    pub mentions_all: bool,
 }
 
 impl Message {
@@ -220,6 +229,12 @@ impl Message {
     /// Whether the message was deleted (its content is gone).
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
+    }
+
+    /// Whether the message mentions `user` (by name, or with `@all`); never its author.
+    pub fn is_mention_of(&self, user: UserId) -> bool {
+        self.sender_id != user
+            && (self.mentions_all || self.mentions.iter().any(|m| m.user_id == user))
     }
 
     /// Whether `user` reacted with `emoji`.

@@ -157,6 +157,12 @@ impl Username {
                 "may contain only letters a–z, digits, '_', '.' and '-'",
             ));
         }
+        if name == crate::format::EVERYONE {
+            return Err(FieldError::new(
+                "username",
+                "is taken: @all mentions everyone in a group",
+            ));
+        }
         Ok(Self(name))
     }
 }
@@ -405,6 +411,7 @@ mod tests {
         assert!(Username::parse("a b c").is_err());
         assert!(Username::parse("ålice").is_err());
         assert!(Username::parse("a.b-c_d").is_ok());
+        assert!(Username::parse("ALL").is_err(), "@all mentions everyone");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! chat's members who match; arrows move through them, Enter or Tab (or a click)
 //! writes the chosen `@username`, Escape closes the list.
 
-use chat_types::{ChatId, UserSummary};
+use chat_types::{ChatId, ChatKind, Role, UserSummary, format};
 use leptos::html;
 use leptos::prelude::*;
 
@@ -64,16 +64,26 @@ impl MentionPicker {
             dismissed: RwSignal::new(None),
             caret: RwSignal::new(0),
             members: Memo::new(move |_| {
-                store
-                    .find(chat)
-                    .map(|c| {
-                        c.participants
-                            .into_iter()
-                            .map(|p| p.user)
-                            .filter(|u| u.id != me)
-                            .collect()
-                    })
-                    .unwrap_or_default()
+                let Some(chat) = store.find(chat) else {
+                    return Vec::new();
+                };
+                let owner = chat.kind == ChatKind::Group
+                    && chat.participant(me).is_some_and(|p| p.role == Role::Owner);
+                let mut members: Vec<UserSummary> = chat
+                    .participants
+                    .into_iter()
+                    .map(|p| p.user)
+                    .filter(|u| u.id != me)
+                    .collect();
+                // A group's owners may mention everyone at once.
+                if owner {
+                    members.push(UserSummary {
+                        id: uuid::Uuid::nil().into(),
+                        username: format::EVERYONE.to_string(),
+                        display_name: "Everyone".to_string(),
+                    });
+                }
+                members
             }),
         }
     }

@@ -11,7 +11,7 @@ use crate::browser;
 use crate::components::avatar::Avatar;
 use crate::components::history::EditHistory;
 use crate::components::reactions::{ReactionChips, ReactionPicker};
-use crate::components::rich_text::rich_text;
+use crate::components::rich_text::{Names, rich_text};
 use crate::components::room::RoomActions;
 use crate::config::Service;
 use crate::outbox::Outbox;
@@ -223,11 +223,17 @@ pub fn MessageItem(
     });
     let content = message.content.clone();
     let mentions = message.mentions.clone();
+    let everyone = message.mentions_all;
     let body = move || {
         if deleted {
             view! { <p class="content deleted">"Message deleted"</p> }.into_any()
         } else {
-            view! { <div class="content">{rich_text(&content, &mentions, me.id)}</div> }.into_any()
+            let names = Names {
+                mentions: &mentions,
+                everyone,
+                me: me.id,
+            };
+            view! { <div class="content">{rich_text(&content, names)}</div> }.into_any()
         }
     };
     let state = match &entry.delivery {

@@ -7,15 +7,16 @@ use leptos::prelude::*;
 
 /// Who a message names, and who reads it (their own name stands out).
 #[derive(Clone, Copy)]
-struct Names<'a> {
-    mentions: &'a [Mention],
-    me: UserId,
+pub struct Names<'a> {
+    pub mentions: &'a [Mention],
+    /// Whether its `@all` mentions everyone (a group owner wrote it).
+    pub everyone: bool,
+    pub me: UserId,
 }
 
-/// The blocks of `text`: paragraphs, quotes and code blocks, with the members in
-/// `mentions` as chips.
-pub fn rich_text(text: &str, mentions: &[Mention], me: UserId) -> Vec<AnyView> {
-    let names = Names { mentions, me };
+/// The blocks of `text`: paragraphs, quotes and code blocks, with the members it
+/// mentions as chips.
+pub fn rich_text(text: &str, names: Names) -> Vec<AnyView> {
     format::parse(text)
         .into_iter()
         .map(|b| block(b, names))
@@ -40,18 +41,21 @@ fn run(run: Inline, names: Names) -> AnyView {
         Inline::Bold(inner) => view! { <strong>{runs(inner, names)}</strong> }.into_any(),
         Inline::Italic(inner) => view! { <em>{runs(inner, names)}</em> }.into_any(),
         Inline::Strike(inner) => view! { <del>{runs(inner, names)}</del> }.into_any(),
-        Inline::Mention(name) => match names
-            .mentions
-            .iter()
-            .find(|m| m.username.eq_ignore_ascii_case(&name))
-        {
-            Some(mention) => {
-                let me = mention.user_id == names.me;
-                view! { <span class="mention" class:me=me data-test="mention">"@"{name}</span> }
-                    .into_any()
+        Inline::Mention(name) => {
+            let everyone = names.everyone && name.eq_ignore_ascii_case(format::EVERYONE);
+            let named = names
+                .mentions
+                .iter()
+                .find(|m| m.username.eq_ignore_ascii_case(&name));
+            match (everyone, named) {
+                (false, None) => format!("@{name}").into_any(),
+                (_, named) => {
+                    let of_you = everyone || named.is_some_and(|m| m.user_id == names.me);
+                    view! { <span class="mention" class:of-you=of_you data-test="mention">"@"{name}</span> }
+                        .into_any()
+                }
             }
-            None => format!("@{name}").into_any(),
-        },
+        }
         Inline::Code(code) => view! { <code>{code}</code> }.into_any(),
         // The parser makes links only of http, https and mailto addresses.
         Inline::Link(href) => {

@@ -17,6 +17,8 @@ backend_tests!(
     an_edited_message_keeps_its_versions_until_it_is_deleted,
     pins_are_for_a_groups_owners_and_listed_newest_first,
     mentions_name_members_and_count_until_read,
+    mentions_follow_edits_and_go_with_a_deleted_message,
+    all_mentions_everyone_when_a_groups_owner_writes_it,
 );
 
 /// Sends `content` as a reply to `reply_to` through sender `instance`.
@@ -590,4 +592,85 @@ async fn mentions_name_members_and_count_until_read(env: TestEnv) {
     assert_eq!(unread_mentions(&bo, &group).await, 2);
     bo.mark_read(&group, 0).await;
     assert_eq!(unread_mentions(&bo, &group).await, 0, "reading clears them");
+}
+
+async fn mentions_follow_edits_and_go_with_a_deleted_message(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let cy = system.register("cy", 0).await;
+    let group = ann.group("Plans", &[&bo, &cy]).await;
+    let (bo_name, cy_name) = (username(&bo, &group).await, username(&cy, &group).await);
+    let sent = ann.send(&group, &format!("@{bo_name} can you?"), 0).await;
+    assert_eq!(unread_mentions(&bo, &group).await, 1);
+
+    // The edit names Cy instead: Bo's mention goes, Cy's comes, on every read.
+    let edited = ann.senders[1]
+        .data(
+            ops::UPDATE_MESSAGE,
+            json!({ "id": sent["id"], "content": format!("@{cy_name} can you?") }),
+        )
+        .await["updateMessage"]
+        .clone();
+    let expected = json!([{ "userId": cy.id, "username": cy_name }]);
+    assert_eq!(edited["mentions"], expected);
+    assert_eq!(as_listed(&bo, &group, 1).await["mentions"], expected);
+    assert_eq!(unread_mentions(&bo, &group).await, 0);
+    assert_eq!(unread_mentions(&cy, &group).await, 1);
+
+    ann.senders[0]
+        .data(ops::REMOVE_MESSAGE, json!({ "id": sent["id"] }))
+        .await;
+    assert_eq!(
+        unread_mentions(&cy, &group).await,
+        0,
+        "a deleted message mentions no one"
+    );
+}
+
+async fn all_mentions_everyone_when_a_groups_owner_writes_it(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let cy = system.register("cy", 0).await;
+    let group = ann.group("Plans", &[&bo, &cy]).await;
+    let socket = bo.socket(&system, 1).await;
+    let mut live = message_added(&socket, &group, Some(0));
+
+    // A member's @all is text.
+    let from_member = cy.send(&group, "@all lunch?", 1).await;
+    assert_eq!(from_member["mentionsAll"], false);
+    assert_eq!(live.next_data().await["messageAdded"]["mentionsAll"], false);
+    assert_eq!(unread_mentions(&bo, &group).await, 0);
+
+    // The owner's mentions everyone but her, on the other sender and receiver too.
+    let from_owner = ann.send(&group, "@all lunch at 1", 0).await;
+    assert_eq!(from_owner["mentionsAll"], true);
+    assert_eq!(live.next_data().await["messageAdded"]["mentionsAll"], true);
+    assert_eq!(as_listed(&cy, &group, 2).await["mentionsAll"], true);
+    assert_eq!(unread_mentions(&bo, &group).await, 1);
+    assert_eq!(unread_mentions(&cy, &group).await, 1);
+    assert_eq!(unread_mentions(&ann, &group).await, 0, "not its author");
+    bo.mark_read(&group, 1).await;
+    assert_eq!(unread_mentions(&bo, &group).await, 0);
+
+    // An edit that drops it, and one that brings it back, are counted as they are now.
+    let edit = |content: &str| json!({ "id": from_owner["id"], "content": content });
+    ann.senders[1]
+        .data(ops::UPDATE_MESSAGE, edit("lunch at 1"))
+        .await;
+    assert_eq!(unread_mentions(&cy, &group).await, 0);
+    let again = ann.senders[0]
+        .data(ops::UPDATE_MESSAGE, edit("@all lunch at 1:30"))
+        .await;
+    assert_eq!(again["updateMessage"]["mentionsAll"], true);
+    assert_eq!(unread_mentions(&cy, &group).await, 1);
+    ann.senders[0]
+        .data(ops::REMOVE_MESSAGE, json!({ "id": from_owner["id"] }))
+        .await;
+    assert_eq!(unread_mentions(&cy, &group).await, 0, "deleted");
+
+    // A direct chat has no one to mention but the other person.
+    let direct = ann.direct_chat(&bo, 0).await;
+    assert_eq!(ann.send(&direct, "@all hi", 0).await["mentionsAll"], false);
 }

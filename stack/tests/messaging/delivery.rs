@@ -200,6 +200,7 @@ async fn a_message_whose_event_never_came_still_arrives(env: TestEnv) {
             client_id: None,
             reply_to: None,
             mentions: Vec::new(),
+            mentions_all: false,
         }])
         .await
         .expect("stored");
@@ -321,7 +322,7 @@ async fn an_edit_whose_event_never_came_still_arrives(env: TestEnv) {
     let id: chat_types::MessageId = sent["id"].as_str().unwrap().parse().unwrap();
     env.state
         .store
-        .edit_message(id, alice.id.parse().unwrap(), "fixed")
+        .edit_message(id, alice.id.parse().unwrap(), "fixed", &[])
         .await
         .expect("edited");
     let stored_at = Instant::now();
