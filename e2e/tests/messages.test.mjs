@@ -273,3 +273,45 @@ test('mentioning someone: picked from a list by keyboard, marked for them until 
     (await chip.count()) === 1 && (await chip.textContent()) === `@${bo.username}`);
   await eventually('reading it clears the mark', async () => (await row.locator('[data-test=mentions]').count()) === 0);
 });
+
+test('the owner’s @all marks the chat for everyone; "Seen by" says who has read', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const cy = await signedIn(browser, 'cy', 'Cy Park');
+  const group = await startGroup(ann, 'Standup', [bo, cy]);
+  for (const person of [bo, cy]) {
+    await person.page.goto('/');
+    await hydrated(person.page);
+  }
+
+  const box = ann.page.getByLabel('Message', { exact: true });
+  await box.click();
+  await box.pressSequentially('@al');
+  const options = ann.page.locator('[data-test=mention-option]');
+  await eventually('the list offers everyone', async () =>
+    (await options.count()) === 1 && (await options.textContent()).includes('Everyone'));
+  await box.press('Enter');
+  await box.pressSequentially('standup in 5');
+  await box.press('Enter');
+  const sent = messageWith(ann.page, '@all standup in 5');
+  await eventually('@all is a chip', async () =>
+    (await sent.locator('.mention').textContent()) === '@all');
+
+  for (const person of [bo, cy]) {
+    const row = person.page.locator(`.chat-item[data-chat="${group}"]`);
+    await eventually(`${person.username}’s list marks the mention`, async () =>
+      (await row.locator('[data-test=mentions]').count()) === 1);
+  }
+  await bo.page.locator(`.chat-item[data-chat="${group}"] a`).click();
+  await hydrated(bo.page);
+
+  const seenBy = sent.locator('[data-test=seen-by]');
+  await eventually('ann’s message says one has seen it', async () =>
+    (await seenBy.count()) === 1 && (await seenBy.locator('summary').textContent()) === 'Seen by 1');
+  await seenBy.locator('summary').click();
+  const names = seenBy.locator('li');
+  await eventually('a click names him', async () =>
+    (await names.count()) === 1 && (await names.textContent()).startsWith('Bo Chen'));
+  await shot(ann.page, 'seen-by');
+  await assertAccessible(ann.page, 'the open "Seen by" list');
+});

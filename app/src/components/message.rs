@@ -292,7 +292,7 @@ pub fn MessageItem(
                     </Show>
                 </div>
                 {reactions}
-                <p class="meta">
+                <div class="meta">
                     {message.pinned_at.is_some().then(|| view! { <span class="pinned" data-test="pinned-mark">"📌 Pinned"</span> })}
                     {(message.is_edited() && !deleted).then(|| view! {
                         <button
@@ -306,7 +306,7 @@ pub fn MessageItem(
                     })}
                     {receipt}
                     {state}
-                </p>
+                </div>
                 <p class="field-error" role="alert">{move || error.get()}</p>
             </div>
             {(sent && !deleted).then(|| view! {
@@ -385,20 +385,30 @@ fn receipt(
         .filter(|p| p.last_read_seq >= seq)
         .filter_map(|p| p.read_at)
         .max();
-    let shown = match (readers.len(), direct) {
-        _ if !in_words => String::new(),
-        (0, _) => String::new(),
-        (_, true) => match seen_at {
+    // In words: "Seen 14:02" in a direct chat; in a group "Seen by 2", which opens (by
+    // click, tap or keyboard, with or without scripts) the list of who and when.
+    let in_words = in_words && !readers.is_empty();
+    let seen = (in_words && direct).then(|| {
+        let shown = match seen_at {
             Some(at) => format!("Seen {}", clock.time(at)),
             None => "Seen".to_string(),
-        },
-        (n, false) => format!("Seen by {n}"),
-    };
+        };
+        view! { <span class="seen" aria-hidden="true">{shown}</span> }
+    });
+    let seen_by = (in_words && !direct).then(|| {
+        view! {
+            <details class="seen-by" data-test="seen-by">
+                <summary>{format!("Seen by {}", readers.len())}</summary>
+                <ul>{readers.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}</ul>
+            </details>
+        }
+    });
     view! {
         <span class=class title=title.clone() data-test="receipt" data-state=label.clone()>
             <span aria-hidden="true">{mark}</span>
-            {(!shown.is_empty()).then(|| view! { <span class="seen" aria-hidden="true">{shown.clone()}</span> })}
+            {seen}
             <span class="visually-hidden">{format!("{label}. {title}")}</span>
         </span>
+        {seen_by}
     }
 }
