@@ -14,6 +14,8 @@ CHAT_BIN="$TARGET_DIR/served/chat"
 CARGO_LEPTOS_VERSION=0.3.6
 BINARYEN_VERSION=132.0.0
 WASM_OPT_CRATE_VERSION=0.116.1
+# The wasm-split that matches the wasm_split_helpers leptos uses (Cargo.lock).
+WASM_SPLIT_VERSION=0.2.3
 # Tools we install come first: Debian's wasm-opt (binaryen 108) breaks the bundle.
 # Two jobs: builds on a 2-core machine stay responsive.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
@@ -39,6 +41,16 @@ ensure_wasm_bindgen() {
     # Optimised lightly: it runs for a second per build, and compiles in half the time.
     CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
         cargo install --quiet wasm-bindgen-cli --version "$version"
+}
+
+# wasm-split cuts the `#[lazy]` dialogs out of the bundle (cargo-leptos does the same
+# with `--split`; it is built into cargo-leptos, here it is its own small tool).
+ensure_wasm_split() {
+    if cargo install --list | grep -q "^wasm_split_cli_support v$WASM_SPLIT_VERSION:"; then return; fi
+    note "installing wasm-split $WASM_SPLIT_VERSION (one time; a minute or two, beside the build)"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+        cargo install --quiet --locked wasm_split_cli_support --version "$WASM_SPLIT_VERSION" \
+        --features build-binary
 }
 
 # Release builds run wasm-opt. npm's binaryen is quick to install; without npm,
@@ -70,21 +82,32 @@ build_site() {
     fi
     cargo build --quiet --profile served -p chat-stack --bin chat &
     local server=$!
-    ensure_wasm_bindgen &
-    local bindgen=$!
+    (ensure_wasm_bindgen && ensure_wasm_split) &
+    local tools=$!
     local failed=0
     cargo build --quiet -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release || failed=1
-    wait "$bindgen" || failed=1
+    wait "$tools" || failed=1
     wait "$server" || failed=1
     if ((failed)); then return 1; fi
-    note "compiled in $((SECONDS - started)) s; binding and shrinking the bundle (about 20 s)"
+    note "compiled in $((SECONDS - started)) s; splitting, binding and shrinking the bundle (about 30 s)"
     rm -rf "$SITE_DIR"
     mkdir -p "$SITE_DIR/pkg"
-    wasm-bindgen --target web --no-typescript --out-name chat --out-dir "$SITE_DIR/pkg" "$wasm"
+    # The page's bundle (chat.wasm, before wasm-bindgen), the dialogs' pieces and the
+    # script that loads them (__wasm_split.js, which chat.js imports).
+    local split="$TARGET_DIR/wasm-split"
+    rm -rf "$split"
+    wasm-split-cli "$wasm" "$split" --target web --out-name chat
+    wasm-bindgen --target web --no-typescript --keep-lld-exports --out-name chat \
+        --out-dir "$SITE_DIR/pkg" "$split/chat.wasm"
+    rm "$split/chat.wasm"
+    mv "$split"/* "$SITE_DIR/pkg/"
     # The name leptos's hydration script loads when LEPTOS_OUTPUT_NAME is set.
     mv "$SITE_DIR/pkg/chat_bg.wasm" "$SITE_DIR/pkg/chat.wasm"
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-        "$SITE_DIR/pkg/chat.wasm" -o "$SITE_DIR/pkg/chat.wasm"
+    # (binaryen does not know the name subsection wasm-split writes, and says so.)
+    for file in "$SITE_DIR"/pkg/*.wasm; do
+        wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int "$file" -o "$file" \
+            2> >(grep -v '^warning: unknown name subsection' >&2)
+    done
     cp "$REPO/style/main.css" "$SITE_DIR/pkg/chat.css"
     cp -r "$REPO/assets/." "$SITE_DIR/"
     # Compressed copies, served to browsers that accept them (a third of the size).
@@ -92,7 +115,14 @@ build_site() {
         gzip -9 -k "$file"
         if command -v brotli >/dev/null 2>&1; then brotli -q 11 -k "$file"; fi
     done
-    note "built in $((SECONDS - started)) s: $(cat "$SITE_DIR"/pkg/chat.{wasm,js}.gz | wc -c | awk '{printf "%d KiB", $1/1024}') of wasm and JS (gzip)"
+    note "built in $((SECONDS - started)) s: $(bundle_kib chat.wasm chat.js __wasm_split.js) KiB of wasm and JS for a page, $(bundle_kib '*.wasm' '*.js') KiB with every dialog (gzip)"
+}
+
+# The gzipped size, in KiB, of the site's pkg/ files matching the patterns.
+bundle_kib() {
+    local files=()
+    for pattern in "$@"; do files+=("$SITE_DIR"/pkg/$pattern.gz); done
+    cat "${files[@]}" | wc -c | awk '{printf "%d", $1/1024}'
 }
 
 # Chromium for the browser tests: $CHROMIUM, or Debian's package.

@@ -1,17 +1,20 @@
 //! The emoji people react with: a set shipped with the app (the picker searches it by
 //! name, with no network) and the rule that a reaction is one of them, checked alike by
-//! the browser and the sender.
+//! the browser and the sender. The set is Unicode's: the most used first, listed here,
+//! then the rest ([`set::OTHERS`], generated).
 
 use crate::validate::FieldError;
+
+mod set;
 
 /// The most distinct emoji one message carries.
 pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
 
-/// How many of [`EMOJI`] the picker offers at once, before any search.
+/// How many of [`MOST_USED`] the picker offers at once, before any search.
 pub const QUICK: usize = 8;
 
-/// Every emoji a reaction may be, with its name; the most used first.
-pub const EMOJI: &[(&str, &str)] = &[
+/// The emoji people use most, with their names; the most used first.
+pub const MOST_USED: &[(&str, &str)] = &[
     ("👍", "thumbs up"),
     ("❤️", "red heart"),
     ("😂", "face with tears of joy"),
@@ -194,15 +197,19 @@ pub const EMOJI: &[(&str, &str)] = &[
     ("🥹", "face holding back tears"),
 ];
 
-/// An emoji from [`EMOJI`].
+/// Every emoji a reaction may be, with its name: [`MOST_USED`], then the rest by name.
+pub fn all() -> impl Iterator<Item = (&'static str, &'static str)> {
+    MOST_USED.iter().chain(set::OTHERS).copied()
+}
+
+/// An emoji of the set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Emoji(&'static str);
 
 impl Emoji {
     /// One emoji of the set, exactly (so one grapheme); anything else is refused.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        EMOJI
-            .iter()
+        all()
             .find(|(emoji, _)| *emoji == raw)
             .map(|(emoji, _)| Emoji(emoji))
             .ok_or_else(|| FieldError::new("emoji", "must be one emoji of the app's set"))
@@ -214,21 +221,23 @@ impl Emoji {
 
     /// The emoji's name, e.g. "thumbs up".
     pub fn name(&self) -> &'static str {
-        EMOJI
-            .iter()
+        all()
             .find(|(emoji, _)| *emoji == self.0)
             .map_or("", |(_, name)| name)
     }
 }
 
-/// The emoji whose name contains every word of `query` (case-insensitive), in the
-/// set's order; all of them for an empty query.
+/// The emoji whose name has, for every word of `query`, a word that starts with it
+/// (case-insensitive: "rock" finds "rocket", not "shamrock"), in the set's order; all of
+/// them for an empty query.
 pub fn search(query: &str) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
     let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-    EMOJI
-        .iter()
-        .copied()
-        .filter(move |(_, name)| words.iter().all(|w| name.contains(w.as_str())))
+    all().filter(move |(_, name)| {
+        words.iter().all(|w| {
+            name.split(|c: char| !c.is_alphanumeric())
+                .any(|part| part.starts_with(w.as_str()))
+        })
+    })
 }
 
 #[cfg(test)]
@@ -250,10 +259,12 @@ mod tests {
 
     #[test]
     fn the_set_has_no_duplicates_and_each_is_one_symbol() {
-        for (i, (emoji, name)) in EMOJI.iter().enumerate() {
+        let set: Vec<(&str, &str)> = all().collect();
+        assert!(set.len() > 1_500, "Unicode's, not a sample");
+        for (i, (emoji, name)) in set.iter().enumerate() {
             assert!(!name.is_empty());
             assert!(
-                EMOJI[i + 1..].iter().all(|(other, _)| other != emoji),
+                set[i + 1..].iter().all(|(other, _)| other != emoji),
                 "{emoji} twice"
             );
             // No letters, digits or spaces: each is a pictograph (with joiners and
@@ -261,7 +272,8 @@ mod tests {
             assert!(
                 emoji
                     .chars()
-                    .all(|c| !c.is_alphanumeric() && !c.is_whitespace())
+                    .all(|c| !c.is_alphanumeric() && !c.is_whitespace()),
+                "{emoji}"
             );
         }
     }
@@ -271,7 +283,15 @@ mod tests {
         let found: Vec<&str> = search("heart red").map(|(e, _)| e).collect();
         assert_eq!(found, ["❤️"]);
         assert!(search("ROCK").any(|(e, _)| e == "🚀"));
-        assert_eq!(search("").count(), EMOJI.len());
+        assert!(
+            !search("rock").any(|(e, _)| e == "☘️"),
+            "not inside a word: shamrock"
+        );
+        assert!(
+            search("octopus").any(|(e, _)| e == "🐙"),
+            "beyond the most used"
+        );
+        assert_eq!(search("").count(), all().count());
         assert_eq!(search("no such thing").count(), 0);
     }
 }

@@ -5,7 +5,7 @@ use chat_types::{Chat, ChatId, ChatKind, UserId};
 use leptos::prelude::*;
 
 use crate::components::avatar::Avatar;
-use crate::components::new_chat::NewChat;
+use crate::components::on_demand::{self, on_demand};
 use crate::state::{ChatsStore, me};
 use crate::time::Clock;
 
@@ -24,7 +24,7 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
             </button>
         </div>
         <Show when=move || creating.get()>
-            <NewChat on_close=move || creating.set(false)/>
+            {on_demand(on_demand::new_chat(Callback::new(move |()| creating.set(false))))}
         </Show>
         {move || match listed() {
             Some(0) => Some(view! {

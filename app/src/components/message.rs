@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::api::{ApiError, use_client};
 use crate::browser;
 use crate::components::avatar::Avatar;
-use crate::components::history::EditHistory;
-use crate::components::reactions::{ReactionChips, ReactionPicker};
+use crate::components::on_demand::{self, on_demand};
+use crate::components::reactions::ReactionChips;
 use crate::components::rich_text::{Names, rich_text};
 use crate::components::room::RoomActions;
 use crate::config::Service;
@@ -332,10 +332,10 @@ pub fn MessageItem(
                 </div>
             })}
             <Show when=move || history_open.get()>
-                <EditHistory id=message.id on_close=move || history_open.set(false)/>
+                {on_demand(on_demand::edit_history(message.id, Callback::new(move |()| history_open.set(false))))}
             </Show>
             <Show when=move || picking.get()>
-                <ReactionPicker on_pick=pick.clone() on_close=move || picking.set(false)/>
+                {on_demand(on_demand::reaction_picker(Callback::new(pick.clone()), Callback::new(move |()| picking.set(false))))}
             </Show>
         </li>
     }

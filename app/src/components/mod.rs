@@ -8,6 +8,7 @@ pub mod mention_picker;
 pub mod message;
 pub mod modal;
 pub mod new_chat;
+pub mod on_demand;
 pub mod picker;
 pub mod pins;
 pub mod reactions;

@@ -23,7 +23,16 @@ pub fn Modal(
                 .and_then(|d| d.active_element()),
         );
         dialog.on_load(|dialog| {
-            let _ = dialog.show_modal();
+            // A dialog whose code was fetched on demand gets its node before the node is
+            // in the page; showModal() needs it there, which it is by the next frame.
+            if dialog.is_connected() {
+                let _ = dialog.show_modal();
+            } else {
+                let dialog = send_wrapper::SendWrapper::new(dialog);
+                request_animation_frame(move || {
+                    let _ = dialog.show_modal();
+                });
+            }
         });
         on_cleanup(move || {
             use wasm_bindgen::JsCast;

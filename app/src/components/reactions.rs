@@ -2,7 +2,7 @@
 //! reacted in its tooltip), and the picker: the most used emoji, and a search over the
 //! whole set shipped with the app.
 
-use chat_types::emoji::{self, Emoji, QUICK};
+use chat_types::emoji::{self, QUICK};
 use chat_types::{Message, Reaction, UserId};
 use leptos::prelude::*;
 
@@ -42,8 +42,9 @@ pub fn ReactionChips(
                         }
                     })
                     .collect();
-                let what = Emoji::parse(&emoji).map(|e| e.name()).unwrap_or_default();
-                let who = format!("{} reacted with {what}", names.join(", "));
+                // The emoji itself, not its name: the set's names stay with the picker,
+                // in its own piece of the bundle (screen readers name the emoji anyway).
+                let who = format!("{} reacted with {emoji}", names.join(", "));
                 let label = format!("{emoji} {count}: {who}");
                 let pressed = emoji.clone();
                 let marked = emoji.clone();

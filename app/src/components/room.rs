@@ -12,7 +12,7 @@ use crate::api::{ApiError, Client, use_client};
 use crate::browser;
 use crate::components::composer::Composer;
 use crate::components::message::MessageItem;
-use crate::components::settings::Details;
+use crate::components::on_demand::{self, on_demand};
 use crate::config::Service;
 use crate::live::{LiveSubscription, subscribe_while_mounted, use_live};
 use crate::outbox::Outbox;
@@ -344,7 +344,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
             </button>
         </header>
         <Show when=move || show_details.get()>
-            <Details id=id chat=chat on_close=move || show_details.set(false)/>
+            {on_demand(on_demand::details(id, chat, Callback::new(move |()| show_details.set(false))))}
         </Show>
         <Suspense fallback=|| view! { <p class="loading">"Loading messages…"</p> }>
             // Runs once: the first page never changes after loading; from then on

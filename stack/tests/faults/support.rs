@@ -590,7 +590,7 @@ async fn change_lane(
         let Some((id, client_id)) = newest else {
             continue;
         };
-        let emoji = chat_types::emoji::EMOJI[tick % 3].0;
+        let emoji = chat_types::emoji::MOST_USED[tick % 3].0;
         let key = (id.to_string(), emoji);
         let (op, field, variables) = match tick % 2 {
             0 => (

@@ -1,7 +1,7 @@
 //! Replies, reactions, edit history, pins and mentions: each reaches the other receiver live, is
 //! replayed to whoever resumes, and a refused one writes nothing.
 
-use chat_types::emoji::{EMOJI, MAX_REACTIONS_PER_MESSAGE};
+use chat_types::emoji::{MAX_REACTIONS_PER_MESSAGE, MOST_USED};
 use chat_types::ops;
 use serde_json::{Value, json};
 use testkit::{TestEnv, backend_tests, unique};
@@ -358,20 +358,20 @@ async fn refused_reactions_change_nothing(env: TestEnv) {
     assert_eq!(ends(&ann, &chat).await, before, "nothing was logged");
 
     // At most twenty different emoji on one message; more of one already there is fine.
-    for (emoji, _) in &EMOJI[..MAX_REACTIONS_PER_MESSAGE] {
+    for (emoji, _) in &MOST_USED[..MAX_REACTIONS_PER_MESSAGE] {
         react(&bo, id, emoji, true, 0).await;
     }
     let full = ends(&ann, &chat).await;
     let error = ann.senders[1]
         .expect_code(
             ops::ADD_REACTION,
-            vars(id, EMOJI[MAX_REACTIONS_PER_MESSAGE].0),
+            vars(id, MOST_USED[MAX_REACTIONS_PER_MESSAGE].0),
             "BAD_USER_INPUT",
         )
         .await;
     assert_eq!(error.field.as_deref(), Some("emoji"));
     assert_eq!(ends(&ann, &chat).await, full);
-    let more = react(&ann, id, EMOJI[0].0, true, 1).await;
+    let more = react(&ann, id, MOST_USED[0].0, true, 1).await;
     assert_eq!(reactions(&more).len(), MAX_REACTIONS_PER_MESSAGE);
     assert_eq!(reactions(&more)[0].1, 2);
 }
