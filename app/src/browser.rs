@@ -226,6 +226,14 @@ pub fn focus(selector: &str) {
     let _ = selector;
 }
 
+/// Whether the browser thinks it is online (on the server: yes).
+pub fn online() -> bool {
+    #[cfg(browser)]
+    return web_sys::window().is_none_or(|w| w.navigator().on_line());
+    #[cfg(not(browser))]
+    true
+}
+
 /// Waits `ms` milliseconds (in the browser; elsewhere at once).
 pub async fn pause(ms: u32) {
     #[cfg(browser)]

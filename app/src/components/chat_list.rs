@@ -14,6 +14,7 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
     let store = expect_context::<ChatsStore>();
     let me = me().id;
     let creating = RwSignal::new(false);
+    let stop_creating = Callback::new(move |()| creating.set(false));
     let listed = move || store.chats.with(|c| c.as_ref().map(Vec::len).ok());
     let chats = move || store.chats.get().unwrap_or_default();
     view! {
@@ -24,7 +25,7 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
             </button>
         </div>
         <Show when=move || creating.get()>
-            {on_demand(on_demand::new_chat(Callback::new(move |()| creating.set(false))))}
+            {on_demand(on_demand::new_chat(stop_creating), stop_creating)}
         </Show>
         {move || match listed() {
             Some(0) => Some(view! {

@@ -41,6 +41,8 @@ pub fn MessageItem(
     let confirming_delete = RwSignal::new(false);
     let picking = RwSignal::new(false);
     let history_open = RwSignal::new(false);
+    let close_history = Callback::new(move |()| history_open.set(false));
+    let stop_picking = Callback::new(move |()| picking.set(false));
     let seq = message.seq;
     let (store, log) = (outbox.store, outbox.log);
 
@@ -332,10 +334,10 @@ pub fn MessageItem(
                 </div>
             })}
             <Show when=move || history_open.get()>
-                {on_demand(on_demand::edit_history(message.id, Callback::new(move |()| history_open.set(false))))}
+                {on_demand(on_demand::edit_history(message.id, close_history), close_history)}
             </Show>
             <Show when=move || picking.get()>
-                {on_demand(on_demand::reaction_picker(Callback::new(pick.clone()), Callback::new(move |()| picking.set(false))))}
+                {on_demand(on_demand::reaction_picker(Callback::new(pick.clone()), stop_picking), stop_picking)}
             </Show>
         </li>
     }

@@ -75,6 +75,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
     let scroller: Scroller = NodeRef::new();
     let typing = RwSignal::new(Vec::<(TypingEvent, f64)>::new());
     let show_details = RwSignal::new(false);
+    let hide_details = Callback::new(move |()| show_details.set(false));
     let loading_older = RwSignal::new(false);
     // New messages that arrived below while the reader was looking further up.
     let new_below = RwSignal::new(0usize);
@@ -344,7 +345,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
             </button>
         </header>
         <Show when=move || show_details.get()>
-            {on_demand(on_demand::details(id, chat, Callback::new(move |()| show_details.set(false))))}
+            {on_demand(on_demand::details(id, chat, hide_details), hide_details)}
         </Show>
         <Suspense fallback=|| view! { <p class="loading">"Loading messages…"</p> }>
             // Runs once: the first page never changes after loading; from then on

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::api::{ApiError, use_client};
 use crate::components::avatar::Avatar;
 use crate::components::chat_list::ChatList;
+use crate::components::on_demand;
 use crate::components::picker::{InstancePicker, StatusLine};
 use crate::components::room::Room;
 use crate::config::Service;
@@ -100,6 +101,8 @@ fn SignedIn(
     provide_context(Me(me.clone()));
     provide_context(store);
     let live = use_live();
+    // The dialogs' code, in the background: they then open at once, offline too.
+    Effect::new(|_| on_demand::prefetch());
 
     // Follow the chosen receiver: (re)connect whenever it changes.
     Effect::new({
