@@ -118,6 +118,11 @@ test('reactions: picked by name, seen live on the other side, pressed again to t
   await eventually('ann sees it live, not pressed', async () =>
     JSON.stringify(await chips(onAnn)) === JSON.stringify([['🚀', 1, false]]));
   assert.equal(await onAnn.locator('[data-test=reaction]').getAttribute('title'), 'Bo Chen reacted with 🚀');
+  // Where there is no tooltip (a long press on a phone is a context menu), it says who.
+  await onAnn.locator('[data-test=reaction]').click({ button: 'right' });
+  assert.equal(await onAnn.locator('[data-test=reaction-who]').textContent(), 'Bo Chen reacted with 🚀');
+  await onAnn.locator('[data-test=reaction]').click({ button: 'right' });
+  await eventually('a second one hides it', async () => (await onAnn.locator('[data-test=reaction-who]').count()) === 0);
 
   // Ann joins in from the chip; Bo takes his back.
   await onAnn.locator('[data-test=reaction]').click();

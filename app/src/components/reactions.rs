@@ -1,6 +1,7 @@
 //! A message's reactions: a chip per emoji (press it to add or take back yours; who
-//! reacted in its tooltip), and the picker: the most used emoji, and a search over the
-//! whole set shipped with the app.
+//! reacted in its tooltip, or under the chips after a long press on a touch screen or a
+//! right click), and the picker: the most used emoji, and a search over the whole set
+//! shipped with the app.
 
 use chat_types::emoji::{self, QUICK};
 use chat_types::{Message, Reaction, UserId};
@@ -22,6 +23,8 @@ pub fn ReactionChips(
     #[prop(into)]
     toggle: Callback<(String, bool)>,
 ) -> impl IntoView {
+    // Who reacted with which emoji, said under the chips: a phone shows no tooltips.
+    let shown = RwSignal::new(None::<String>);
     let chips = message
         .reactions
         .into_iter()
@@ -48,6 +51,7 @@ pub fn ReactionChips(
                 let label = format!("{emoji} {count}: {who}");
                 let pressed = emoji.clone();
                 let marked = emoji.clone();
+                let said = who.clone();
                 view! {
                     <button
                         class="reaction"
@@ -58,6 +62,12 @@ pub fn ReactionChips(
                         data-test="reaction"
                         data-emoji=marked
                         on:click=move |_| toggle.run((pressed.clone(), !mine))
+                        on:contextmenu=move |ev| {
+                            ev.prevent_default();
+                            shown.update(|s| {
+                                *s = (s.as_deref() != Some(said.as_str())).then(|| said.clone())
+                            });
+                        }
                     >
                         <span aria-hidden="true">{emoji}</span>
                         " "
@@ -67,7 +77,12 @@ pub fn ReactionChips(
             },
         )
         .collect_view();
-    view! { <div class="reactions">{chips}</div> }
+    view! {
+        <div class="reactions">{chips}</div>
+        {move || shown.get().map(|who| view! {
+            <p class="reaction-who" role="status" data-test="reaction-who">{who}</p>
+        })}
+    }
 }
 
 #[component]
