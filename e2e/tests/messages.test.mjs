@@ -255,6 +255,9 @@ test('mentioning someone: picked from a list by keyboard, marked for them until 
     (await options.count()) === 1 && (await options.textContent()).includes(bo.username));
   await shot(ann.page, 'mention-picker');
   await assertAccessible(ann.page, 'the mention list');
+  // A screen reader is told which option the arrows are on.
+  assert.equal(await box.getAttribute('aria-activedescendant'), 'mention-option-0');
+  assert.equal(await box.getAttribute('aria-controls'), 'mention-list');
   await box.press('Enter');
   assert.equal(await box.inputValue(), `Ready? @${bo.username} `, 'Enter picks, it does not send');
   // Escape closes the list for a name being written.
@@ -263,6 +266,7 @@ test('mentioning someone: picked from a list by keyboard, marked for them until 
     (await options.count()) === 1 && (await options.textContent()).includes(cy.username));
   await box.press('Escape');
   await eventually('Escape closes it', async () => (await options.count()) === 0);
+  assert.equal(await box.getAttribute('aria-activedescendant'), null, 'nothing to announce when closed');
   for (let i = 0; i < 3; i++) await box.press('Backspace');
   await box.pressSequentially('ship it');
   await box.press('Enter');

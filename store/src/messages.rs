@@ -136,7 +136,8 @@ impl Store {
     /// once deleted. Logged in the chat with the content it set and the one it replaced
     /// (the message's history); returns the edited message and the change's `event_seq`.
     /// It then mentions the members among `mentioned` (lowercase usernames) other than
-    /// its author, as a new message would.
+    /// its author, and everyone if that holds `@all` and the editor owns the group, as a
+    /// new message would.
     pub async fn edit_message(
         &self,
         id: MessageId,

@@ -193,6 +193,9 @@ pub fn Composer(
                 }
                 on:click=move |_| follow_caret()
                 aria-autocomplete="list"
+                // While the mention list is open, the option the arrows are on is read out.
+                aria-controls=move || text.with(|t| picker.active_option(t)).map(|_| "mention-list")
+                aria-activedescendant=move || text.with(|t| picker.active_option(t))
                 aria-describedby="composer-hint composer-error"
             >
                 // Without scripts, a refused message comes back in the box.

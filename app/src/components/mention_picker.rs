@@ -100,6 +100,14 @@ impl MentionPicker {
         (!found.is_empty()).then_some((at, found))
     }
 
+    /// The id of the option a screen reader should announce (the active one), while
+    /// the list is open for `text`.
+    pub fn active_option(&self, text: &str) -> Option<String> {
+        let (_, found) = self.open(text)?;
+        let active = self.active.get().min(found.len() - 1);
+        Some(format!("mention-option-{active}"))
+    }
+
     /// Handles a key while the list is open; true when the key was the list's.
     pub fn on_key(
         &self,
