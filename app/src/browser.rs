@@ -226,6 +226,23 @@ pub fn focus(selector: &str) {
     let _ = selector;
 }
 
+/// The tab's icon: with a dot when something is unread.
+pub fn set_icon(unread: bool) {
+    #[cfg(browser)]
+    if let Some(link) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("link[rel=icon]").ok().flatten())
+    {
+        let icon = if unread {
+            "/favicon-unread.svg"
+        } else {
+            "/favicon.svg"
+        };
+        let _ = link.set_attribute("href", icon);
+    }
+    let _ = unread;
+}
+
 /// Whether the browser thinks it is online (on the server: yes).
 pub fn online() -> bool {
     #[cfg(browser)]

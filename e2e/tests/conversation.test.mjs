@@ -36,6 +36,8 @@ test('a chat with unread messages opens at the first unread one, under a "New me
   await sendAll(ann, chat, Array.from({ length: 80 }, (_, i) => `unread ${i + 1}`));
   await eventually('bo’s badge says 80', async () => (await unreadBadge(bo.page, 'Ann Lee')) === 80);
   assert.match(await bo.page.title(), /^\(80\) /, 'the tab title counts what is unread');
+  const icon = () => bo.page.locator('link[rel=icon]').getAttribute('href');
+  assert.equal(await icon(), '/favicon-unread.svg', 'the tab icon has a dot');
   assert.ok(
     await bo.page.locator('.chat-item.unread', { hasText: 'Ann Lee' }).count(),
     'an unread chat is marked (bold) in the list',
@@ -67,6 +69,7 @@ test('a chat with unread messages opens at the first unread one, under a "New me
   // Opening it read it.
   await eventually('the badge clears', async () => (await unreadBadge(bo.page, 'Ann Lee')) === 0);
   assert.doesNotMatch(await bo.page.title(), /^\(/);
+  await eventually('the icon loses its dot', async () => (await icon()) === '/favicon.svg');
 
   // Reading further up, a new message shows as a button, not a jump.
   await bo.page.locator('.messages').evaluate((el) => { el.scrollTop = 0; });
