@@ -41,6 +41,9 @@ test('the dialogs’ code comes after the page: on first use, or in the backgrou
   const bo = await signedIn(browser, 'bo', 'Bo Chen');
   const chat = await startDirectChat(ann, bo);
   await send(ann.page, 'pieces');
+  // Off the chats screen first: by now its own background fetch may have started, and
+  // its requests must not count as the next page's.
+  await ann.page.goto('about:blank');
   const fetched = piecesFetched(ann.page);
   await ann.page.addInitScript(() => {
     window.__violations = [];
