@@ -126,7 +126,7 @@ impl Outbox {
             );
             match call.await {
                 Ok(stored) => {
-                    self.store.message_arrived(&stored, stored.sender_id);
+                    self.store.message_arrived(&stored);
                     edit_log(self.log, |log| {
                         log.add_stored(stored);
                     });

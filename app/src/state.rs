@@ -9,6 +9,8 @@ use chat_types::{
     Chat, ChatEvent, ChatId, Message, MessagePage, ReadUpdate, UnreadCount, User, UserId,
     UserSummary,
 };
+use std::collections::HashMap;
+
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -26,9 +28,57 @@ pub fn me() -> User {
 #[derive(Clone, Copy)]
 pub struct ChatsStore {
     pub chats: RwSignal<Result<Vec<Chat>, ApiError>>,
+    /// Which mentions of the reader each chat's `unread_mentions` counts.
+    mentions: StoredValue<HashMap<ChatId, Counted>>,
+}
+
+/// The mentions a chat's count covers: all up to `seq` (as the server counted them when
+/// the chat was read), and those after it that `mentioned` events brought.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Counted {
+    seq: i64,
+    since: Vec<i64>,
 }
 
 impl ChatsStore {
+    pub fn new(chats: Result<Vec<Chat>, ApiError>) -> Self {
+        let counted = chats
+            .as_ref()
+            .map(|list| list.iter().map(|c| (c.id, Counted::read_at(c))).collect())
+            .unwrap_or_default();
+        Self {
+            chats: RwSignal::new(chats),
+            mentions: StoredValue::new(counted),
+        }
+    }
+
+    /// The list as it is shown: chats that mention the reader first (until read), then
+    /// by latest activity.
+    pub fn listed(&self) -> Vec<Chat> {
+        let mut list = self.chats.get().unwrap_or_default();
+        list.sort_by_key(|c| c.unread_mentions == 0);
+        list
+    }
+
+    /// A new message that mentions the reader: counted once, whichever way the count
+    /// of the chat was last learned.
+    pub fn mentioned(&self, message: &Message) {
+        let mut new = false;
+        self.mentions.update_value(|counted| {
+            new = counted
+                .entry(message.chat_id)
+                .or_default()
+                .take(message.seq);
+        });
+        if new {
+            self.edit(|list| {
+                if let Some(chat) = list.iter_mut().find(|c| c.id == message.chat_id) {
+                    chat.unread_mentions += 1;
+                }
+            });
+        }
+    }
+
     pub fn find(&self, id: ChatId) -> Option<Chat> {
         self.chats
             .try_with(|c| {
@@ -49,13 +99,12 @@ impl ChatsStore {
         });
     }
 
-    /// A new message in a chat: it moves to the top with its new last message; one
-    /// that names `me` counts as an unread mention (until the chat is read).
-    pub fn message_arrived(&self, message: &Message, me: UserId) {
+    /// A new message in a chat: it moves to the top with its new last message.
+    pub fn message_arrived(&self, message: &Message) {
         self.edit(|list| {
             if let Some(i) = list.iter().position(|c| c.id == message.chat_id) {
                 let mut chat = list.remove(i);
-                take_in(&mut chat, message, me);
+                take_in(&mut chat, message);
                 list.insert(0, chat);
             }
         });
@@ -105,11 +154,17 @@ impl ChatsStore {
     /// The chat list as read again after a (re)connection, taken in: see
     /// [`merge_read_again`].
     pub fn read_again(&self, fresh: Vec<Chat>, listed_before: &[ChatId], me: UserId) {
-        self.edit(|list| merge_read_again(list, fresh, listed_before, me));
+        let mentions = self.mentions;
+        self.edit(|list| {
+            mentions
+                .update_value(|counted| merge_read_again(list, fresh, listed_before, me, counted));
+        });
     }
 
     /// A chat was added or changed; one you are no longer in leaves the list.
-    pub fn chat_changed(&self, chat: Chat, me: UserId) {
+    pub fn chat_changed(&self, mut chat: Chat, me: UserId) {
+        self.mentions
+            .update_value(|counted| count_mentions_as_read(&mut chat, counted));
         self.edit(|list| {
             let existing = list.iter().position(|c| c.id == chat.id);
             match (existing, chat.has_participant(me)) {
@@ -140,20 +195,40 @@ impl ChatsStore {
     }
 }
 
+/// A chat as the server read it counts the mentions up to its end; the ones after it
+/// that `mentioned` events brought are added.
+fn count_mentions_as_read(chat: &mut Chat, mentions: &mut HashMap<ChatId, Counted>) {
+    let counted = mentions.entry(chat.id).or_default();
+    counted.since.retain(|&seq| seq > chat.last_seq);
+    counted.seq = counted.seq.max(chat.last_seq);
+    chat.unread_mentions += counted.since.len() as i64;
+}
+
+impl Counted {
+    /// What a chat read from the server counts: every mention up to its end.
+    fn read_at(chat: &Chat) -> Self {
+        Self {
+            seq: chat.last_seq,
+            since: Vec::new(),
+        }
+    }
+
+    /// A mention in message `seq`: whether it is new to the count (and now in it).
+    fn take(&mut self, seq: i64) -> bool {
+        let new = seq > self.seq && !self.since.contains(&seq);
+        if new {
+            self.since.push(seq);
+        }
+        new
+    }
+}
+
 /// A count of unread messages is `last_seq - last_read_seq` as they were when it was
 /// computed; both only grow. So the chat keeps the furthest of each it has heard of, and
 /// a count computed before another but arriving after it changes nothing.
-/// A new message of the chat: its last message if it is the newest, and an unread
-/// mention if it names `me`. New is judged by the last message shown, not by
-/// `last_seq`: the unread count (another subscription) may raise that first.
-fn take_in(chat: &mut Chat, message: &Message, me: UserId) {
-    let new = chat
-        .last_message
-        .as_ref()
-        .is_none_or(|m| m.seq < message.seq);
-    if new && message.is_mention_of(me) {
-        chat.unread_mentions += 1;
-    }
+/// A new message of the chat: its last message if it is the newest. (Mentions are
+/// counted from their own events, which are never folded into a newer message.)
+fn take_in(chat: &mut Chat, message: &Message) {
     if message.seq >= chat.last_seq {
         chat.last_seq = message.seq;
         chat.last_message = Some(message.clone());
@@ -185,9 +260,17 @@ fn apply_unread(chat: &mut Chat, unread: &UnreadCount) {
 /// added while it was not live join; chats it left meanwhile go (those listed before
 /// the read began and not in it; one added by an event since stays); each chat keeps
 /// the newest of both copies. Then latest activity first, as the server orders them.
-fn merge_read_again(list: &mut Vec<Chat>, fresh: Vec<Chat>, listed_before: &[ChatId], me: UserId) {
+fn merge_read_again(
+    list: &mut Vec<Chat>,
+    fresh: Vec<Chat>,
+    listed_before: &[ChatId],
+    me: UserId,
+    mentions: &mut HashMap<ChatId, Counted>,
+) {
     list.retain(|c| !listed_before.contains(&c.id) || fresh.iter().any(|f| f.id == c.id));
     for chat in fresh {
+        let mut chat = chat;
+        count_mentions_as_read(&mut chat, mentions);
         match list.iter_mut().find(|c| c.id == chat.id) {
             Some(known) => *known = newest_of(known.clone(), chat, me),
             None => list.push(chat),
@@ -603,25 +686,35 @@ mod tests {
     }
 
     #[test]
-    fn a_mention_counts_once_whichever_of_its_events_comes_first() {
-        let me = uuid::Uuid::from_u128(9).into();
-        let mut mentioning = message(11, "c-11");
-        mentioning.chat_id = uuid::Uuid::from_u128(1).into();
-        mentioning.mentions = vec![chat_types::Mention {
-            user_id: me,
-            username: "me".into(),
-        }];
-        // The unread count first (it raises lastSeq), then the message, twice.
+    fn a_mention_counts_once_whichever_way_the_count_was_learned() {
+        // The list read at seq 10; mentions at 11 and 12 arrive, 11 twice.
         let mut chat = listed(1, 10, 10, 0);
-        let counted = unread(&chat, 11, 10);
-        apply_unread(&mut chat, &counted);
-        take_in(&mut chat, &mentioning, me);
-        take_in(&mut chat, &mentioning, me);
-        assert_eq!(chat.unread_mentions, 1);
+        let mut counted = HashMap::from([(chat.id, Counted::read_at(&chat))]);
+        let mut count = 0;
+        for seq in [11, 11, 12] {
+            if counted.get_mut(&chat.id).unwrap().take(seq) {
+                count += 1;
+            }
+        }
+        assert_eq!(count, 2);
+        // Read again at seq 11, where the server counted the first: the second stays,
+        // the first is not counted twice, and a late event for it changes nothing.
+        chat.last_seq = 11;
+        chat.unread_mentions = 1;
+        let mut list = vec![listed(1, 12, 10, 0)];
+        merge_read_again(
+            &mut list,
+            vec![chat.clone()],
+            &[chat.id],
+            Uuid::from_u128(2).into(),
+            &mut counted,
+        );
+        assert_eq!(list[0].unread_mentions, 2);
+        assert!(!counted.get_mut(&chat.id).unwrap().take(11));
         // Read: none left.
-        let read = unread(&chat, 11, 11);
-        apply_unread(&mut chat, &read);
-        assert_eq!(chat.unread_mentions, 0);
+        let read = unread(&list[0], 12, 12);
+        apply_unread(&mut list[0], &read);
+        assert_eq!(list[0].unread_mentions, 0);
     }
 
     #[test]
@@ -654,7 +747,7 @@ mod tests {
         let listed_before = [busy.id, left.id];
         // Read again: chat 1 moved on while away, chat 3 is new, chat 2 was left.
         let fresh = vec![listed(3, 2, 0, 3), listed(1, 9, 5, 4)];
-        merge_read_again(&mut list, fresh, &listed_before, me);
+        merge_read_again(&mut list, fresh, &listed_before, me, &mut HashMap::new());
         let order: Vec<(u128, i64)> = list
             .iter()
             .map(|c| (c.id.as_uuid().as_u128(), c.unread_count))
@@ -672,7 +765,7 @@ mod tests {
         };
         let mut list = vec![with_other(listed(1, 9, 9, 4), 8)];
         let older = with_other(listed(1, 7, 5, 3), 6);
-        merge_read_again(&mut list, vec![older], &[busy.id], me);
+        merge_read_again(&mut list, vec![older], &[busy.id], me, &mut HashMap::new());
         assert_eq!((list[0].last_seq, list[0].unread_count), (9, 0));
         let reads: Vec<i64> = list[0]
             .participants

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   assertAccessible, assertNoPageErrors, eventually, gql, hydrated, inView, launchBrowser,
   messageWith, send, sendAll, shot, signedIn, startDirectChat, startGroup, startSystem,
+  unreadBadgeOf,
 } from '../support.mjs';
 
 let system;
@@ -244,6 +245,7 @@ test('mentioning someone: picked from a list by keyboard, marked for them until 
   const bo = await signedIn(browser, 'bo', 'Bo Chen');
   const cy = await signedIn(browser, 'cy', 'Cy Park');
   const group = await startGroup(ann, 'Launch', [bo, cy]);
+  const direct = await startDirectChat(cy, bo);
   await bo.page.goto('/');
   await hydrated(bo.page);
 
@@ -274,6 +276,11 @@ test('mentioning someone: picked from a list by keyboard, marked for them until 
   const row = bo.page.locator(`.chat-item[data-chat="${group}"]`);
   await eventually('bo’s list marks the mention', async () => (await row.locator('[data-test=mentions]').count()) === 1);
   assert.equal(await cy.page.locator(`.chat-item[data-chat="${group}"] [data-test=mentions]`).count(), 0);
+  // A newer message elsewhere does not push the mention down the list.
+  await send(cy.page, 'lunch later?');
+  await eventually('the direct chat is unread', async () => (await unreadBadgeOf(bo.page, direct)) === 1);
+  const first = () => bo.page.locator('.chat-item').first().getAttribute('data-chat');
+  assert.equal(await first(), group, 'the chat that mentions him comes first');
   await shot(bo.page, 'mention-badge');
   await row.locator('a').click();
   await hydrated(bo.page);
@@ -281,6 +288,7 @@ test('mentioning someone: picked from a list by keyboard, marked for them until 
   await eventually('his name stands out in the message', async () =>
     (await chip.count()) === 1 && (await chip.textContent()) === `@${bo.username}`);
   await eventually('reading it clears the mark', async () => (await row.locator('[data-test=mentions]').count()) === 0);
+  await eventually('then the newest activity leads again', async () => (await first()) === direct);
 });
 
 test('the owner’s @all marks the chat for everyone; "Seen by" says who has read', async () => {

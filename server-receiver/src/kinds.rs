@@ -80,4 +80,9 @@ kinds! {
         Event::ChatMessageNotification { message, .. } => Some(message.clone()),
         _ => None,
     };
+    /// New messages that mention you, each one.
+    Mention -> Arc<Message>: |event, subscriber| match event {
+        Event::Mentioned(message) => Some(message.clone()),
+        _ => None,
+    };
 }

@@ -371,6 +371,17 @@ impl Subscription {
         let (registration, me) = join_user::<kinds::Notification>(ctx).await?;
         Ok(events::<kinds::Notification>(registration, me))
     }
+
+    /// New messages that mention you, by name or with a group owner's `@all`: each
+    /// one, as it is sent (an edit that adds your name counts in `unreadMentions` but is
+    /// not announced again).
+    async fn mentioned(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
+        let (registration, me) = join_user::<kinds::Mention>(ctx).await?;
+        Ok(events::<kinds::Mention>(registration, me))
+    }
 }
 
 /// The chat's log for the viewer, a participant: after `after_event_seq`, or from now.

@@ -54,6 +54,9 @@ pub(crate) fn messages_written(bus: &Bus, written: &WrittenBatch) {
             Event::ReadUpdated(read.clone()),
         );
     }
+    for (user, message) in mentioned(written) {
+        publish(bus, Topic::User(user), Event::Mentioned(message.clone()));
+    }
     for unread in &written.unread {
         if let Some(message) = newest.get(&unread.chat_id) {
             publish(
@@ -66,6 +69,31 @@ pub(crate) fn messages_written(bus: &Bus, written: &WrittenBatch) {
             );
         }
     }
+}
+
+/// Who each new message of the batch mentions: the members it names, and with `@all`
+/// everyone else in the chat (the batch's unread counts list them); each once.
+fn mentioned(written: &WrittenBatch) -> Vec<(UserId, &Arc<Message>)> {
+    let mut to = Vec::new();
+    for outcome in &written.outcomes {
+        let StoredMessage::Created(message) = outcome else {
+            continue;
+        };
+        let mut users: Vec<UserId> = message.mentions.iter().map(|m| m.user_id).collect();
+        if message.mentions_all {
+            users.extend(
+                written
+                    .unread
+                    .iter()
+                    .filter(|u| u.chat_id == message.chat_id && u.user_id != message.sender_id)
+                    .map(|u| u.user_id),
+            );
+        }
+        users.sort();
+        users.dedup();
+        to.extend(users.into_iter().map(|user| (user, message)));
+    }
+    to
 }
 
 /// How a chat changed for the people it is sent to.

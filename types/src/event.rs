@@ -70,6 +70,9 @@ pub enum Event {
         message: Arc<Message>,
         unread: UnreadCount,
     },
+    /// A new message that mentions the user (by name, or `@all`): one event per message,
+    /// never folded into a newer one, for what calls for their attention.
+    Mentioned(Arc<Message>),
 
     // On the sessions topic.
     /// The user's tokens were revoked (logout, password change, deactivation): every

@@ -213,6 +213,10 @@ operation!(
         "subscription ChatMessageNotification { chatMessageNotification { ...MessageFields } }",
     MESSAGE_FIELDS
 );
+operation!(
+    MENTIONED = "subscription Mentioned { mentioned { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
-//! The chat list: latest activity first, unread chats in bold with their count,
-//! last-message previews.
+//! The chat list: chats that mention you first, then latest activity first; unread
+//! chats in bold with their count, last-message previews.
 
 use chat_types::{Chat, ChatId, ChatKind, UserId};
 use leptos::prelude::*;
@@ -16,7 +16,7 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
     let creating = RwSignal::new(false);
     let stop_creating = Callback::new(move |()| creating.set(false));
     let listed = move || store.chats.with(|c| c.as_ref().map(Vec::len).ok());
-    let chats = move || store.chats.get().unwrap_or_default();
+    let chats = move || store.listed();
     view! {
         <div class="list-head">
             <h2>"Chats"</h2>

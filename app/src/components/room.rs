@@ -102,7 +102,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
             let near_bottom = scroll::at_bottom(scroller);
             let mut added = false;
             edit_log(log, |log| added = log.add_stored(message.clone()));
-            store.message_arrived(&message, me.id);
+            store.message_arrived(&message);
             let mine = message.sender_id == me.id;
             if added && !mine {
                 typing.try_update(|t| t.retain(|(e, _)| e.user_id != message.sender_id));

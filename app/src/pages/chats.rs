@@ -95,9 +95,7 @@ fn SignedIn(
     open: Memo<Option<ChatId>>,
 ) -> impl IntoView {
     let client = use_client();
-    let store = ChatsStore {
-        chats: RwSignal::new(chats),
-    };
+    let store = ChatsStore::new(chats);
     provide_context(Me(me.clone()));
     provide_context(store);
     let live = use_live();
@@ -227,7 +225,13 @@ fn watch_chat_list(store: ChatsStore, me: &User) {
         ops::CHAT_MESSAGE_NOTIFICATION,
         "chatMessageNotification",
         || json!({}),
-        move |message: Message| store.message_arrived(&message, me),
+        move |message: Message| store.message_arrived(&message),
+    );
+    subscribe_while_mounted(
+        ops::MENTIONED,
+        "mentioned",
+        || json!({}),
+        move |message: Message| store.mentioned(&message),
     );
     subscribe_while_mounted(
         ops::UNREAD_COUNT_UPDATED,

@@ -93,11 +93,12 @@ const CHAT_SUBSCRIPTIONS: [&str; 5] = [
 ];
 
 /// The subscriptions scoped to the caller.
-const USER_SUBSCRIPTIONS: [&str; 4] = [
+const USER_SUBSCRIPTIONS: [&str; 5] = [
     ops::CHAT_ADDED,
     ops::CHAT_UPDATED,
     ops::UNREAD_COUNT_UPDATED,
     ops::CHAT_MESSAGE_NOTIFICATION,
+    ops::MENTIONED,
 ];
 
 /// A group of Alice (owner) and Bob, and their direct chat, each with one message of

@@ -6,6 +6,8 @@ use chat_types::ops;
 use serde_json::{Value, json};
 use testkit::{TestEnv, backend_tests, unique};
 
+use std::time::Duration;
+
 use crate::support::{Person, System, message_added};
 
 backend_tests!(
@@ -19,6 +21,7 @@ backend_tests!(
     mentions_name_members_and_count_until_read,
     mentions_follow_edits_and_go_with_a_deleted_message,
     all_mentions_everyone_when_a_groups_owner_writes_it,
+    each_message_that_mentions_you_is_announced_to_you_once,
 );
 
 /// Sends `content` as a reply to `reply_to` through sender `instance`.
@@ -673,4 +676,70 @@ async fn all_mentions_everyone_when_a_groups_owner_writes_it(env: TestEnv) {
     // A direct chat has no one to mention but the other person.
     let direct = ann.direct_chat(&bo, 0).await;
     assert_eq!(ann.send(&direct, "@all hi", 0).await["mentionsAll"], false);
+}
+
+/// Reads `count` events of a `mentioned` subscription; returns their `(seq, content)`,
+/// in seq order (two senders' events may cross on the bus).
+async fn mentions_of(
+    subscription: &mut testkit::ws::Subscription,
+    count: usize,
+) -> Vec<(i64, String)> {
+    let mut got = Vec::new();
+    for _ in 0..count {
+        let message = subscription.next_data().await["mentioned"].clone();
+        got.push((
+            message["seq"].as_i64().unwrap(),
+            message["content"].as_str().unwrap().to_string(),
+        ));
+    }
+    got.sort();
+    got
+}
+
+async fn each_message_that_mentions_you_is_announced_to_you_once(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let cy = system.register("cy", 0).await;
+    let group = ann.group("Plans", &[&bo, &cy]).await;
+    let bo_name = username(&bo, &group).await;
+    let (bo_socket, cy_socket, ann_socket) = (
+        bo.socket(&system, 1).await,
+        cy.socket(&system, 0).await,
+        ann.socket(&system, 1).await,
+    );
+    let mut to_bo = bo_socket.subscribe(ops::MENTIONED, json!({}));
+    let mut to_cy = cy_socket.subscribe(ops::MENTIONED, json!({}));
+    let mut to_ann = ann_socket.subscribe(ops::MENTIONED, json!({}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Through both senders, one after another: every mention arrives, none is folded
+    // into a newer message as the chat list's notifications may be.
+    let first = format!("@{bo_name} first");
+    let second = format!("@{bo_name} second");
+    ann.send(&group, &first, 0).await;
+    cy.send(&group, &second, 1).await;
+    let plain = ann.send(&group, "no names here", 0).await;
+    ann.send(&group, "@all standup", 1).await;
+    assert_eq!(
+        mentions_of(&mut to_bo, 3).await,
+        [(1, first), (2, second), (4, "@all standup".to_string())]
+    );
+    assert_eq!(
+        mentions_of(&mut to_cy, 1).await,
+        [(4, "@all standup".to_string())]
+    );
+
+    // An edit that adds a name counts as a mention, but is not announced again (as in
+    // the chat products people know, an edit does not notify).
+    ann.senders[1]
+        .data(
+            ops::UPDATE_MESSAGE,
+            json!({ "id": plain["id"], "content": format!("@{bo_name} here") }),
+        )
+        .await;
+    assert_eq!(unread_mentions(&bo, &group).await, 4);
+    to_bo.expect_silence(Duration::from_millis(500)).await;
+    to_cy.expect_silence(Duration::from_millis(100)).await;
+    to_ann.expect_silence(Duration::from_millis(100)).await;
 }
