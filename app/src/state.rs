@@ -343,6 +343,11 @@ pub struct ChatLog {
     pub entries: Vec<Entry>,
     /// Older messages exist before the first one.
     pub has_more: bool,
+    /// Newer messages exist after the last one: the log is a window onto the chat's
+    /// history, opened at a message far back, not its end. A live message that would
+    /// leave a gap is not taken in ([`ChatLog::beyond`]); the reader comes back to the
+    /// end page by page, or at once with [`ChatLog::open_latest`].
+    pub has_newer: bool,
     /// The timeline's changes (not edits and deletes, which show on their message), in
     /// `eventSeq` order, each once.
     pub events: Vec<ChatEvent>,
@@ -362,10 +367,78 @@ impl ChatLog {
                 })
                 .collect(),
             has_more,
+            has_newer: false,
             events: Vec::new(),
             authors: Vec::new(),
             event_seq: 0,
         }
+    }
+
+    /// Whether message `seq` lies past a window's end, with messages missing between.
+    pub fn beyond(&self, seq: i64) -> bool {
+        self.has_newer && seq > self.last_seq() + 1
+    }
+
+    /// Shows the page around a message far back instead: a window onto the history.
+    pub fn open_at(&mut self, page: MessagePage) {
+        let has_newer = page.has_newer;
+        self.replace_stored(page);
+        self.has_newer = has_newer;
+    }
+
+    /// Back at the chat's end: its newest page (what the reader wrote meanwhile stays
+    /// after it, unless the page already holds it).
+    pub fn open_latest(&mut self, page: MessagePage) {
+        self.replace_stored(page);
+        self.has_newer = false;
+    }
+
+    /// The next page after the last message, read on the way back to the end.
+    pub fn append(&mut self, page: MessagePage) {
+        let last = self.last_seq();
+        let has_newer = page.has_newer;
+        self.learn(page.events, page.authors);
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.delivery != Delivery::Sent)
+            .unwrap_or(self.entries.len());
+        let newer = page
+            .messages
+            .into_iter()
+            .filter(|m| m.seq > last)
+            .map(|message| Entry {
+                message,
+                delivery: Delivery::Sent,
+            });
+        self.entries.splice(at..at, newer);
+        self.has_newer = has_newer;
+    }
+
+    /// The stored messages replaced by `page`'s; the pending ones stay after them. The
+    /// changes and authors known stay too, and so does the resume point of `chatEvents`:
+    /// the page is as new as it, or newer, and replaying a change is harmless.
+    fn replace_stored(&mut self, page: MessagePage) {
+        self.learn(page.events, page.authors);
+        let stored = page.messages;
+        self.entries.retain(|e| {
+            e.delivery != Delivery::Sent
+                && !stored.iter().any(|m| {
+                    m.client_id.is_some()
+                        && m.client_id == e.message.client_id
+                        && m.sender_id == e.message.sender_id
+                })
+        });
+        let pending = std::mem::take(&mut self.entries);
+        self.entries = stored
+            .into_iter()
+            .map(|message| Entry {
+                message,
+                delivery: Delivery::Sent,
+            })
+            .chain(pending)
+            .collect();
+        self.has_more = page.has_more;
     }
 
     /// The first page of a chat: what it shows is current as of its `lastEventSeq`.
@@ -447,8 +520,12 @@ impl ChatLog {
     }
 
     /// A stored message: it replaces its pending copy (same clientId), or joins in
-    /// seq order; one already here is ignored. Returns whether it is new.
+    /// seq order; one already here, or past a window's end, is ignored. Returns whether
+    /// it was taken in.
     pub fn add_stored(&mut self, message: Message) -> bool {
+        if self.beyond(message.seq) {
+            return false;
+        }
         if self
             .entries
             .iter()
@@ -605,6 +682,44 @@ mod tests {
         assert_eq!(order, [3, 4, 5, 6, 7, 0]);
         assert_eq!(log.first_seq(), Some(3));
         assert!(!log.has_more);
+    }
+
+    fn page(seqs: std::ops::RangeInclusive<i64>, has_more: bool, has_newer: bool) -> MessagePage {
+        MessagePage {
+            messages: seqs.map(|seq| message(seq, &format!("c-{seq}"))).collect(),
+            has_more,
+            has_newer,
+            authors: Vec::new(),
+            events: Vec::new(),
+            last_event_seq: 0,
+        }
+    }
+
+    #[test]
+    fn a_window_far_back_takes_in_only_what_joins_it_and_comes_back_to_the_end() {
+        let mut log = ChatLog::from_page(page(451..=500, true, false));
+        log.entries.push(Entry {
+            message: message(0, "mine"),
+            delivery: Delivery::Pending,
+        });
+        log.open_at(page(1..=50, false, true));
+        assert_eq!((log.first_seq(), log.last_seq()), (Some(1), 50));
+        assert!(log.has_newer && !log.has_more);
+        // The chat goes on meanwhile: nothing past the window's end is shown...
+        assert!(!log.add_stored(message(501, "c-501")));
+        // ...but the next message joins it, and so do the pages on the way down.
+        assert!(log.add_stored(message(51, "c-51")));
+        log.append(page(52..=100, true, true));
+        assert_eq!(log.last_seq(), 100);
+        assert_eq!(log.entries.last().unwrap().delivery, Delivery::Pending);
+        // Back at the end, which already holds the pending message: it is not doubled.
+        let mut latest = page(452..=501, true, false);
+        latest.messages.push(message(502, "mine"));
+        log.open_latest(latest);
+        assert_eq!((log.first_seq(), log.last_seq()), (Some(452), 502));
+        assert!(log.entries.iter().all(|e| e.delivery == Delivery::Sent));
+        assert!(!log.has_newer);
+        assert!(log.add_stored(message(503, "c-503")));
     }
 
     #[test]

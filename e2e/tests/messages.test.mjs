@@ -91,6 +91,52 @@ test('a reply quotes what it answers, and the quote leads back to it', async () 
     /Deleted message/.test(await messageWith(bo.page, 'Still need an answer').locator('[data-test=quote]').textContent()));
 });
 
+test('a quote far back opens the history around it; scrolling and the jump lead back to the newest', async () => {
+  const ann = await signedIn(browser, 'ann', 'Ann Lee');
+  const bo = await signedIn(browser, 'bo', 'Bo Chen');
+  const chat = await startDirectChat(ann, bo);
+  await sendAll(ann, chat, ['The very first plan']);
+  const first = await gql(ann, 4005, 'query($chatId: ID!) { messages(chatId: $chatId) { messages { id } } }', { chatId: chat });
+  // Farther back than it is worth loading every page between.
+  await sendAll(ann, chat, Array.from({ length: 450 }, (_, i) => `filler ${i + 1}`));
+  await gql(ann, 4002, 'mutation($input: CreateMessageInput!) { createMessage(input: $input) { seq } }',
+    { input: { chatId: chat, content: 'About that first plan', replyTo: first.messages.messages[0].id } });
+  await gql(bo, 4004, 'mutation($chatId: ID!) { markAsRead(chatId: $chatId) { unreadCount } }', { chatId: chat });
+
+  await bo.page.goto(`/chats/${chat}`);
+  await hydrated(bo.page);
+  await messageWith(bo.page, 'About that first plan').locator('[data-test=quote]').click();
+  const original = bo.page.locator('[data-test=message][data-seq="1"]');
+  await eventually('the original is shown, in view and highlighted', async () =>
+    (await original.count()) === 1 && (await inView(bo.page, original))
+      && /highlight/.test(await original.getAttribute('class')));
+  const shown = await bo.page.locator('[data-test=message]').count();
+  assert.ok(shown <= 60, `only the history around it is loaded, not ${shown} messages`);
+  assert.equal(await messageWith(bo.page, 'About that first plan').count(), 0, 'the newest are not under it');
+  const jump = bo.page.locator('[data-test=jump]');
+  await jump.waitFor();
+  await shot(bo.page, 'history-window');
+
+  // A message arriving meanwhile waits below, counted on the button.
+  await sendAll(ann, chat, ['Are you still there?']);
+  await eventually('the button counts it', async () => /1 new message/.test(await jump.textContent()));
+  assert.equal(await messageWith(bo.page, 'Are you still there?').count(), 0);
+  // Scrolling down brings the next page of the history.
+  await bo.page.locator('.messages').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await eventually('the next page comes on the way down', async () =>
+    (await messageWith(bo.page, 'filler 60').count()) === 1);
+  // The button goes straight to the newest.
+  await jump.click();
+  const latest = messageWith(bo.page, 'Are you still there?');
+  await eventually('the newest messages are back, the last in view', async () =>
+    (await latest.count()) === 1 && (await inView(bo.page, latest)));
+  await eventually('the button goes', async () => (await jump.count()) === 0);
+  await send(bo.page, 'Yes, here');
+  await eventually('and what he writes goes in at the end', async () =>
+    (await messageWith(bo.page, 'Yes, here').count()) === 1
+      && (await bo.page.locator('[data-test=message]').last().textContent()).includes('Yes, here'));
+});
+
 test('reactions: picked by name, seen live on the other side, pressed again to take back', async () => {
   const ann = await signedIn(browser, 'ann', 'Ann Lee');
   const bo = await signedIn(browser, 'bo', 'Bo Chen');

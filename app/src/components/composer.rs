@@ -15,7 +15,6 @@ use crate::components::room::RoomActions;
 use crate::config::Service;
 use crate::forms::take_flash;
 use crate::outbox::Outbox;
-use crate::scroll::{self, Scroller};
 use crate::state::me;
 
 /// Typing notices go out at most this often.
@@ -27,7 +26,6 @@ const COUNT_FROM: usize = MESSAGE_MAX - 500;
 pub fn Composer(
     id: ChatId,
     outbox: Outbox,
-    scroller: Scroller,
     /// The newest seq when the page was rendered: a form posted twice from the same
     /// page (without scripts) is one message.
     rendered_after: i64,
@@ -97,7 +95,8 @@ pub fn Composer(
             fit(input);
             outbox.send(id, me.id, content, replying.get_untracked());
             replying.set(None);
-            scroll::to_bottom(scroller);
+            // From a window far back too: what was just written is at the end.
+            actions.to_latest.run(());
         }
     };
     let on_keydown = {

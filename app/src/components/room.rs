@@ -23,6 +23,9 @@ use crate::timeline::{Row, rows};
 
 /// Messages per page.
 const PAGE: i64 = 50;
+/// How far before the first loaded message a jump still loads the pages between; past
+/// it, the history around the message opens instead.
+const NEAR: i64 = 2 * MAX_PAGE_SIZE;
 /// How long a typing notice stays up after its last event.
 const TYPING_SHOWN_MS: f64 = 4000.0;
 
@@ -31,8 +34,11 @@ const TYPING_SHOWN_MS: f64 = 4000.0;
 pub struct RoomActions {
     /// The message the composer's next message answers.
     pub replying: RwSignal<Option<Quote>>,
-    /// Shows message `seq` (loading older pages until it is there) and highlights it.
+    /// Shows message `seq` and highlights it: older pages are loaded until it is there
+    /// when it is near, the history around it is opened when it is far back.
     pub jump_to: Callback<i64>,
+    /// Back to the newest messages (the composer, sending from a window far back).
+    pub to_latest: Callback<()>,
     /// The name of a member or of an author of the chat.
     pub name_of: Callback<UserId, String>,
 }
@@ -77,6 +83,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
     let show_details = RwSignal::new(false);
     let hide_details = Callback::new(move |()| show_details.set(false));
     let loading_older = RwSignal::new(false);
+    let loading_newer = RwSignal::new(false);
     // New messages that arrived below while the reader was looking further up.
     let new_below = RwSignal::new(0usize);
     let far_from_latest = RwSignal::new(false);
@@ -100,10 +107,17 @@ pub fn Room(id: ChatId) -> impl IntoView {
         let mark_read = mark_read.clone();
         move |message: Message| {
             let near_bottom = scroll::at_bottom(scroller);
+            let mine = message.sender_id == me.id;
+            store.message_arrived(&message);
+            // Reading far back in a window onto the history: it waits below.
+            if log.with_untracked(|l| l.as_ref().is_some_and(|l| l.beyond(message.seq))) {
+                if !mine {
+                    new_below.update(|n| *n += 1);
+                }
+                return;
+            }
             let mut added = false;
             edit_log(log, |log| added = log.add_stored(message.clone()));
-            store.message_arrived(&message);
-            let mine = message.sender_id == me.id;
             if added && !mine {
                 typing.try_update(|t| t.retain(|(e, _)| e.user_id != message.sender_id));
                 if browser::page_visible() {
@@ -219,6 +233,57 @@ pub fn Room(id: ChatId) -> impl IntoView {
         }
     };
     let load_older = Callback::new(move |()| load_older());
+    // A window far back grows downwards as the reader scrolls there.
+    let load_newer = {
+        let client = client.clone();
+        Callback::new(move |()| {
+            let Some(last) = log.with_untracked(|l| {
+                l.as_ref()
+                    .filter(|log| log.has_newer)
+                    .map(ChatLog::last_seq)
+            }) else {
+                return;
+            };
+            if loading_newer.get_untracked() {
+                return;
+            }
+            loading_newer.set(true);
+            let call = client.call::<MessagePage>(
+                Service::Receiver,
+                ops::MESSAGES,
+                json!({ "chatId": id, "afterSeq": last, "limit": PAGE }),
+                "messages",
+            );
+            leptos::task::spawn_local(async move {
+                if let Ok(page) = call.await {
+                    edit_log(log, |log| log.append(page));
+                }
+                loading_newer.set(false);
+            });
+        })
+    };
+    let to_latest = {
+        let client = client.clone();
+        Callback::new(move |()| {
+            new_below.set(0);
+            if !log.with_untracked(|l| l.as_ref().is_some_and(|l| l.has_newer)) {
+                scroll::to_bottom(scroller);
+                return;
+            }
+            let call = client.call::<MessagePage>(
+                Service::Receiver,
+                ops::MESSAGES,
+                json!({ "chatId": id, "limit": PAGE }),
+                "messages",
+            );
+            leptos::task::spawn_local(async move {
+                if let Ok(page) = call.await {
+                    edit_log(log, |log| log.open_latest(page));
+                    scroll::to_bottom(scroller);
+                }
+            });
+        })
+    };
     let jump_to = {
         let client = client.clone();
         Callback::new(move |seq: i64| {
@@ -227,8 +292,24 @@ pub fn Room(id: ChatId) -> impl IntoView {
             }
             let client = client.clone();
             leptos::task::spawn_local(async move {
-                // The log runs unbroken from its first message to the newest: older
-                // pages go in before it until the message is among them.
+                let first = log.with_untracked(|l| l.as_ref().and_then(ChatLog::first_seq));
+                if first.is_some_and(|first| first - seq > NEAR) {
+                    // Far back: the history around it, not every page between.
+                    let page = client
+                        .call::<MessagePage>(
+                            Service::Receiver,
+                            ops::MESSAGES,
+                            json!({ "chatId": id, "aroundSeq": seq, "limit": PAGE }),
+                            "messages",
+                        )
+                        .await;
+                    match page {
+                        Ok(page) => edit_log(log, |log| log.open_at(page)),
+                        Err(_) => return,
+                    }
+                }
+                // Near: older pages go in before the first until the message is among
+                // them.
                 while let Some((Some(first), true)) =
                     log.with_untracked(|l| l.as_ref().map(|l| (l.first_seq(), l.has_more)))
                 {
@@ -266,21 +347,24 @@ pub fn Room(id: ChatId) -> impl IntoView {
     provide_context(RoomActions {
         replying: RwSignal::new(None),
         jump_to,
+        to_latest,
         name_of,
     });
+    let detached = move || log.with(|l| l.as_ref().is_some_and(|l| l.has_newer));
     let on_scroll = move |_| {
         if scroll::at_top(scroller) {
             load_older.run(());
         }
         far_from_latest.set(scroll::far_from_bottom(scroller));
         if scroll::at_bottom(scroller) {
-            new_below.set(0);
+            if detached() {
+                load_newer.run(());
+            } else {
+                new_below.set(0);
+            }
         }
     };
-    let jump_to_latest = move |_| {
-        new_below.set(0);
-        scroll::to_bottom(scroller);
-    };
+    let jump_to_latest = move |_| to_latest.run(());
 
     let title = move || chat.with(|c| c.as_ref().map(|c| c.title_for(me.id)).unwrap_or_default());
     let subtitle = move || {
@@ -381,13 +465,13 @@ pub fn Room(id: ChatId) -> impl IntoView {
                                     <For each=move || timeline.get() key=Row::key children=row_view.clone()/>
                                 </ol>
                             </div>
-                            <Show when=move || { new_below.get() > 0 || far_from_latest.get() }>
+                            <Show when=move || { new_below.get() > 0 || far_from_latest.get() || detached() }>
                                 <button class="jump" on:click=jump_to_latest data-test="jump">
                                     {jump_label} <span aria-hidden="true">" ↓"</span>
                                 </button>
                             </Show>
                             <p class="typing" aria-live="polite">{typing_text}</p>
-                            <Composer id=id outbox=outbox.clone() scroller=scroller rendered_after=rendered_after/>
+                            <Composer id=id outbox=outbox.clone() rendered_after=rendered_after/>
                         }
                         .into_any()
                     }
