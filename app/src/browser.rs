@@ -226,6 +226,38 @@ pub fn focus(selector: &str) {
     let _ = selector;
 }
 
+/// Moves the focus `step` places through the elements matching `selector` (in the
+/// page's order) from the one that has it; to the first when none has.
+pub fn focus_next(selector: &str, step: i32) {
+    #[cfg(browser)]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let Ok(items) = document.query_selector_all(selector) else {
+            return;
+        };
+        let items: Vec<web_sys::HtmlElement> = (0..items.length())
+            .filter_map(|i| items.item(i))
+            .filter_map(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+            .collect();
+        let active = document.active_element();
+        let next = match items.iter().position(|el| {
+            active
+                .as_ref()
+                .is_some_and(|a| a == el.as_ref() as &web_sys::Element)
+        }) {
+            Some(at) => (at as i32 + step).clamp(0, items.len() as i32 - 1) as usize,
+            None => 0,
+        };
+        if let Some(el) = items.get(next) {
+            let _ = el.focus();
+        }
+    }
+    let _ = (selector, step);
+}
+
 /// The tab's icon: with a dot when something is unread.
 pub fn set_icon(unread: bool) {
     #[cfg(browser)]

@@ -348,6 +348,9 @@ pub struct ChatLog {
     /// leave a gap is not taken in ([`ChatLog::beyond`]); the reader comes back to the
     /// end page by page, or at once with [`ChatLog::open_latest`].
     pub has_newer: bool,
+    /// The newest seq known to exist: shown, or past a window's end. Live messages
+    /// resume after it, so a window does not ask for everything between.
+    pub live_seq: i64,
     /// The timeline's changes (not edits and deletes, which show on their message), in
     /// `eventSeq` order, each once.
     pub events: Vec<ChatEvent>,
@@ -368,6 +371,7 @@ impl ChatLog {
                 .collect(),
             has_more,
             has_newer: false,
+            live_seq: 0,
             events: Vec::new(),
             authors: Vec::new(),
             event_seq: 0,
@@ -379,6 +383,16 @@ impl ChatLog {
         self.has_newer && seq > self.last_seq() + 1
     }
 
+    /// Where live messages resume: after the last shown, or in a window after the newest
+    /// known (what lies between is read when the reader goes there).
+    pub fn resume_seq(&self) -> i64 {
+        if self.has_newer {
+            self.last_seq().max(self.live_seq)
+        } else {
+            self.last_seq()
+        }
+    }
+
     /// Shows the page around a message far back instead: a window onto the history.
     pub fn open_at(&mut self, page: MessagePage) {
         let has_newer = page.has_newer;
@@ -387,10 +401,12 @@ impl ChatLog {
     }
 
     /// Back at the chat's end: its newest page (what the reader wrote meanwhile stays
-    /// after it, unless the page already holds it).
+    /// after it, unless the page already holds it). A message that came live while the
+    /// page was read, and that it does not hold yet, leaves the log a window still:
+    /// the next page joins them.
     pub fn open_latest(&mut self, page: MessagePage) {
         self.replace_stored(page);
-        self.has_newer = false;
+        self.has_newer = self.live_seq > self.last_seq();
     }
 
     /// The next page after the last message, read on the way back to the end.
@@ -523,6 +539,7 @@ impl ChatLog {
     /// seq order; one already here, or past a window's end, is ignored. Returns whether
     /// it was taken in.
     pub fn add_stored(&mut self, message: Message) -> bool {
+        self.live_seq = self.live_seq.max(message.seq);
         if self.beyond(message.seq) {
             return false;
         }
@@ -705,8 +722,10 @@ mod tests {
         log.open_at(page(1..=50, false, true));
         assert_eq!((log.first_seq(), log.last_seq()), (Some(1), 50));
         assert!(log.has_newer && !log.has_more);
-        // The chat goes on meanwhile: nothing past the window's end is shown...
+        // The chat goes on meanwhile: nothing past the window's end is shown, and live
+        // messages resume after the newest known, not after the window.
         assert!(!log.add_stored(message(501, "c-501")));
+        assert_eq!(log.resume_seq(), 501);
         // ...but the next message joins it, and so do the pages on the way down.
         assert!(log.add_stored(message(51, "c-51")));
         log.append(page(52..=100, true, true));
@@ -720,6 +739,13 @@ mod tests {
         assert!(log.entries.iter().all(|e| e.delivery == Delivery::Sent));
         assert!(!log.has_newer);
         assert!(log.add_stored(message(503, "c-503")));
+        // A message that came while the newest page was read, not on it: the page is a
+        // window until the next one joins them.
+        log.add_stored(message(505, "c-505"));
+        log.open_latest(page(451..=503, true, false));
+        assert!(log.has_newer && log.beyond(505));
+        log.append(page(504..=505, false, false));
+        assert_eq!((log.last_seq(), log.has_newer), (505, false));
     }
 
     #[test]

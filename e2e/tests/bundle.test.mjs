@@ -24,7 +24,7 @@ after(async () => {
 
 afterEach(assertNoPageErrors);
 
-const PIECES = ['details', 'edit_history', 'new_chat', 'reaction_picker'];
+const PIECES = ['details', 'edit_history', 'new_chat', 'reaction_picker', 'search_results'];
 
 /** Records the dialog pieces `page` fetches, by name. */
 function piecesFetched(page) {

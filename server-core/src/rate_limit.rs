@@ -78,10 +78,13 @@ pub enum Action {
     /// `createChat`, `updateChat`, `addParticipant(s)`, `removeParticipant`, per user:
     /// each tells every member, so looping one is a flood of events.
     ChatChange,
+    /// `searchMessages`, per user: each reads a full-text index, the heaviest read there
+    /// is (a search box asks as the person types, a few times a second at most).
+    Search,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Login,
         Action::LoginAccount,
         Action::Register,
@@ -90,6 +93,7 @@ impl Action {
         Action::PasswordCheck,
         Action::ProfileChange,
         Action::ChatChange,
+        Action::Search,
     ];
 
     /// Its label in `/metrics`.
@@ -103,6 +107,7 @@ impl Action {
             Action::PasswordCheck => "password_check",
             Action::ProfileChange => "profile_change",
             Action::ChatChange => "chat_change",
+            Action::Search => "search",
         }
     }
 }
@@ -118,6 +123,7 @@ pub struct RateLimits {
     pub password_check: Quota,
     pub profile_change: Quota,
     pub chat_change: Quota,
+    pub search: Quota,
 }
 
 impl Default for RateLimits {
@@ -133,6 +139,7 @@ impl Default for RateLimits {
             password_check: Quota::per_minute(5, 5),
             profile_change: Quota::per_minute(5, 10),
             chat_change: Quota::per_minute(60, 30),
+            search: Quota::per_second(5, 20),
         }
     }
 }
@@ -148,6 +155,7 @@ impl RateLimits {
             Action::PasswordCheck => self.password_check,
             Action::ProfileChange => self.profile_change,
             Action::ChatChange => self.chat_change,
+            Action::Search => self.search,
         }
     }
 }

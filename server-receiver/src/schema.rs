@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
+use chat_types::search::{self, SearchHit, SearchQuery, SearchResults};
 use chat_types::{
     Chat, ChatEvent, ChatEventKind, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage,
     MessageReadStatus, MessageVersion, ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
@@ -10,6 +11,7 @@ use chat_types::{
 use futures::{Stream, StreamExt};
 use server_core::access::participant;
 use server_core::graphql::{state, viewer};
+use server_core::rate_limit::Action;
 use server_core::{ApiError, ServiceState};
 
 use crate::hub::{Hub, Registration};
@@ -52,6 +54,51 @@ impl Query {
         let state = state(ctx);
         participant(&state.store, id, me).await?;
         Ok(state.store.chat(id, Some(me)).await?)
+    }
+
+    /// Messages of your chats (of `chatId` only, if given) with words that begin with
+    /// each word of `query`, whatever the case, newest first; each with a snippet of it,
+    /// its matches marked. Deleted messages are never found, edited ones by their text
+    /// now. For the next page, `after` is this one's `endCursor`.
+    async fn search_messages(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        chat_id: Option<ChatId>,
+        #[graphql(default_with = "Some(search::DEFAULT_RESULTS)")] first: Option<i64>,
+        after: Option<MessageId>,
+    ) -> Result<SearchResults, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        let first = first.unwrap_or(search::DEFAULT_RESULTS);
+        if !(1..=search::MAX_RESULTS).contains(&first) {
+            return Err(ApiError::bad_input(
+                "first",
+                format!("must be 1–{}", search::MAX_RESULTS),
+            ));
+        }
+        let query = SearchQuery::parse(&query)?;
+        state.rate_limiter.check_user(Action::Search, me)?;
+        if let Some(chat) = chat_id {
+            participant(&state.store, chat, me).await?;
+        }
+        let found = state
+            .store
+            .search_messages(me, &query, chat_id, first, after)
+            .await?;
+        let hits: Vec<SearchHit> = found
+            .messages
+            .into_iter()
+            .map(|message| SearchHit {
+                snippet: search::snippet(&message.content, &query),
+                message,
+            })
+            .collect();
+        Ok(SearchResults {
+            end_cursor: hits.last().map(|h| h.message.id),
+            has_more: found.has_more,
+            hits,
+        })
     }
 
     /// A page of a chat's messages, in ascending seq: the newest `limit` (before

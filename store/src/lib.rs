@@ -14,6 +14,7 @@ mod migrations;
 mod pins;
 mod reactions;
 mod rows;
+mod search;
 mod users;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 pub use batch::{NewMessage, StoredMessage, WrittenBatch};
 pub use chats::{ChatChangeError, NewChat};
 pub use messages::{EditError, LogEnds};
+pub use search::Found;
 pub use users::{NewUser, UserRecord};
 
 /// How long a request waits for a database connection before it fails as unavailable.

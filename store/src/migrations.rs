@@ -28,6 +28,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0007_pins.sql",
     "0008_mentions.sql",
     "0009_mentions_of_everyone.sql",
+    "0010_search.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -40,6 +41,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0007_pins.sql",
     "0008_mentions.sql",
     "0009_mentions_of_everyone.sql",
+    "0010_search.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

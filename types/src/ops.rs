@@ -217,6 +217,10 @@ operation!(
     MENTIONED = "subscription Mentioned { mentioned { ...MessageFields } }",
     MESSAGE_FIELDS
 );
+operation!(
+    SEARCH_MESSAGES = "query SearchMessages($query: String!, $chatId: ID, $first: Int, $after: ID) { searchMessages(query: $query, chatId: $chatId, first: $first, after: $after) { hits { message { ...MessageFields } snippet { text hit } } hasMore endCursor } }",
+    MESSAGE_FIELDS
+);
 
 #[cfg(test)]
 mod tests {

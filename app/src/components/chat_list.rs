@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::components::avatar::Avatar;
 use crate::components::on_demand::{self, on_demand};
+use crate::components::search;
 use crate::state::{ChatsStore, me};
 use crate::time::Clock;
 
@@ -17,6 +18,17 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
     let stop_creating = Callback::new(move |()| creating.set(false));
     let listed = move || store.chats.with(|c| c.as_ref().map(Vec::len).ok());
     let chats = move || store.listed();
+    // While the search box has text, its results stand where the list was.
+    let query = RwSignal::new(String::new());
+    let searching = move || !query.with(|q| q.trim().is_empty());
+    let done_searching = Callback::new(move |()| query.set(String::new()));
+    let on_search_key = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" {
+            query.set(String::new());
+        } else if searching() {
+            search::from_box(&ev);
+        }
+    };
     view! {
         <div class="list-head">
             <h2>"Chats"</h2>
@@ -24,9 +36,25 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
                 "New chat"
             </button>
         </div>
+        <div class="list-search" role="search">
+            <label class="visually-hidden" for="search">"Search chats, people and messages"</label>
+            <input
+                id="search"
+                type="search"
+                placeholder="Search chats, people, messages"
+                autocomplete="off"
+                bind:value=query
+                on:keydown=on_search_key
+                data-test="search"
+            />
+        </div>
         <Show when=move || creating.get()>
             {on_demand(on_demand::new_chat(stop_creating), stop_creating)}
         </Show>
+        <Show when=searching>
+            {on_demand(on_demand::search_results(query, done_searching), done_searching)}
+        </Show>
+        <div class="list-body" class:hidden=searching>
         {move || match listed() {
             Some(0) => Some(view! {
                 <p class="hint">"No chats yet. Start one with “New chat”: find someone by name, or make a group."</p>
@@ -44,6 +72,7 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
                 <ChatItem chat=chat me=me open=open/>
             </For>
         </ul>
+        </div>
     }
 }
 

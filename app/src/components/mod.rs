@@ -14,4 +14,5 @@ pub mod pins;
 pub mod reactions;
 pub mod rich_text;
 pub mod room;
+pub mod search;
 pub mod settings;

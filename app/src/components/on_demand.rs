@@ -18,6 +18,7 @@ use leptos::wasm_split::{SplitLoaderError, wasm_split};
 use crate::components::history::EditHistory;
 use crate::components::new_chat::NewChat;
 use crate::components::reactions::ReactionPicker;
+use crate::components::search::SearchResults;
 use crate::components::settings::Details;
 
 /// How long after the chats screen is up the pieces are fetched, in the background.
@@ -57,6 +58,7 @@ pub fn prefetch() {
             let _ = preload_details().await;
             let _ = preload_edit_history().await;
             let _ = preload_reaction_picker().await;
+            let _ = preload_search_results().await;
         }
     });
 }
@@ -86,4 +88,12 @@ pub fn reaction_picker(
     on_close: Callback<()>,
 ) -> Result<AnyView, SplitLoaderError> {
     Ok(view! { <ReactionPicker on_pick=on_pick on_close=on_close/> }.into_any())
+}
+
+#[wasm_split(search_results, wasm_split_path = ::leptos::wasm_split, fallible, preload(preload_search_results))]
+pub fn search_results(
+    query: RwSignal<String>,
+    on_done: Callback<()>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <SearchResults query=query on_done=on_done/> }.into_any())
 }

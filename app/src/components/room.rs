@@ -43,8 +43,10 @@ pub struct RoomActions {
     pub name_of: Callback<UserId, String>,
 }
 
+/// The chat `id`, opened at its end, where the reader left off, or, with `at`, at that
+/// message (a search result), highlighted, in a window onto the history around it.
 #[component]
-pub fn Room(id: ChatId) -> impl IntoView {
+pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
     let client = use_client();
     let store = expect_context::<ChatsStore>();
     let live = use_live();
@@ -64,7 +66,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
     let first_page = Resource::new(|| (), {
         let client = client.clone();
         move |_| {
-            let variables = match unread_from.get_untracked() {
+            let variables = match at.or(unread_from.get_untracked()) {
                 Some(seq) => json!({ "chatId": id, "aroundSeq": seq, "limit": PAGE }),
                 None => json!({ "chatId": id, "limit": PAGE }),
             };
@@ -162,7 +164,7 @@ pub fn Room(id: ChatId) -> impl IntoView {
                 return;
             }
             let after_last_shown = move || {
-                let after = log.with_untracked(|l| l.as_ref().map(ChatLog::last_seq));
+                let after = log.with_untracked(|l| l.as_ref().map(ChatLog::resume_seq));
                 json!({ "chatId": id, "afterSeq": after })
             };
             let after_last_change = move || {
@@ -184,7 +186,12 @@ pub fn Room(id: ChatId) -> impl IntoView {
                 ),
             ]);
             // Opening the chat reads it.
-            scroll::to_element(scroller, ".new-marker");
+            match at {
+                Some(seq) => browser::after_layout(move || {
+                    scroll::to_message(scroller, seq);
+                }),
+                None => scroll::to_element(scroller, ".new-marker"),
+            }
             if store.find(id).is_some_and(|c| c.unread_count > 0) {
                 mark_read();
             }
@@ -280,6 +287,8 @@ pub fn Room(id: ChatId) -> impl IntoView {
                 if let Ok(page) = call.await {
                     edit_log(log, |log| log.open_latest(page));
                     scroll::to_bottom(scroller);
+                    // What came live while the page was read and is not on it.
+                    load_newer.run(());
                 }
             });
         })
@@ -444,7 +453,17 @@ pub fn Room(id: ChatId) -> impl IntoView {
                 let page = first_page
                     .await
                     .and_then(|raw| raw.decode::<MessagePage>("messages"))
-                    .map(ChatLog::from_page);
+                    .map(|page| {
+                        let has_newer = page.has_newer;
+                        let mut log = ChatLog::from_page(page);
+                        if at.is_some() {
+                            // A window onto the history: live messages go on from
+                            // the chat's end, not from the window's.
+                            log.has_newer = has_newer;
+                            log.live_seq = known_when_opened;
+                        }
+                        log
+                    });
                 match page {
                     Ok(page) => {
                         let rendered_after = page.last_seq();

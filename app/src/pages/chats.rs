@@ -6,7 +6,7 @@ use chat_types::{Chat, ChatId, Message, UnreadCount, User, ops};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Outlet;
-use leptos_router::hooks::{use_location, use_params_map};
+use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 use serde_json::json;
 
 use crate::api::{ApiError, use_client};
@@ -177,21 +177,24 @@ pub fn NoChatOpen() -> impl IntoView {
     }
 }
 
-/// The main pane with the chat of the URL open.
+/// The main pane with the chat of the URL open (at message `?at=<seq>`, if given).
 #[component]
 pub fn OpenChat() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let id = Memo::new(move |_| {
         params
             .read()
             .get("id")
             .and_then(|id| id.parse::<ChatId>().ok())
     });
-    // Keyed by the chat: another chat gets a room of its own (a fresh composer,
-    // scroll position and subscriptions), not this one's elements patched over.
+    let at = Memo::new(move |_| query.read().get("at").and_then(|at| at.parse::<i64>().ok()));
+    // Keyed by the chat and the message it opens at: another one gets a room of its own
+    // (a fresh composer, scroll position and subscriptions), not this one's elements
+    // patched over.
     view! {
-        <For each=move || id.get() key=|id| *id let(id)>
-            <Room id=id/>
+        <For each=move || id.get().map(|id| (id, at.get())) key=|opened| *opened let((id, at))>
+            <Room id=id at=at/>
         </For>
         <Show when=move || id.get().is_none()>
             <div class="empty">

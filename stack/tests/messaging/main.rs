@@ -13,4 +13,5 @@ mod hardening;
 mod limits;
 mod operations;
 mod outage;
+mod search;
 mod timeline;

@@ -1,0 +1,98 @@
+//! Searching the messages of a user's chats, newest first: PostgreSQL's `tsvector` index,
+//! or SQLite's FTS5 index, asked the same query (`chat_types::search`).
+
+use std::collections::BTreeMap;
+
+use chat_types::search::SearchQuery;
+use chat_types::{ChatId, Message, MessageId, UserId};
+
+use super::rows::{MessageRow, message_columns};
+use super::{Store, StoreResult, on_read};
+
+/// The query of [`Store::search_messages`], with `$matching` the backend's test of the
+/// full-text index ($1 the viewer, $2 the query, $3 the chat or NULL, $4 the message to
+/// continue after or NULL, $5 how many).
+macro_rules! search_sql {
+    ($matching:literal) => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE ",
+            $matching,
+            " AND deleted_at IS NULL \
+             AND chat_id IN (SELECT chat_id FROM chat_participants WHERE user_id = $1) \
+             AND ($3 IS NULL OR chat_id = $3) \
+             AND ($4 IS NULL OR (created_at, id) < \
+                  (SELECT created_at, id FROM messages WHERE id = $4)) \
+             ORDER BY created_at DESC, id DESC LIMIT $5"
+        )
+    };
+}
+
+/// The messages a search found, and whether more follow.
+#[derive(Debug)]
+pub struct Found {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+impl Store {
+    /// The messages of `viewer`'s chats (of `chat` only, if given) that match `query`,
+    /// newest first, at most `first`, after message `after` (the previous page's last).
+    /// Deleted messages are never found; edited ones by their text now. Whether the
+    /// viewer may read `chat` is the caller's to check: here a chat they are not in
+    /// simply has nothing.
+    pub async fn search_messages(
+        &self,
+        viewer: UserId,
+        query: &SearchQuery,
+        chat: Option<ChatId>,
+        first: i64,
+        after: Option<MessageId>,
+    ) -> StoreResult<Found> {
+        let mut rows: Vec<MessageRow> = on_read!(self, |pool| {
+            let (sql, text) = if PG {
+                (
+                    search_sql!("search @@ to_tsquery('simple', $2)"),
+                    query.to_tsquery(),
+                )
+            } else {
+                (
+                    search_sql!(
+                        "rowid IN (SELECT rowid FROM messages_search WHERE messages_search MATCH $2)"
+                    ),
+                    query.to_fts5(),
+                )
+            };
+            sqlx::query_as(sql)
+                .bind(viewer.as_uuid())
+                .bind(text)
+                .bind(chat.map(|c| c.as_uuid()))
+                .bind(after.map(|m| m.as_uuid()))
+                .bind(first + 1)
+                .fetch_all(pool)
+                .await?
+        });
+        let has_more = rows.len() as i64 > first;
+        rows.truncate(first as usize);
+        Ok(Found {
+            messages: self.complete_across_chats(rows).await?,
+            has_more,
+        })
+    }
+
+    /// [`Store::complete`] for rows of several chats, kept in their order.
+    async fn complete_across_chats(&self, rows: Vec<MessageRow>) -> StoreResult<Vec<Message>> {
+        let order: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut by_chat: BTreeMap<uuid::Uuid, Vec<MessageRow>> = BTreeMap::new();
+        for row in rows {
+            by_chat.entry(row.chat_id).or_default().push(row);
+        }
+        let mut completed = Vec::with_capacity(order.len());
+        for (chat, rows) in by_chat {
+            completed.extend(self.complete(ChatId(chat), rows).await?);
+        }
+        completed.sort_by_key(|m| order.iter().position(|id| *id == m.id.as_uuid()));
+        Ok(completed)
+    }
+}
