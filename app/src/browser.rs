@@ -69,6 +69,28 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
+/// Keeps `value` under `key` on this browser (local storage).
+pub fn remember(key: &str, value: &str) {
+    #[cfg(browser)]
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(key, value);
+    }
+    let _ = (key, value);
+}
+
+/// What [`remember`] kept under `key`.
+pub fn recall(key: &str) -> Option<String> {
+    #[cfg(browser)]
+    {
+        storage()?.get_item(key).ok().flatten()
+    }
+    #[cfg(not(browser))]
+    {
+        let _ = key;
+        None
+    }
+}
+
 /// The unsent text of a chat's composer, kept across navigation and reloads.
 pub fn draft(chat: &str) -> Option<String> {
     #[cfg(browser)]

@@ -5,6 +5,7 @@
 //! - [`live`]: the browser's graphql-ws connection to the chosen receiver.
 //! - [`state`]: the chat list and the open chat's timeline, kept current by events.
 //! - [`timeline`]: the open chat's rows as a person reads them (days, groups, changes).
+//! - [`notify`]: desktop notifications, and the offer to turn them on.
 //! - [`outbox`]: a message's way out: pending, waiting for the connection, refused.
 //! - [`scroll`]: where the open chat is scrolled to, and moving it.
 //! - [`forms`]: forms that work before and without scripts.
@@ -21,6 +22,7 @@ pub mod components;
 pub mod config;
 pub mod forms;
 pub mod live;
+pub mod notify;
 pub mod outbox;
 pub mod pages;
 pub mod scroll;

@@ -124,11 +124,12 @@ impl ChatsStore {
         });
     }
 
-    /// Unread messages over all chats (for the tab title).
+    /// Unread messages over all chats not muted (for the tab title).
     pub fn total_unread(&self) -> i64 {
         self.chats.with(|c| {
-            c.as_ref()
-                .map_or(0, |l| l.iter().map(|c| c.unread_count).sum())
+            c.as_ref().map_or(0, |l| {
+                l.iter().filter(|c| !c.muted).map(|c| c.unread_count).sum()
+            })
         })
     }
 
@@ -812,6 +813,7 @@ mod tests {
             last_message: Some(last),
             unread_count: last_seq - read,
             unread_mentions: 0,
+            muted: false,
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: at,
         }

@@ -274,6 +274,23 @@ impl Mutation {
         Ok(chat)
     }
 
+    /// Mutes the chat for you (no notifications, its unread count without emphasis), or
+    /// unmutes it. Yours alone: your other devices hear of it, nobody else does.
+    async fn set_chat_muted(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ChatId,
+        muted: bool,
+    ) -> Result<Chat, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        state.rate_limiter.check_user(Action::ChatChange, me)?;
+        participant(&state.store, chat_id, me).await?;
+        state.store.set_muted(chat_id, me, muted).await?;
+        events::chat_to_users(&state.bus, chat_id, &[me], ChatChange::Updated);
+        chat_view(state, chat_id, Some(me)).await
+    }
+
     /// Sends a message. With a `clientId`, sending again returns the first message.
     async fn create_message(
         &self,

@@ -275,6 +275,25 @@ impl Store {
         })
     }
 
+    /// Mutes the chat for `user`, or unmutes it. `NotFound` when they are not in it.
+    pub async fn set_muted(&self, chat_id: ChatId, user: UserId, muted: bool) -> StoreResult<()> {
+        let changed = on_write!(self, |pool| {
+            sqlx::query(
+                "UPDATE chat_participants SET muted = $3 WHERE chat_id = $1 AND user_id = $2",
+            )
+            .bind(chat_id.as_uuid())
+            .bind(user.as_uuid())
+            .bind(muted)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// The chat's kind, if it exists.
     pub async fn chat_kind(&self, chat_id: ChatId) -> StoreResult<Option<ChatKind>> {
         on_read!(self, |pool| {

@@ -29,6 +29,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0008_mentions.sql",
     "0009_mentions_of_everyone.sql",
     "0010_search.sql",
+    "0011_mute.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -42,6 +43,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0008_mentions.sql",
     "0009_mentions_of_everyone.sql",
     "0010_search.sql",
+    "0011_mute.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

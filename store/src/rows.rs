@@ -92,6 +92,7 @@ from_row! {
         pub updated_at: DateTime<Utc>,
         pub unread_count: Option<i64>,
         pub unread_mentions: i64,
+        pub muted: bool,
         pub m_id: Option<Uuid>,
         pub m_sender_id: Option<Uuid>,
         pub m_content: Option<String>,
@@ -136,6 +137,7 @@ impl ChatRow {
             last_message,
             unread_count: self.unread_count.unwrap_or(0),
             unread_mentions: self.unread_mentions,
+            muted: self.muted,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -165,6 +167,8 @@ macro_rules! chat_columns {
             AND mm.user_id = r.user_id AND mm.message_seq > r.last_read_seq) \
          + (SELECT COUNT(*) FROM messages ma WHERE ma.chat_id = c.id AND ma.mentions_all \
             AND ma.seq > r.last_read_seq AND ma.sender_id <> r.user_id) AS unread_mentions, \
+           COALESCE((SELECT mp.muted FROM chat_participants mp WHERE mp.chat_id = c.id \
+            AND mp.user_id = r.user_id), false) AS muted, \
            m.id AS m_id, m.sender_id AS m_sender_id, m.content AS m_content, m.client_id AS m_client_id, \
            m.created_at AS m_created_at, m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at, \
            m.after_event_seq AS m_after_event_seq "

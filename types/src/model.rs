@@ -137,6 +137,9 @@ pub struct Chat {
     /// How many of the unread messages name the viewer.
     #[serde(default)]
     pub unread_mentions: i64,
+    /// The viewer muted it: no notifications, its unread count shown without emphasis.
+    #[serde(default)]
+    pub muted: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -10,7 +10,7 @@ macro_rules! fragment_text {
         "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt mentions { userId username } mentionsAll }"
     };
     (CHAT_FIELDS) => {
-        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount unreadMentions createdAt updatedAt lastMessage { ...MessageFields } }"
+        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount unreadMentions muted createdAt updatedAt lastMessage { ...MessageFields } }"
     };
     (EVENT_FIELDS) => {
         "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name emoji afterSeq at message { ...MessageFields } }"
@@ -211,6 +211,11 @@ operation!(
 operation!(
     CHAT_MESSAGE_NOTIFICATION =
         "subscription ChatMessageNotification { chatMessageNotification { ...MessageFields } }",
+    MESSAGE_FIELDS
+);
+operation!(
+    SET_CHAT_MUTED = "mutation SetChatMuted($chatId: ID!, $muted: Boolean!) { setChatMuted(chatId: $chatId, muted: $muted) { ...ChatFields } }",
+    CHAT_FIELDS,
     MESSAGE_FIELDS
 );
 operation!(

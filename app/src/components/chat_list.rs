@@ -80,11 +80,12 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
 fn item_key(chat: &Chat) -> String {
     let last = chat.last_message.as_ref();
     format!(
-        "{}:{}:{}:{}:{}:{:?}:{:?}:{:?}",
+        "{}:{}:{}:{}:{}:{}:{:?}:{:?}:{:?}",
         chat.id,
         chat.last_seq,
         chat.unread_count,
         chat.unread_mentions,
+        chat.muted,
         chat.updated_at.timestamp_millis(),
         // Not implied by lastSeq: your own count can raise it before your message is back.
         last.map(|m| m.id),
@@ -132,13 +133,17 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
     };
     let unread = chat.unread_count;
     let mentions = chat.unread_mentions;
+    let muted = chat.muted;
     let current = move || open.get() == Some(id);
     view! {
-        <li class="chat-item" class:current=current class:unread={unread > 0} data-chat=id.to_string()>
+        <li class="chat-item" class:current=current class:unread={unread > 0 && !muted} class:muted=muted data-chat=id.to_string()>
             <a href=format!("/chats/{id}") aria-current=move || current().then_some("page")>
                 <Avatar id=avatar_id name=title.clone()/>
                 <span class="chat-text">
-                    <span class="chat-title">{title.clone()}</span>
+                    <span class="chat-title">
+                        {title.clone()}
+                        {muted.then(|| view! { <span class="muted-mark" title="Muted" data-test="muted">" 🔕"<span class="visually-hidden">" (muted)"</span></span> })}
+                    </span>
                     <span class="chat-preview">{preview}</span>
                 </span>
                 <span class="chat-meta">

@@ -34,6 +34,7 @@ pub fn Composer(
     let me = me();
     let my_id = me.id;
     let actions = expect_context::<RoomActions>();
+    let offer = use_context::<crate::notify::Offer>();
     let replying = actions.replying;
     // A message refused without scripts comes back here with its text.
     let flash = take_flash(&format!("send:{id}"));
@@ -95,6 +96,10 @@ pub fn Composer(
             fit(input);
             outbox.send(id, me.id, content, replying.get_untracked());
             replying.set(None);
+            // Having written, the person may want to hear back: offer notifications.
+            if let Some(offer) = offer {
+                offer.sent.set(true);
+            }
             // From a window far back too: what was just written is at the end.
             actions.to_latest.run(());
         }

@@ -150,6 +150,20 @@ pub fn Details(
                     <button type="submit" class="primary small">"Rename"</button>
                 </form>
             </Show>
+            <label class="mute">
+                <input
+                    type="checkbox"
+                    data-test="mute"
+                    prop:checked=move || chat.with(|c| c.as_ref().is_some_and(|c| c.muted))
+                    on:change=move |ev| change(
+                        ops::SET_CHAT_MUTED,
+                        json!({ "chatId": id, "muted": event_target_checked(&ev) }),
+                        "setChatMuted",
+                        false,
+                    )
+                />
+                " Mute: no notifications, and its unread count without emphasis"
+            </label>
             <PinnedMessages id=id on_leave=on_close/>
             <h4>"People"</h4>
             <ul class="participants">{participants}</ul>

@@ -17,6 +17,7 @@ use crate::components::picker::{InstancePicker, StatusLine};
 use crate::components::room::Room;
 use crate::config::Service;
 use crate::live::{subscribe_while_mounted, use_live};
+use crate::notify;
 use crate::state::{ChatsStore, Me};
 
 /// Sends the browser (or, while rendering, the response) to the sign-in page, which
@@ -110,6 +111,7 @@ fn SignedIn(
             live.connect(client.port(Service::Receiver));
         }
     });
+    let offer = notify::Offer::provide();
     watch_chat_list(store, &me);
 
     let logout = {
@@ -158,6 +160,13 @@ fn SignedIn(
                 </div>
             </header>
             <nav class="sidebar" aria-label="Chats" id="chat-list" tabindex="-1">
+                <Show when=move || offer.shown()>
+                    <div class="notify-offer" data-test="notify-offer">
+                        <p>"Get a desktop notification for direct messages and mentions while this tab is in the background?"</p>
+                        <button class="primary small" on:click=move |_| offer.accept()>"Turn on"</button>
+                        <button class="ghost small" on:click=move |_| offer.decline()>"Not now"</button>
+                    </div>
+                </Show>
                 <ChatList open=open/>
             </nav>
             <main class="main" id="main">
@@ -224,17 +233,33 @@ fn watch_chat_list(store: ChatsStore, me: &User) {
             }
         });
     });
+    let navigate = leptos_router::hooks::use_navigate();
+    let open = Callback::new(move |path: String| navigate(&path, Default::default()));
+    // A notification for a direct message here; one that mentions the reader gets
+    // its own below.
     subscribe_while_mounted(
         ops::CHAT_MESSAGE_NOTIFICATION,
         "chatMessageNotification",
         || json!({}),
-        move |message: Message| store.message_arrived(&message),
+        move |message: Message| {
+            store.message_arrived(&message);
+            if let Some(chat) = store.find(message.chat_id)
+                && !message.is_mention_of(me)
+            {
+                notify::message(&chat, &message, me, false, open);
+            }
+        },
     );
     subscribe_while_mounted(
         ops::MENTIONED,
         "mentioned",
         || json!({}),
-        move |message: Message| store.mentioned(&message),
+        move |message: Message| {
+            store.mentioned(&message);
+            if let Some(chat) = store.find(message.chat_id) {
+                notify::message(&chat, &message, me, true, open);
+            }
+        },
     );
     subscribe_while_mounted(
         ops::UNREAD_COUNT_UPDATED,

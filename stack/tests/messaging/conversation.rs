@@ -22,6 +22,7 @@ backend_tests!(
     mentions_follow_edits_and_go_with_a_deleted_message,
     all_mentions_everyone_when_a_groups_owner_writes_it,
     each_message_that_mentions_you_is_announced_to_you_once,
+    muting_a_chat_is_yours_alone_and_reaches_your_other_devices,
 );
 
 /// Sends `content` as a reply to `reply_to` through sender `instance`.
@@ -742,4 +743,58 @@ async fn each_message_that_mentions_you_is_announced_to_you_once(env: TestEnv) {
     to_bo.expect_silence(Duration::from_millis(500)).await;
     to_cy.expect_silence(Duration::from_millis(100)).await;
     to_ann.expect_silence(Duration::from_millis(100)).await;
+}
+
+/// Whether `person`'s chat list shows `chat` muted.
+async fn muted(person: &Person, chat: &str) -> bool {
+    let chats = person.receivers[1].data(ops::CHATS, json!({})).await;
+    chats["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == chat)
+        .map(|c| c["muted"].as_bool().unwrap())
+        .expect("the chat is listed")
+}
+
+async fn muting_a_chat_is_yours_alone_and_reaches_your_other_devices(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let cy = system.register("cy", 0).await;
+    let chat = ann.direct_chat(&bo, 0).await;
+    let other_device = ann.socket(&system, 1).await;
+    let mut updates = other_device.subscribe(ops::CHAT_UPDATED, json!({}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let set = |person: &Person, muted: bool| {
+        let sender = person.senders[0].clone();
+        let chat = chat.clone();
+        async move {
+            sender
+                .data(
+                    ops::SET_CHAT_MUTED,
+                    json!({ "chatId": chat, "muted": muted }),
+                )
+                .await["setChatMuted"]["muted"]
+                .clone()
+        }
+    };
+    assert_eq!(set(&ann, true).await, true);
+    let heard = updates.next_data().await;
+    assert_eq!(
+        heard["chatUpdated"]["muted"], true,
+        "her other device hears of it"
+    );
+    assert!(muted(&ann, &chat).await);
+    assert!(!muted(&bo, &chat).await, "his stays as it was");
+    cy.senders[1]
+        .expect_code(
+            ops::SET_CHAT_MUTED,
+            json!({ "chatId": chat, "muted": true }),
+            "FORBIDDEN",
+        )
+        .await;
+    assert_eq!(set(&ann, false).await, false);
+    assert!(!muted(&ann, &chat).await);
 }
