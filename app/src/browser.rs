@@ -183,6 +183,18 @@ pub fn on_visible(f: impl Fn() + 'static) {
     drop(f);
 }
 
+/// Calls `f` whenever the page is hidden or shown, while the calling component lives.
+pub fn on_visibility_change(f: impl Fn() + 'static) {
+    #[cfg(browser)]
+    {
+        let handle =
+            leptos::prelude::window_event_listener_untyped("visibilitychange", move |_| f());
+        leptos::prelude::on_cleanup(move || handle.remove());
+    }
+    #[cfg(not(browser))]
+    drop(f);
+}
+
 /// The browser's offset from UTC, in minutes east (0 outside the browser).
 pub fn tz_offset() -> i32 {
     #[cfg(browser)]

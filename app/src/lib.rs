@@ -11,6 +11,7 @@
 //! - [`forms`]: forms that work before and without scripts.
 //! - [`time`]: times in the reader's time zone.
 //! - [`browser`]: cookies, storage, timers: what only the browser has.
+//! - [`presence`]: who is around: reporting this person, knowing the others.
 //! - [`pages`]: login, registration, and the chats screen.
 //! - [`components`]: the instance picker, the chat list, the open chat, dialogs.
 
@@ -25,6 +26,7 @@ pub mod live;
 pub mod notify;
 pub mod outbox;
 pub mod pages;
+pub mod presence;
 pub mod scroll;
 pub mod state;
 pub mod time;

@@ -8,6 +8,7 @@
 //! with every topic, and a [`BusMessage::Reconnected`] tells the receiver to backfill.
 
 mod memory;
+pub mod presence;
 mod redis;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@ struct Inner {
     subscribers: Mutex<Subscribers>,
     next_id: std::sync::atomic::AtomicU64,
     metrics: Arc<BusMetrics>,
+    presence: Mutex<crate::presence::Book>,
 }
 
 impl Default for MemoryBus {
@@ -30,12 +31,18 @@ impl Default for MemoryBus {
                 subscribers: Mutex::default(),
                 next_id: Default::default(),
                 metrics: Arc::default(),
+                presence: Mutex::default(),
             }),
         }
     }
 }
 
 impl MemoryBus {
+    /// The presence book of this process (see [`crate::presence`]).
+    pub(crate) fn presence(&self) -> std::sync::MutexGuard<'_, crate::presence::Book> {
+        self.inner.presence.lock().expect("presence lock")
+    }
+
     pub(super) fn publish(&self, topic: &Topic, payload: Bytes) {
         let subscribers = self.inner.subscribers.lock().expect("bus lock");
         if let Some(list) = subscribers.get(topic) {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chat_types::Topic;
 use chat_types::backoff::Backoff;
 use futures::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubSink};
+use redis::aio::{ConnectionManager, MultiplexedConnection, PubSubSink};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -48,6 +48,9 @@ struct Inner {
     queued_bytes: Arc<AtomicUsize>,
     metrics: Arc<BusMetrics>,
     publisher: JoinHandle<()>,
+    /// For commands other than PUBLISH (presence), connected on first use and
+    /// reconnected by itself.
+    commands: tokio::sync::OnceCell<ConnectionManager>,
 }
 
 impl Drop for Inner {
@@ -85,8 +88,29 @@ impl RedisBus {
                 queued_bytes,
                 metrics,
                 publisher,
+                commands: tokio::sync::OnceCell::new(),
             }),
         })
+    }
+
+    /// A connection for commands (see [`crate::presence`]).
+    pub(crate) async fn commands(&self) -> Result<ConnectionManager, BusError> {
+        let manager = self
+            .inner
+            .commands
+            .get_or_try_init(|| async {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(PUBLISH_TIMEOUT));
+                ConnectionManager::new_with_config(self.inner.client.clone(), config).await
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    /// A key of this deployment: `{prefix}:{name}`.
+    pub(crate) fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.inner.prefix)
     }
 
     pub(super) fn publish(&self, topic: &Topic, payload: Bytes) {

@@ -52,7 +52,7 @@ function stubs() {
 const shown = (person) => person.page.evaluate(() => window.__shown.map((n) => `${n.title}: ${n.body}`));
 const hide = (person, hidden) => person.page.evaluate((h) => {
   window.__hidden = h;
-  document.dispatchEvent(new Event('visibilitychange'));
+  document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
 }, hidden);
 
 test('notifications: offered after writing, shown while hidden for direct messages and mentions, not when muted', async () => {

@@ -14,6 +14,7 @@
 //! - [`readiness`]: whether an instance can serve (`/readyz`).
 //! - [`state`]: what a service instance holds, built from the configuration.
 //! - [`access`]: who may touch a chat.
+//! - [`presence`]: who is around: reports, connections, and what is news.
 //! - [`graphql`]: sessions, error codes, document limits, the `/graphql` routes.
 //! - [`http`]: CORS, body and time limits, health and metrics endpoints, request ids,
 //!   running a service.
@@ -27,6 +28,7 @@ pub mod http;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod presence;
 pub mod rate_limit;
 pub mod readiness;
 pub mod secret;

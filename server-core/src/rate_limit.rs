@@ -81,10 +81,13 @@ pub enum Action {
     /// `searchMessages`, per user: each reads a full-text index, the heaviest read there
     /// is (a search box asks as the person types, a few times a second at most).
     Search,
+    /// `reportPresence` and hiding it, per user: a client reports once a minute, and
+    /// when its tab is hidden or shown.
+    Presence,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Login,
         Action::LoginAccount,
         Action::Register,
@@ -94,6 +97,7 @@ impl Action {
         Action::ProfileChange,
         Action::ChatChange,
         Action::Search,
+        Action::Presence,
     ];
 
     /// Its label in `/metrics`.
@@ -108,6 +112,7 @@ impl Action {
             Action::ProfileChange => "profile_change",
             Action::ChatChange => "chat_change",
             Action::Search => "search",
+            Action::Presence => "presence",
         }
     }
 }
@@ -124,6 +129,7 @@ pub struct RateLimits {
     pub profile_change: Quota,
     pub chat_change: Quota,
     pub search: Quota,
+    pub presence: Quota,
 }
 
 impl Default for RateLimits {
@@ -140,6 +146,7 @@ impl Default for RateLimits {
             profile_change: Quota::per_minute(5, 10),
             chat_change: Quota::per_minute(60, 30),
             search: Quota::per_second(5, 20),
+            presence: Quota::per_minute(20, 10),
         }
     }
 }
@@ -156,6 +163,7 @@ impl RateLimits {
             Action::ProfileChange => self.profile_change,
             Action::ChatChange => self.chat_change,
             Action::Search => self.search,
+            Action::Presence => self.presence,
         }
     }
 }

@@ -474,7 +474,7 @@ impl Actor {
                     Ok(found) => Ok(found.first().map(|(_, ends)| *ends).unwrap_or_default()),
                     Err(e) => Err(ApiError::from(e)),
                 },
-                Topic::User(_) | Topic::Sessions => Ok(LogEnds::default()),
+                Topic::User(_) | Topic::Sessions | Topic::Presence => Ok(LogEnds::default()),
             };
             let _ = reports.send(Report::Ready {
                 topic,

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use chat_types::presence::Presence;
 use chat_types::{ChatEvent, ChatId, Event, Message, ReadUpdate, TypingEvent, UnreadCount, UserId};
 
 /// One kind of subscription.
@@ -78,6 +79,11 @@ kinds! {
     /// New messages in any of your chats, for the chat list.
     Notification -> Arc<Message>: |event, subscriber| match event {
         Event::ChatMessageNotification { message, .. } => Some(message.clone()),
+        _ => None,
+    };
+    /// Someone came online, went away or left (whose is the subscription's to judge).
+    PresenceChanged -> Presence: |event, subscriber| match event {
+        Event::PresenceChanged(presence) => Some(presence.clone()),
         _ => None,
     };
     /// New messages that mention you, each one.

@@ -6,6 +6,7 @@
 
 pub mod hub;
 pub mod kinds;
+mod presence;
 mod receipts;
 mod schema;
 mod timeline;

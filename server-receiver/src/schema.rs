@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
+use chat_types::presence::Presence;
 use chat_types::search::{self, SearchHit, SearchQuery, SearchResults};
 use chat_types::{
     Chat, ChatEvent, ChatEventKind, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage,
@@ -99,6 +100,14 @@ impl Query {
             has_more: found.has_more,
             hits,
         })
+    }
+
+    /// Who is around among the people you share a chat with (those who hid it, or were
+    /// never heard from, are missing). Someone not heard from for longer than
+    /// `chat_types::presence::OFFLINE_AFTER` (150 s) is offline, whatever they last said.
+    async fn presence(&self, ctx: &Context<'_>) -> Result<Vec<Presence>, ApiError> {
+        let me = viewer(ctx)?;
+        crate::presence::around(state(ctx), me).await
     }
 
     /// A page of a chat's messages, in ascending seq: the newest `limit` (before
@@ -417,6 +426,27 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Arc<Message>, ApiError>>, ApiError> {
         let (registration, me) = join_user::<kinds::Notification>(ctx).await?;
         Ok(events::<kinds::Notification>(registration, me))
+    }
+
+    /// Someone you share a chat with came online, went away or left. Going quiet is
+    /// never announced: judge `lastHeardAt` against the offline threshold yourself.
+    async fn presence_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Presence, ApiError>>, ApiError> {
+        let me = viewer(ctx)?;
+        let registration = hub(ctx)
+            .register(
+                Topic::Presence,
+                me,
+                kinds::filter::<kinds::PresenceChanged>(),
+            )
+            .await?;
+        Ok(crate::presence::changes(
+            state(ctx).clone(),
+            me,
+            registration,
+        ))
     }
 
     /// New messages that mention you, by name or with a group owner's `@all`: each

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object};
 use chat_store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
 use chat_types::emoji::{Emoji, MAX_REACTIONS_PER_MESSAGE};
+use chat_types::presence::PresenceStatus;
 use chat_types::validate::{ChatName, ClientId, Description, MessageContent, check_group_size};
 use chat_types::{
     Chat, ChatId, ChatKind, Event, Message, MessageId, TypingEvent, UnreadCount, UserId,
@@ -289,6 +290,27 @@ impl Mutation {
         state.store.set_muted(chat_id, me, muted).await?;
         events::chat_to_users(&state.bus, chat_id, &[me], ChatChange::Updated);
         chat_view(state, chat_id, Some(me)).await
+    }
+
+    /// Says you are around (`ACTIVE`) or stepped away (`AWAY`): a client says so once a
+    /// minute while it is open, and at once when its tab is hidden or shown. Nothing is
+    /// kept for someone who hid their presence.
+    async fn report_presence(
+        &self,
+        ctx: &Context<'_>,
+        status: PresenceStatus,
+    ) -> Result<bool, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        if status == PresenceStatus::Offline {
+            return Err(ApiError::bad_input(
+                "status",
+                "is ACTIVE or AWAY (closing the app says OFFLINE by itself)",
+            ));
+        }
+        state.rate_limiter.check_user(Action::Presence, me)?;
+        server_core::presence::report(state, me, status).await?;
+        Ok(true)
     }
 
     /// Sends a message. With a `clientId`, sending again returns the first message.

@@ -186,6 +186,17 @@ impl Mutation {
         Ok(user.to_user(Some(me)))
     }
 
+    /// Hides your presence from everyone (they see you leave, then nothing), or shows
+    /// it again.
+    async fn set_presence_hidden(&self, ctx: &Context<'_>, hidden: bool) -> Result<User, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        state.rate_limiter.check_user(Action::Presence, me)?;
+        let user = state.store.set_presence_hidden(me, hidden).await?;
+        server_core::presence::hidden(state, me, hidden).await;
+        Ok(user.to_user(Some(me)))
+    }
+
     /// Changes the password and ends every other session; this one gets a new cookie.
     async fn change_password(
         &self,

@@ -12,6 +12,7 @@ pub mod files;
 mod messages;
 mod migrations;
 mod pins;
+mod presence;
 mod reactions;
 mod rows;
 mod search;

@@ -30,6 +30,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0009_mentions_of_everyone.sql",
     "0010_search.sql",
     "0011_mute.sql",
+    "0012_presence_hidden.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -44,6 +45,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0009_mentions_of_everyone.sql",
     "0010_search.sql",
     "0011_mute.sql",
+    "0012_presence_hidden.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

@@ -20,6 +20,7 @@ from_row! {
         pub token_version: i64,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
+        pub presence_hidden: bool,
     }
 }
 
@@ -48,6 +49,7 @@ impl UserRecord {
             email: (viewer == Some(self.user_id())).then(|| self.email.clone()),
             is_active: self.is_active,
             created_at: self.created_at,
+            presence_hidden: viewer == Some(self.user_id()) && self.presence_hidden,
         }
     }
 
@@ -70,9 +72,10 @@ pub struct NewUser<'a> {
 
 macro_rules! user_columns {
     () => {
-        "id, username, email, display_name, password_hash, is_active, token_version, created_at, updated_at"
+        "id, username, email, display_name, password_hash, is_active, token_version, created_at, updated_at, presence_hidden"
     };
 }
+pub(crate) use user_columns;
 
 impl Store {
     pub async fn create_user(&self, new: NewUser<'_>) -> StoreResult<UserRecord> {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChatId, UserId};
 use crate::model::{ChatEvent, Message, ReadUpdate, TypingEvent, UnreadCount};
+use crate::presence::Presence;
 
 /// The version of the event encoding; receivers skip events of a version they don't know.
 pub const EVENT_VERSION: u16 = 2;
@@ -74,6 +75,11 @@ pub enum Event {
     /// never folded into a newer one, for what calls for their attention.
     Mentioned(Arc<Message>),
 
+    // On the presence topic.
+    /// Someone came online, went away or left (never a report that says only "still
+    /// here"): receivers pass it to the people who share a chat with them.
+    PresenceChanged(Presence),
+
     // On the sessions topic.
     /// The user's tokens were revoked (logout, password change, deactivation): every
     /// service forgets what it cached about them.
@@ -90,6 +96,8 @@ pub enum Topic {
     User(UserId),
     /// Session revocations, for every service.
     Sessions,
+    /// Presence changes, for every receiver.
+    Presence,
 }
 
 impl Topic {
@@ -101,8 +109,10 @@ impl Topic {
     /// Reads a channel name back; `None` if it is not one of ours.
     pub fn from_channel(prefix: &str, channel: &str) -> Option<Self> {
         let rest = channel.strip_prefix(prefix)?.strip_prefix(':')?;
-        if rest == "sessions" {
-            return Some(Topic::Sessions);
+        match rest {
+            "sessions" => return Some(Topic::Sessions),
+            "presence" => return Some(Topic::Presence),
+            _ => {}
         }
         let (kind, id) = rest.split_once(':')?;
         match kind {
@@ -119,6 +129,7 @@ impl fmt::Display for Topic {
             Topic::Chat(id) => write!(f, "chat:{id}"),
             Topic::User(id) => write!(f, "user:{id}"),
             Topic::Sessions => f.write_str("sessions"),
+            Topic::Presence => f.write_str("presence"),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`validate`]: the input rules of the system, as parsers that return field-level errors.
 //! - [`error`]: the error codes every GraphQL error carries in `extensions.code`.
 //! - [`format`]: the formatting a message may carry (bold, code, quotes, links…), parsed.
+//! - [`presence`]: who is around, and when someone shows as offline.
 //! - [`search`]: what a search query means, and the snippet a result shows.
 //! - [`event`]: what travels on the bus between senders and receivers, and the topic names.
 //! - [`ops`]: the GraphQL operation documents the web app sends (and the tests reuse).
@@ -24,6 +25,7 @@ pub mod ids;
 pub mod instances;
 pub mod model;
 pub mod ops;
+pub mod presence;
 pub mod search;
 pub mod validate;
 

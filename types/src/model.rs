@@ -20,6 +20,9 @@ pub struct User {
     pub email: Option<String>,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    /// They hid their presence (only on yourself; `false` for others).
+    #[serde(default)]
+    pub presence_hidden: bool,
 }
 
 /// What `register` and `login` return. The web app never asks for `token`: it relies

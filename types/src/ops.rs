@@ -4,7 +4,7 @@
 /// The fragments, as literals so that `concat!` can append them to operations.
 macro_rules! fragment_text {
     (USER_FIELDS) => {
-        "fragment UserFields on User { id username displayName email isActive createdAt }"
+        "fragment UserFields on User { id username displayName email isActive createdAt presenceHidden }"
     };
     (MESSAGE_FIELDS) => {
         "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt mentions { userId username } mentionsAll }"
@@ -217,6 +217,19 @@ operation!(
     SET_CHAT_MUTED = "mutation SetChatMuted($chatId: ID!, $muted: Boolean!) { setChatMuted(chatId: $chatId, muted: $muted) { ...ChatFields } }",
     CHAT_FIELDS,
     MESSAGE_FIELDS
+);
+operation!(
+    REPORT_PRESENCE =
+        "mutation ReportPresence($status: PresenceStatus!) { reportPresence(status: $status) }"
+);
+operation!(
+    SET_PRESENCE_HIDDEN = "mutation SetPresenceHidden($hidden: Boolean!) { setPresenceHidden(hidden: $hidden) { ...UserFields } }",
+    USER_FIELDS
+);
+operation!(PRESENCE = "query Presence { presence { userId status lastHeardAt } }");
+operation!(
+    PRESENCE_CHANGED =
+        "subscription PresenceChanged { presenceChanged { userId status lastHeardAt } }"
 );
 operation!(
     MENTIONED = "subscription Mentioned { mentioned { ...MessageFields } }",

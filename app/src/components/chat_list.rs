@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use crate::components::avatar::Avatar;
 use crate::components::on_demand::{self, on_demand};
 use crate::components::search;
+use crate::presence::PresenceDot;
 use crate::state::{ChatsStore, me};
 use crate::time::Clock;
 
@@ -122,15 +123,17 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
     let when = chat.last_message.as_ref().map(|m| {
         view! { <time datetime=m.created_at.to_rfc3339() title=clock.full(m.created_at)>{clock.short(m.created_at)}</time> }
     });
-    // A direct chat looks like the other person; a group like itself.
-    let avatar_id = match chat.kind {
+    // A direct chat looks like the other person, with whether they are around; a
+    // group like itself.
+    let other = match chat.kind {
         ChatKind::Direct => chat
             .participants
             .iter()
             .find(|p| p.user.id != me)
-            .map_or(id.as_uuid(), |p| p.user.id.as_uuid()),
-        ChatKind::Group => id.as_uuid(),
+            .map(|p| p.user.id),
+        ChatKind::Group => None,
     };
+    let avatar_id = other.map_or(id.as_uuid(), |o| o.as_uuid());
     let unread = chat.unread_count;
     let mentions = chat.unread_mentions;
     let muted = chat.muted;
@@ -138,7 +141,10 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
     view! {
         <li class="chat-item" class:current=current class:unread={unread > 0 && !muted} class:muted=muted data-chat=id.to_string()>
             <a href=format!("/chats/{id}") aria-current=move || current().then_some("page")>
-                <Avatar id=avatar_id name=title.clone()/>
+                <span class="avatar-wrap">
+                    <Avatar id=avatar_id name=title.clone()/>
+                    {other.map(|user| view! { <PresenceDot user=user/> })}
+                </span>
                 <span class="chat-text">
                     <span class="chat-title">
                         {title.clone()}

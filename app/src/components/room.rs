@@ -376,6 +376,7 @@ pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
     let jump_to_latest = move |_| to_latest.run(());
 
     let title = move || chat.with(|c| c.as_ref().map(|c| c.title_for(me.id)).unwrap_or_default());
+    let presence = expect_context::<crate::presence::PresenceBook>();
     let subtitle = move || {
         chat.with(|c| match c {
             Some(c) if c.kind == ChatKind::Group => format!("{} members", c.participants.len()),
@@ -383,7 +384,14 @@ pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
                 .participants
                 .iter()
                 .find(|p| p.user.id != me.id)
-                .map(|p| format!("@{}", p.user.username))
+                .map(|p| match presence.seen(p.user.id) {
+                    Some(seen) => format!(
+                        "@{} · {}",
+                        p.user.username,
+                        crate::presence::describe(seen, &clock)
+                    ),
+                    None => format!("@{}", p.user.username),
+                })
                 .unwrap_or_default(),
             None => "You are no longer in this chat".to_string(),
         })

@@ -12,6 +12,7 @@ use crate::components::modal::Modal;
 use crate::components::new_chat::UserSearch;
 use crate::components::pins::PinnedMessages;
 use crate::config::Service;
+use crate::presence::PresenceDot;
 use crate::state::{ChatsStore, me};
 
 #[component]
@@ -115,6 +116,7 @@ pub fn Details(
                     let can_remove = is_group() && (is_me || owner());
                     view! {
                         <li class="participant">
+                            <span class="avatar-wrap dot-only"><PresenceDot user=user/></span>
                             <span>{p.user.display_name.clone()} " " <span class="result-handle">"@" {p.user.username.clone()}</span></span>
                             {(p.role == Role::Owner).then(|| view! { <span class="role">"owner"</span> })}
                             {can_remove.then(|| view! {

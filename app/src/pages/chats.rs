@@ -112,6 +112,24 @@ fn SignedIn(
         }
     });
     let offer = notify::Offer::provide();
+    let presence = crate::presence::provide(me.presence_hidden);
+    let hide_presence = {
+        let client = client.clone();
+        move |ev: leptos::ev::Event| {
+            let hidden = !event_target_checked(&ev);
+            let call = client.call::<User>(
+                Service::User,
+                ops::SET_PRESENCE_HIDDEN,
+                json!({ "hidden": hidden }),
+                "setPresenceHidden",
+            );
+            leptos::task::spawn_local(async move {
+                if let Ok(user) = call.await {
+                    presence.hidden.set(user.presence_hidden);
+                }
+            });
+        }
+    };
     watch_chat_list(store, &me);
 
     let logout = {
@@ -168,6 +186,15 @@ fn SignedIn(
                     </div>
                 </Show>
                 <ChatList open=open/>
+                <label class="presence-setting">
+                    <input
+                        type="checkbox"
+                        data-test="show-presence"
+                        prop:checked=move || !presence.hidden.get()
+                        on:change=hide_presence
+                    />
+                    " Show others when I’m online"
+                </label>
             </nav>
             <main class="main" id="main">
                 <Outlet/>

@@ -73,6 +73,7 @@ pub(super) async fn get_graphql<E: Executor>(
                 auth: state.auth.clone(),
                 accepted: Arc::default(),
             };
+            let accepted = session.accepted.clone();
             let init = InitContext {
                 state: state.clone(),
                 cookie,
@@ -96,6 +97,9 @@ pub(super) async fn get_graphql<E: Executor>(
             )
             .await;
             metrics.ws_connections.dec();
+            if let Some(session) = accepted.get() {
+                crate::presence::disconnected(&state, session.user).await;
+            }
         })
 }
 
@@ -168,11 +172,17 @@ async fn connection_init(
         // connection: the slot is given back when it closes.
         data.insert(slot);
     }
-    let _ = init.accepted.set(ws::Accepted {
-        user,
-        token,
-        expires_at: expiry_instant(claims.expires_at),
-    });
+    if init
+        .accepted
+        .set(ws::Accepted {
+            user,
+            token,
+            expires_at: expiry_instant(claims.expires_at),
+        })
+        .is_ok()
+    {
+        crate::presence::connected(&init.state, user).await;
+    }
     Ok(data)
 }
 

@@ -13,5 +13,6 @@ mod hardening;
 mod limits;
 mod operations;
 mod outage;
+mod presence;
 mod search;
 mod timeline;

@@ -1,0 +1,201 @@
+//! Who is around (`chat_types::presence`), kept beside the bus: in Redis when the
+//! instances are separate processes, in memory when they share one.
+//!
+//! For each person: what they last said of themselves and when (a Redis key each, kept
+//! a day), and how many connections they have open (a counter each). Every write says
+//! whether it is news — someone came online, went away or left — which is all that is
+//! ever published; a report that only says "still here" costs one key write.
+
+use std::collections::HashMap;
+
+use chat_types::UserId;
+use chat_types::presence::{Presence, PresenceStatus};
+use chrono::{DateTime, Utc};
+
+use crate::{Bus, BusError};
+
+/// How long Redis keeps a presence no one refreshes (a day: older is "last seen" long
+/// ago, and the database does not need to remember it).
+const KEEP_SECS: u64 = 24 * 3600;
+
+/// The in-process book.
+#[derive(Debug, Default)]
+pub(crate) struct Book {
+    heard: HashMap<UserId, Presence>,
+    connections: HashMap<UserId, u32>,
+}
+
+impl Bus {
+    /// Records that `user` said `status` at `now`; the new presence if it is news.
+    pub async fn presence_heard(
+        &self,
+        user: UserId,
+        status: PresenceStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Presence>, BusError> {
+        let presence = Presence {
+            user_id: user,
+            status,
+            last_heard_at: now,
+        };
+        let previous = match self {
+            Bus::Memory(bus) => bus.presence().heard.insert(user, presence.clone()),
+            Bus::Redis(bus) => {
+                let mut redis = bus.commands().await?;
+                let old: Option<String> = redis::cmd("SET")
+                    .arg(bus.key(&format!("presence:{user}")))
+                    .arg(encode(&presence))
+                    .arg("GET")
+                    .arg("EX")
+                    .arg(KEEP_SECS)
+                    .query_async(&mut redis)
+                    .await?;
+                old.and_then(|old| decode(user, &old))
+            }
+        };
+        Ok(Presence::is_news(previous.as_ref(), status, now).then_some(presence))
+    }
+
+    /// What is known of `users` (those never heard from, or forgotten, are missing).
+    pub async fn presence_of(&self, users: &[UserId]) -> Result<Vec<Presence>, BusError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Bus::Memory(bus) => {
+                let book = bus.presence();
+                Ok(users
+                    .iter()
+                    .filter_map(|u| book.heard.get(u).cloned())
+                    .collect())
+            }
+            Bus::Redis(bus) => {
+                let keys: Vec<String> = users
+                    .iter()
+                    .map(|u| bus.key(&format!("presence:{u}")))
+                    .collect();
+                let mut redis = bus.commands().await?;
+                let values: Vec<Option<String>> =
+                    redis::cmd("MGET").arg(keys).query_async(&mut redis).await?;
+                Ok(users
+                    .iter()
+                    .zip(values)
+                    .filter_map(|(u, v)| decode(*u, &v?))
+                    .collect())
+            }
+        }
+    }
+
+    /// A connection of `user` opened.
+    pub async fn presence_connected(&self, user: UserId) -> Result<(), BusError> {
+        match self {
+            Bus::Memory(bus) => {
+                *bus.presence().connections.entry(user).or_default() += 1;
+            }
+            Bus::Redis(bus) => {
+                let key = bus.key(&format!("presence:connections:{user}"));
+                let mut redis = bus.commands().await?;
+                redis::pipe()
+                    .cmd("INCR")
+                    .arg(&key)
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(KEEP_SECS)
+                    .ignore()
+                    .query_async::<()>(&mut redis)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection of `user` closed at `now`. With none left they are offline: the
+    /// news, if they were not shown offline already.
+    pub async fn presence_disconnected(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Presence>, BusError> {
+        let left = match self {
+            Bus::Memory(bus) => {
+                let mut book = bus.presence();
+                let count = book.connections.entry(user).or_default();
+                *count = count.saturating_sub(1);
+                let left = *count;
+                if left == 0 {
+                    book.connections.remove(&user);
+                }
+                left
+            }
+            Bus::Redis(bus) => {
+                let key = bus.key(&format!("presence:connections:{user}"));
+                let mut redis = bus.commands().await?;
+                let left: i64 = redis::cmd("DECR").arg(&key).query_async(&mut redis).await?;
+                if left <= 0 {
+                    redis::cmd("DEL")
+                        .arg(&key)
+                        .query_async::<()>(&mut redis)
+                        .await?;
+                }
+                left.max(0) as u32
+            }
+        };
+        if left > 0 {
+            return Ok(None);
+        }
+        self.presence_heard(user, PresenceStatus::Offline, now)
+            .await
+    }
+
+    /// Forgets `user`'s presence (they hid it).
+    pub async fn presence_forget(&self, user: UserId) -> Result<(), BusError> {
+        match self {
+            Bus::Memory(bus) => {
+                bus.presence().heard.remove(&user);
+            }
+            Bus::Redis(bus) => {
+                let mut redis = bus.commands().await?;
+                redis::cmd("DEL")
+                    .arg(bus.key(&format!("presence:{user}")))
+                    .query_async::<()>(&mut redis)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `status:millis`, as a presence is kept in Redis.
+fn encode(presence: &Presence) -> String {
+    format!(
+        "{}:{}",
+        presence.status.as_str(),
+        presence.last_heard_at.timestamp_millis()
+    )
+}
+
+fn decode(user: UserId, value: &str) -> Option<Presence> {
+    let (status, millis) = value.split_once(':')?;
+    Some(Presence {
+        user_id: user,
+        status: PresenceStatus::parse(status)?,
+        last_heard_at: DateTime::from_timestamp_millis(millis.parse().ok()?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_presence_reads_back_as_it_was_kept_to_the_millisecond() {
+        let presence = Presence {
+            user_id: UserId(uuid::Uuid::from_u128(3)),
+            status: PresenceStatus::Away,
+            last_heard_at: DateTime::from_timestamp_millis(1_765_000_000_123).unwrap(),
+        };
+        assert_eq!(decode(presence.user_id, &encode(&presence)), Some(presence));
+        assert_eq!(decode(UserId(uuid::Uuid::nil()), "lost:12"), None);
+    }
+}
