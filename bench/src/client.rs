@@ -76,6 +76,11 @@ impl Default for Http {
 }
 
 impl Http {
+    /// The body of a GET (e.g. `/metrics`).
+    pub async fn get_text(&self, url: &str) -> anyhow::Result<String> {
+        Ok(self.client.get(url).send().await?.text().await?)
+    }
+
     /// Runs an operation; `data.<field>` on success, the first error's code otherwise.
     pub async fn call(
         &self,
@@ -161,6 +166,24 @@ impl Subscriber {
         chat: &str,
         source: Option<IpAddr>,
     ) -> anyhow::Result<Self> {
+        Self::subscribe(
+            receiver,
+            token,
+            chat_types::ops::MESSAGE_ADDED,
+            json!({ "chatId": chat }),
+            source,
+        )
+        .await
+    }
+
+    /// As [`Subscriber::connect`], to any subscription.
+    pub async fn subscribe(
+        receiver: &str,
+        token: &str,
+        document: &str,
+        variables: serde_json::Value,
+        source: Option<IpAddr>,
+    ) -> anyhow::Result<Self> {
         let url = format!("{}/graphql", receiver.replacen("http", "ws", 1));
         let mut request = url.as_str().into_client_request()?;
         request
@@ -194,13 +217,25 @@ impl Subscriber {
         let subscribe = json!({
             "id": "1",
             "type": "subscribe",
-            "payload": { "query": chat_types::ops::MESSAGE_ADDED, "variables": { "chatId": chat } },
+            "payload": { "query": document, "variables": variables },
         });
         sink.send(WsMessage::text(subscribe.to_string())).await?;
         Ok(Self {
             stream,
             _sink: sink,
         })
+    }
+
+    /// Counts the results that arrive until the connection closes, adding each to
+    /// `count` as it comes.
+    pub async fn count_results(mut self, count: &std::sync::atomic::AtomicU64) {
+        while let Some(Ok(frame)) = self.stream.next().await {
+            if let WsMessage::Text(text) = frame
+                && text.contains("\"next\"")
+            {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     }
 
     /// Waits for the next message (skipping pings and keep-alives).

@@ -8,7 +8,7 @@ use chat_bench::client::Targets;
 use chat_bench::modes::fanout::{self, Shape};
 use chat_bench::modes::ramp::{self, Steps};
 use chat_bench::modes::soak::{self, Bounds, Plan, Watched};
-use chat_bench::modes::{idle, writes};
+use chat_bench::modes::{idle, presence, search, writes};
 use chat_bench::report::publish;
 use clap::{Args, Parser, Subcommand};
 
@@ -157,6 +157,49 @@ enum Mode {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         drain: Duration,
     },
+    /// A long history written through the senders, then searchMessages for words
+    /// from the rarest to the most common, through both receivers.
+    Search {
+        /// Messages in the history.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 500)]
+        chats: usize,
+        #[arg(long, default_value_t = 500)]
+        people: usize,
+        /// People in each chat (with the defaults, each person is in 20 chats).
+        #[arg(long, default_value_t = 20)]
+        participants: usize,
+        /// How many times each kind of query is asked.
+        #[arg(long, default_value_t = 200)]
+        asks: usize,
+    },
+    /// Many people connected with presenceChanged open, each in many chats, reporting
+    /// as the web app does; the bus events, deliveries and receivers' CPU it costs.
+    Presence {
+        #[arg(long, default_value_t = 5000)]
+        people: usize,
+        /// People in each chat.
+        #[arg(long, default_value_t = 25)]
+        participants: usize,
+        #[arg(long, default_value_t = 20)]
+        chats_per_person: usize,
+        #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// The share of people who step away and come back each minute.
+        #[arg(long, default_value_t = 0.1)]
+        away_share: f64,
+        /// The receivers' process ids (their CPU time is read from /proc).
+        #[arg(long = "receiver-pid", value_delimiter = ',', required = true)]
+        receiver_pids: Vec<u32>,
+        /// Source addresses to connect from, in turn.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
+        )]
+        sources: Vec<IpAddr>,
+    },
     /// Fan-out at rising rates until delivery p99 passes a bound.
     Ramp {
         #[arg(long, default_value_t = 250.0)]
@@ -265,6 +308,49 @@ async fn main() -> anyhow::Result<()> {
                 subscribers,
             };
             publish(&soak::run(&targets, &tag, shape, &plan, &pids).await?, json)
+        }
+        Mode::Presence {
+            people,
+            participants,
+            chats_per_person,
+            duration,
+            away_share,
+            receiver_pids,
+            sources,
+        } => {
+            let metrics = targets
+                .senders
+                .iter()
+                .chain(&targets.receivers)
+                .cloned()
+                .collect();
+            let plan = presence::Plan {
+                people,
+                participants,
+                chats_per_person,
+                duration,
+                away_share,
+                receiver_pids,
+                metrics,
+                sources,
+            };
+            publish(&presence::run(&targets, &tag, plan).await?, json)
+        }
+        Mode::Search {
+            messages,
+            chats,
+            people,
+            participants,
+            asks,
+        } => {
+            let plan = search::Plan {
+                messages,
+                chats,
+                people,
+                participants,
+                asks,
+            };
+            publish(&search::run(&targets, &tag, plan).await?, json)
         }
         Mode::Ramp {
             start,

@@ -442,11 +442,7 @@ impl Subscription {
                 kinds::filter::<kinds::PresenceChanged>(),
             )
             .await?;
-        Ok(crate::presence::changes(
-            state(ctx).clone(),
-            me,
-            registration,
-        ))
+        crate::presence::changes(state(ctx).clone(), me, registration).await
     }
 
     /// New messages that mention you, by name or with a group owner's `@all`: each

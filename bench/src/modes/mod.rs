@@ -2,6 +2,8 @@
 
 pub mod fanout;
 pub mod idle;
+pub mod presence;
 pub mod ramp;
+pub mod search;
 pub mod soak;
 pub mod writes;
