@@ -352,6 +352,31 @@ pub fn go(path: &str) {
     let _ = path;
 }
 
+/// Sends `file` as the body of a POST to `url`, cookies along: the answer's status and
+/// body text, or `None` when the instance could not be reached.
+#[cfg(browser)]
+pub async fn upload(url: &str, file: &web_sys::File) -> Option<(u16, String)> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    let init = web_sys::RequestInit::new();
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    init.set_method("POST");
+    init.set_body(file);
+    let request = web_sys::Request::new_with_str_and_init(url, &init).ok()?;
+    let response: web_sys::Response =
+        JsFuture::from(web_sys::window()?.fetch_with_request(&request))
+            .await
+            .ok()?
+            .dyn_into()
+            .ok()?;
+    let text = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    Some((response.status(), text))
+}
+
 /// A `fetch` from the page: the answer's status and body text, or `None` when the
 /// instance could not be reached. `body` makes it a JSON POST; cookies go along.
 #[cfg(browser)]

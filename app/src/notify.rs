@@ -100,7 +100,7 @@ pub fn wording(
     } else {
         format!("{sender} in {}", chat.title_for(me))
     };
-    let text = chat_types::format::plain(&message.content);
+    let text = message.plain_text();
     let mut preview: String = text.chars().take(PREVIEW_CHARS).collect();
     if preview.len() < text.len() {
         preview.push('…');

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use chat_types::backoff::Backoff;
+use chat_types::files::Attachment;
 use chat_types::{ChatId, ErrorCode, Message, MessageId, Quote, UserId, ops};
 use serde_json::json;
 
@@ -48,9 +49,16 @@ impl Outbox {
         }
     }
 
-    /// Shows `content` (answering `reply_to`, if given) as a pending message of `me` in
-    /// `chat` and sends it.
-    pub fn send(&self, chat: ChatId, me: UserId, content: String, reply_to: Option<Quote>) {
+    /// Shows `content` (answering `reply_to`, if given, with `attachments`, uploaded
+    /// already) as a pending message of `me` in `chat` and sends it.
+    pub fn send(
+        &self,
+        chat: ChatId,
+        me: UserId,
+        content: String,
+        reply_to: Option<Quote>,
+        attachments: Vec<Attachment>,
+    ) {
         let client_id = browser::new_client_id();
         let pending = Message {
             id: MessageId(uuid::Uuid::nil()),
@@ -69,6 +77,7 @@ impl Outbox {
             pinned_at: None,
             mentions: Vec::new(),
             mentions_all: false,
+            attachments,
         };
         edit_log(self.log, |log| {
             log.entries.push(Entry {
@@ -115,6 +124,7 @@ impl Outbox {
             "content": message.content,
             "clientId": client_id,
             "replyTo": message.reply_to.as_ref().map(|q| q.message_id),
+            "files": message.attachments.iter().map(|f| f.id).collect::<Vec<_>>(),
         }});
         let mut backoff = retry_backoff();
         loop {

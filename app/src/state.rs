@@ -653,6 +653,7 @@ mod tests {
             pinned_at: None,
             mentions: Vec::new(),
             mentions_all: false,
+            attachments: Vec::new(),
         }
     }
 

@@ -27,8 +27,22 @@ use crate::state::ServiceState;
 /// The header that carries a request's id from the web tier through the services.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// How long an upload may take to arrive (a 25 MB file over a slow link).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Wraps a service's routes with everything services share.
 pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) -> Router {
+    service_router_with_uploads(name, routes, Router::new(), state)
+}
+
+/// As [`service_router`], with `uploads`: routes whose bodies are files, which set
+/// their own size limit and get longer to arrive than the rest.
+pub fn service_router_with_uploads(
+    name: &'static str,
+    routes: Router,
+    uploads: Router,
+    state: &ServiceState,
+) -> Router {
     let origins: Vec<HeaderValue> = state
         .web
         .allowed_origins
@@ -49,6 +63,15 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
         ops = ops.route("/metrics", get(metrics));
     }
     let ops = ops.with_state(state.clone());
+    let uploads = uploads
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            UPLOAD_TIMEOUT,
+        ));
     routes
         .merge(ops)
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
@@ -57,6 +80,7 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
             StatusCode::REQUEST_TIMEOUT,
             state.limits.request_timeout,
         ))
+        .merge(uploads)
         .layer(middleware::map_response(coded_refusals))
         .layer(CatchPanicLayer::custom(|_| {
             error_response(
@@ -83,6 +107,14 @@ pub fn service_router(name: &'static str, routes: Router, state: &ServiceState) 
 /// The body limit and the request timeout answer without a body; clients get the same
 /// coded JSON as for every other refusal.
 async fn coded_refusals(response: axum::response::Response) -> axum::response::Response {
+    // A route that refused with its own coded answer keeps it.
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        return response;
+    }
     match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE => error_response(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -16,6 +16,7 @@
 //! - [`access`]: who may touch a chat.
 //! - [`presence`]: who is around: reports, connections, and what is news.
 //! - [`graphql`]: sessions, error codes, document limits, the `/graphql` routes.
+//! - [`files`]: who calls the file routes, and their refusals.
 //! - [`http`]: CORS, body and time limits, health and metrics endpoints, request ids,
 //!   running a service.
 
@@ -23,6 +24,7 @@ pub mod access;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod graphql;
 pub mod http;
 pub mod limits;

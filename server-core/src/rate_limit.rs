@@ -84,10 +84,12 @@ pub enum Action {
     /// `reportPresence` and hiding it, per user: a client reports once a minute, and
     /// when its tab is hidden or shown.
     Presence,
+    /// Uploading a file, per user: each may be 25 MB to keep and to make thumbnails of.
+    Upload,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::Login,
         Action::LoginAccount,
         Action::Register,
@@ -98,6 +100,7 @@ impl Action {
         Action::ChatChange,
         Action::Search,
         Action::Presence,
+        Action::Upload,
     ];
 
     /// Its label in `/metrics`.
@@ -113,6 +116,7 @@ impl Action {
             Action::ChatChange => "chat_change",
             Action::Search => "search",
             Action::Presence => "presence",
+            Action::Upload => "upload",
         }
     }
 }
@@ -130,6 +134,7 @@ pub struct RateLimits {
     pub chat_change: Quota,
     pub search: Quota,
     pub presence: Quota,
+    pub upload: Quota,
 }
 
 impl Default for RateLimits {
@@ -147,6 +152,7 @@ impl Default for RateLimits {
             chat_change: Quota::per_minute(60, 30),
             search: Quota::per_second(5, 20),
             presence: Quota::per_minute(20, 10),
+            upload: Quota::per_minute(30, 20),
         }
     }
 }
@@ -164,6 +170,7 @@ impl RateLimits {
             Action::ChatChange => self.chat_change,
             Action::Search => self.search,
             Action::Presence => self.presence,
+            Action::Upload => self.upload,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::rate_limit::RateLimiter;
 use crate::readiness::Readiness;
 use crate::sessions::OpenSessions;
 use chat_bus::{Bus, BusError, BusMessage};
-use chat_store::{PoolSize, Store, StoreError};
+use chat_store::{Blobs, PoolSize, Store, StoreError};
 
 /// Why a service could not start, said once, with what to do.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,9 @@ impl WebPolicy {
 pub struct ServiceState {
     pub store: Store,
     pub bus: Bus,
+    /// Where attached files' bytes live (the store's default: see
+    /// [`Store::default_blobs`]).
+    pub blobs: Blobs,
     pub auth: Authenticator,
     /// The sessions WebSockets hold open in this process (shared by its instances).
     pub sessions: Arc<OpenSessions>,
@@ -115,6 +118,7 @@ impl ServiceState {
             move |user| revoked.forget(user),
         ));
         let state = Self {
+            blobs: store.default_blobs(),
             store,
             bus,
             auth,

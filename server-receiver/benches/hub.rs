@@ -30,6 +30,7 @@ fn message(chat: ChatId, seq: i64) -> BusEvent {
         pinned_at: None,
         mentions: Vec::new(),
         mentions_all: false,
+        attachments: Vec::new(),
     })))
 }
 

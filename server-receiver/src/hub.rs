@@ -1001,6 +1001,7 @@ mod tests {
             pinned_at: None,
             mentions: Vec::new(),
             mentions_all: false,
+            attachments: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! held only while someone here needs it, each event decoded once and handed to every
 //! local subscriber of its topic, chat messages delivered gap-free and in seq order.
 
+mod download;
 pub mod hub;
 pub mod kinds;
 mod presence;
@@ -45,9 +46,16 @@ pub fn build_router(state: ServiceState) -> Router {
     let schema = server_core::graphql::configure(schema, &state)
         .data(hub)
         .finish();
+    let files = Router::new()
+        .route("/files/{id}", axum::routing::get(download::file))
+        .route(
+            "/files/{id}/thumbnail",
+            axum::routing::get(download::thumbnail),
+        )
+        .with_state(state.clone());
     server_core::http::service_router(
         "receiver",
-        server_core::graphql::graphql_routes(schema, state.clone()),
+        server_core::graphql::graphql_routes(schema, state.clone()).merge(files),
         &state,
     )
 }

@@ -44,7 +44,8 @@ pub(crate) fn messages_written(bus: &Bus, written: &WrittenBatch) {
             }
             StoredMessage::NotParticipant
             | StoredMessage::ChatNotFound
-            | StoredMessage::ClientIdReused => {}
+            | StoredMessage::ClientIdReused
+            | StoredMessage::FilesTaken => {}
         }
     }
     for read in &written.reads {

@@ -5,8 +5,10 @@
 //! that groups concurrent sends into one transaction.
 
 mod events;
+mod images;
 mod schema;
 mod typing;
+mod upload;
 mod writer;
 
 use std::sync::Arc;
@@ -50,9 +52,14 @@ pub fn build_router(state: ServiceState) -> Router {
     let schema = server_core::graphql::configure(schema, &state)
         .data(sender)
         .finish();
-    server_core::http::service_router(
+    tokio::spawn(upload::sweep(state.clone()));
+    let uploads = Router::new()
+        .route("/files", axum::routing::post(upload::upload))
+        .with_state(state.clone());
+    server_core::http::service_router_with_uploads(
         "sender",
         server_core::graphql::graphql_routes(schema, state.clone()),
+        uploads,
         &state,
     )
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object};
 use chat_store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
 use chat_types::emoji::{Emoji, MAX_REACTIONS_PER_MESSAGE};
+use chat_types::files::{Attachment, MAX_ATTACHMENTS};
 use chat_types::presence::PresenceStatus;
 use chat_types::validate::{ChatName, ClientId, Description, MessageContent, check_group_size};
 use chat_types::{
-    Chat, ChatId, ChatKind, Event, Message, MessageId, TypingEvent, UnreadCount, UserId,
+    Chat, ChatId, ChatKind, Event, FileId, Message, MessageId, TypingEvent, UnreadCount, UserId,
 };
 use server_core::access::{NOT_A_PARTICIPANT, participant};
 use server_core::graphql::{state, viewer};
@@ -50,6 +51,10 @@ pub(crate) struct CreateMessageInput {
     client_id: Option<String>,
     /// The message this one answers, in the same chat.
     reply_to: Option<MessageId>,
+    /// Your uploads to this chat (`POST /files`) that it carries; with files, the
+    /// text may be empty.
+    #[graphql(default)]
+    files: Vec<FileId>,
 }
 
 pub struct Mutation;
@@ -323,7 +328,12 @@ impl Mutation {
         state(ctx)
             .rate_limiter
             .check_user(Action::CreateMessage, me)?;
-        let content = MessageContent::parse(&input.content)?;
+        let attachments = attached(state(ctx), input.chat_id, me, &input.files).await?;
+        let content = if attachments.is_empty() || !input.content.trim().is_empty() {
+            MessageContent::parse(&input.content)?.into_inner()
+        } else {
+            String::new()
+        };
         let client_id = input
             .client_id
             .as_deref()
@@ -339,7 +349,7 @@ impl Mutation {
             None => None,
         };
         // Names of members only, and not oneself: the rest stays text.
-        let names = mentioned(&content);
+        let names = mentioned_in(&content);
         let mentions_all = names.iter().any(|n| n == chat_types::format::EVERYONE)
             && state(ctx).store.owns_group(input.chat_id, me).await?;
         let mentions: Vec<chat_types::Mention> = state(ctx)
@@ -354,21 +364,27 @@ impl Mutation {
             .write(NewMessage {
                 chat_id: input.chat_id,
                 sender_id: me,
-                content: content.into_inner(),
+                content,
                 client_id: client_id.map(ClientId::into_inner),
                 reply_to,
                 mentions,
                 mentions_all,
+                attachments,
             })
             .await?;
         match outcome {
-            StoredMessage::Created(message) | StoredMessage::Existing(message) => {
-                Ok((*message).clone())
-            }
+            StoredMessage::Created(message) => Ok((*message).clone()),
+            // A retry answers the message as it is now: its files, reactions and all.
+            StoredMessage::Existing(message) => Ok(state(ctx)
+                .store
+                .message(message.id)
+                .await?
+                .unwrap_or_else(|| (*message).clone())),
             StoredMessage::NotParticipant | StoredMessage::ChatNotFound => {
                 Err(ApiError::Forbidden(NOT_A_PARTICIPANT))
             }
             StoredMessage::ClientIdReused => Err(ApiError::Conflict { field: "clientId" }),
+            StoredMessage::FilesTaken => Err(files_refused("a file was sent with another message")),
         }
     }
 
@@ -395,7 +411,7 @@ impl Mutation {
     async fn remove_message(&self, ctx: &Context<'_>, id: MessageId) -> Result<Message, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
-        let (message, logged) = state
+        let (message, logged, files) = state
             .store
             .delete_message(id, me)
             .await
@@ -403,6 +419,7 @@ impl Mutation {
         if let Some(logged) = logged {
             events::chat_changed(&state.bus, &state.store, message.chat_id, &[logged]).await?;
         }
+        crate::upload::delete_bytes(state, &files).await;
         Ok(message)
     }
 
@@ -502,9 +519,43 @@ impl Mutation {
 /// The quote of the message a reply answers: one of the chat's, not deleted.
 /// The usernames a message's text mentions, at most `MAX_MENTIONS` of them.
 fn mentioned(content: &MessageContent) -> Vec<String> {
-    let mut names = chat_types::format::mentioned(content.as_str());
+    mentioned_in(content.as_str())
+}
+
+fn mentioned_in(content: &str) -> Vec<String> {
+    let mut names = chat_types::format::mentioned(content);
     names.truncate(MAX_MENTIONS);
     names
+}
+
+fn files_refused(message: &str) -> ApiError {
+    ApiError::bad_input("files", message)
+}
+
+/// The files a new message names: at most [`MAX_ATTACHMENTS`], each once, each an
+/// upload of `me`'s to `chat` not sent yet (whether another message takes one first is
+/// settled in the message's write).
+async fn attached(
+    state: &ServiceState,
+    chat: ChatId,
+    me: UserId,
+    ids: &[FileId],
+) -> Result<Vec<Attachment>, ApiError> {
+    if ids.len() > MAX_ATTACHMENTS {
+        return Err(files_refused(&format!(
+            "a message carries at most {MAX_ATTACHMENTS} files"
+        )));
+    }
+    if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+        return Err(files_refused("a file is named twice"));
+    }
+    let found = state.store.unsent_uploads(chat, me, ids).await?;
+    if found.len() != ids.len() {
+        return Err(files_refused(
+            "a file is not one of your uploads to this chat, or was sent already",
+        ));
+    }
+    Ok(found)
 }
 
 async fn answered(

@@ -16,7 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use chat_types::{ChatId, Mention, Message, Quote, ReadUpdate, UnreadCount, UserId};
+use chat_types::files::Attachment;
+use chat_types::{ChatId, FileId, Mention, Message, Quote, ReadUpdate, UnreadCount, UserId};
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -38,6 +39,9 @@ pub struct NewMessage {
     pub mentions: Vec<Mention>,
     /// `@all` from a group's owner (checked by the caller).
     pub mentions_all: bool,
+    /// Its files: the sender's uploads to this chat, not sent yet (checked by the
+    /// caller; that no other message took them meanwhile is checked here).
+    pub attachments: Vec<Attachment>,
 }
 
 /// What became of one message of a batch.
@@ -51,6 +55,8 @@ pub enum StoredMessage {
     ClientIdReused,
     /// The sender does not take part in the chat (or left it).
     NotParticipant,
+    /// A file it names went with another message first.
+    FilesTaken,
     ChatNotFound,
 }
 
@@ -74,6 +80,8 @@ struct Before {
     members: HashMap<ChatId, HashSet<UserId>>,
     /// Messages already written, by (sender, clientId).
     existing: HashMap<(ChatId, UserId, String), Arc<Message>>,
+    /// Of the files the batch names, those already part of a message.
+    taken: HashSet<FileId>,
 }
 
 impl Before {
@@ -114,6 +122,19 @@ struct Plan {
 }
 
 impl Plan {
+    /// (file, message, position) for each file of the new messages.
+    fn files(&self) -> Vec<(Uuid, Uuid, i32)> {
+        self.fresh
+            .iter()
+            .flat_map(|m| {
+                m.attachments
+                    .iter()
+                    .zip(0..)
+                    .map(|(f, position)| (f.id.as_uuid(), m.id.as_uuid(), position))
+            })
+            .collect()
+    }
+
     /// (chat, member, seq) for each member each new message names.
     fn mentions(&self) -> Vec<(Uuid, Uuid, i64)> {
         self.fresh
@@ -137,6 +158,7 @@ fn plan(
 ) -> Plan {
     let mut last_seq = before.last_seq;
     let mut known = before.existing;
+    let mut taken = before.taken;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut fresh: Vec<Arc<Message>> = Vec::new();
     for new in batch {
@@ -167,6 +189,11 @@ fn plan(
             }
             continue;
         }
+        if new.attachments.iter().any(|f| taken.contains(&f.id)) {
+            outcomes.push(StoredMessage::FilesTaken);
+            continue;
+        }
+        taken.extend(new.attachments.iter().map(|f| f.id));
         *seq += 1;
         let message = Arc::new(Message {
             id: new_id().into(),
@@ -188,6 +215,7 @@ fn plan(
             pinned_at: None,
             mentions: new.mentions.clone(),
             mentions_all: new.mentions_all,
+            attachments: new.attachments.clone(),
         });
         if let Some(key) = key {
             known.insert(key, message.clone());
@@ -222,6 +250,8 @@ struct Touched {
     /// (chat, sender, clientId) of every message that has a clientId: the keys of the
     /// unique index, so looking them up costs the same however long a chat grows.
     keys: Vec<(Uuid, Uuid, String)>,
+    /// The files the batch's messages name.
+    files: Vec<Uuid>,
 }
 
 impl Touched {
@@ -242,6 +272,10 @@ impl Touched {
                         m.client_id.clone()?,
                     ))
                 })
+                .collect(),
+            files: batch
+                .iter()
+                .flat_map(|m| m.attachments.iter().map(|f| f.id.as_uuid()))
                 .collect(),
         }
     }
@@ -364,6 +398,15 @@ mod postgres {
             .await?;
             before.add_existing(rows);
         }
+        if !touched.files.is_empty() {
+            let taken: Vec<(Uuid,)> = sqlx::query_as(
+                "SELECT id FROM files WHERE id = ANY($1) AND message_id IS NOT NULL",
+            )
+            .bind(&touched.files)
+            .fetch_all(&mut *tx)
+            .await?;
+            before.taken = taken.into_iter().map(|(id,)| id.into()).collect();
+        }
 
         let (plan, written) = start(batch, before, now);
         if plan.fresh.is_empty() {
@@ -443,6 +486,17 @@ mod postgres {
         .bind(plan.fresh.iter().map(|m| m.mentions_all).collect::<Vec<bool>>())
         .fetch_all(&mut *tx)
         .await?;
+        let files = plan.files();
+        if !files.is_empty() {
+            sqlx::query(
+                "UPDATE files f SET message_id = v.message_id, position = v.position                  FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[]) AS v(id, message_id, position)                  WHERE f.id = v.id",
+            )
+            .bind(files.iter().map(|f| f.0).collect::<Vec<Uuid>>())
+            .bind(files.iter().map(|f| f.1).collect::<Vec<Uuid>>())
+            .bind(files.iter().map(|f| f.2).collect::<Vec<i32>>())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         let watermarks: Watermarks = rows
             .into_iter()
@@ -534,6 +588,13 @@ mod sqlite {
             let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
             before.add_existing(rows);
         }
+        if !touched.files.is_empty() {
+            let mut query =
+                QueryBuilder::new("SELECT id FROM files WHERE message_id IS NOT NULL AND id IN ");
+            push_list(&mut query, touched.files.iter().copied());
+            let taken: Vec<(Uuid,)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            before.taken = taken.into_iter().map(|(id,)| id.into()).collect();
+        }
 
         let (plan, written) = start(batch, before, now);
         if plan.fresh.is_empty() {
@@ -564,6 +625,14 @@ mod sqlite {
                 row.push_bind(*chat).push_bind(*user).push_bind(*seq);
             });
             insert.build().execute(&mut *tx).await?;
+        }
+        for (file, message, position) in plan.files() {
+            sqlx::query("UPDATE files SET message_id = $2, position = $3 WHERE id = $1")
+                .bind(file)
+                .bind(message)
+                .bind(position)
+                .execute(&mut *tx)
+                .await?;
         }
 
         let mut update =
@@ -611,6 +680,7 @@ mod tests {
             reply_to: None,
             mentions: Vec::new(),
             mentions_all: false,
+            attachments: Vec::new(),
         }
     }
 
@@ -715,6 +785,7 @@ mod tests {
             pinned_at: None,
             mentions: Vec::new(),
             mentions_all: false,
+            attachments: Vec::new(),
         });
         before
             .existing
@@ -757,5 +828,55 @@ mod tests {
             .map(|m| (m.seq, m.after_event_seq))
             .collect();
         assert_eq!(positions, [(11, 3), (1, 1), (12, 3)]);
+    }
+
+    #[test]
+    fn a_file_goes_with_one_message_only() {
+        let file = |n: u128| Attachment {
+            id: id(n).into(),
+            name: format!("f{n}.txt"),
+            content_type: "text/plain".into(),
+            size: 1,
+            width: None,
+            height: None,
+        };
+        let with = |files: Vec<Attachment>| NewMessage {
+            attachments: files,
+            ..send(1, 7, None)
+        };
+        let mut n = 100;
+        let mut before = world();
+        before.taken.insert(id(60).into());
+        let plan = plan(
+            &[
+                with(vec![file(50), file(51)]),
+                with(vec![file(51)]),
+                with(vec![file(60)]),
+                with(vec![file(52)]),
+            ],
+            before,
+            Utc::now(),
+            || {
+                n += 1;
+                id(n)
+            },
+        );
+        assert_eq!(seqs(&plan), [Some(11), None, None, Some(12)]);
+        assert!(
+            matches!(plan.outcomes[1], StoredMessage::FilesTaken),
+            "taken earlier in the batch"
+        );
+        assert!(
+            matches!(plan.outcomes[2], StoredMessage::FilesTaken),
+            "taken before it"
+        );
+        assert_eq!(
+            plan.files(),
+            [
+                (id(50), id(101), 0),
+                (id(51), id(101), 1),
+                (id(52), id(102), 0)
+            ]
+        );
     }
 }

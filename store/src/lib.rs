@@ -5,7 +5,9 @@
 //! SQLite gets one writer connection (writes are serialised in-process, so they never
 //! fight over the file lock) and a pool of readers; PostgreSQL uses one pool for both.
 
+mod attachments;
 mod batch;
+pub mod blobs;
 mod chats;
 mod events;
 pub mod files;
@@ -27,7 +29,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use attachments::NewUpload;
 pub use batch::{NewMessage, StoredMessage, WrittenBatch};
+pub use blobs::{BlobError, BlobStore, Blobs};
 pub use chats::{ChatChangeError, NewChat};
 pub use messages::{EditError, LogEnds};
 pub use search::Found;
@@ -136,6 +140,8 @@ enum Db {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// SQLite: the folder beside the database file that keeps attached files.
+    files_dir: Option<std::sync::Arc<Path>>,
 }
 
 /// Runs `$body` once per backend with `$pool` bound to its pool (for SQLite, the
@@ -199,6 +205,19 @@ impl Default for PoolSize {
 }
 
 impl Store {
+    /// Where this store's attached files live by default: in PostgreSQL beside the
+    /// rest (every instance sees them, no shared disk needed), or for SQLite in a
+    /// folder beside its file (in the data folder).
+    pub fn default_blobs(&self) -> Blobs {
+        match (&self.db, &self.files_dir) {
+            (Db::Postgres(pool), _) => std::sync::Arc::new(blobs::PostgresBlobs::new(pool.clone())),
+            (Db::Sqlite { .. }, Some(dir)) => {
+                std::sync::Arc::new(blobs::FolderBlobs::new(dir.to_path_buf()))
+            }
+            (Db::Sqlite { .. }, None) => unreachable!("a SQLite store has a files folder"),
+        }
+    }
+
     /// Connects to `postgres://…` or `sqlite://…` and brings the schema up to date.
     /// Safe when several instances start at once: PostgreSQL migrations run under an
     /// advisory lock.
@@ -222,6 +241,7 @@ impl Store {
             migrations::postgres().run(&pool).await?;
             Store {
                 db: Db::Postgres(pool),
+                files_dir: None,
             }
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -256,8 +276,12 @@ impl Store {
                 .connect_with(options)
                 .await?;
             drop(lock);
+            let files_dir = file.with_extension("files");
+            crate::files::private_dir(&files_dir)
+                .map_err(|e| StoreError::Url(format!("{}: {e}", files_dir.display())))?;
             Store {
                 db: Db::Sqlite { read, write },
+                files_dir: Some(files_dir.into()),
             }
         } else {
             return Err(StoreError::Url(

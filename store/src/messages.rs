@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chat_types::{
-    ChatEventKind, ChatId, Mention, Message, MessageId, MessagePage, MessageReadStatus,
+    ChatEventKind, ChatId, FileId, Mention, Message, MessageId, MessagePage, MessageReadStatus,
     MessageVersion, Quote, ReadBy, ReadUpdate, UnreadCount, UserId, format,
 };
 use chrono::{DateTime, Utc};
@@ -217,13 +217,15 @@ impl Store {
 
     /// Deletes a message, leaving a tombstone (same id and seq, no content): its author
     /// only, while still in the chat. Logged in the chat; the content of its earlier
-    /// versions, its reactions and its mentions go too, and it is no longer pinned;
-    /// returns the tombstone and the change's `event_seq`. Deleting a tombstone again returns it unchanged, with no `event_seq`.
+    /// versions, its reactions, its mentions and its files go too, and it is no longer
+    /// pinned; returns the tombstone, the change's `event_seq` and the files whose
+    /// bytes the caller deletes. Deleting a tombstone again returns it unchanged, with
+    /// no `event_seq`.
     pub async fn delete_message(
         &self,
         id: MessageId,
         by: UserId,
-    ) -> Result<(Message, Option<i64>), EditError> {
+    ) -> Result<(Message, Option<i64>, Vec<FileId>), EditError> {
         let now = Utc::now();
         on_write!(self, |pool| {
             let mut tx = begin_write!(pool);
@@ -233,8 +235,13 @@ impl Store {
             }
             if message.deleted_at.is_some() {
                 tx.commit().await?;
-                return Ok((self.changed(id).await?, None));
+                return Ok((self.changed(id).await?, None, Vec::new()));
             }
+            let files: Vec<(Uuid,)> =
+                sqlx::query_as("DELETE FROM files WHERE message_id = $1 RETURNING id")
+                    .bind(id.as_uuid())
+                    .fetch_all(&mut *tx)
+                    .await?;
             sqlx::query("DELETE FROM message_reactions WHERE chat_id = $1 AND message_seq = $2")
                 .bind(message.chat_id.as_uuid())
                 .bind(message.seq)
@@ -269,7 +276,8 @@ impl Store {
                 message: Some(message.seq)
             );
             tx.commit().await?;
-            Ok((self.changed(id).await?, Some(event_seq)))
+            let files = files.into_iter().map(|(f,)| f.into()).collect();
+            Ok((self.changed(id).await?, Some(event_seq), files))
         })
     }
 
@@ -444,6 +452,8 @@ impl Store {
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let mut reactions = self.reactions(chat_id, &seqs).await?;
         let mut mentions = self.mentions(chat_id, &seqs).await?;
+        let ids: Vec<MessageId> = rows.iter().map(|r| r.id.into()).collect();
+        let mut attachments = self.attachments(&ids).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -452,6 +462,7 @@ impl Store {
                 message.reply_to = quote;
                 message.reactions = reactions.remove(&message.seq).unwrap_or_default();
                 message.mentions = mentions.remove(&message.seq).unwrap_or_default();
+                message.attachments = attachments.remove(&message.id).unwrap_or_default();
                 message
             })
             .collect())

@@ -31,6 +31,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0010_search.sql",
     "0011_mute.sql",
     "0012_presence_hidden.sql",
+    "0013_files.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -46,6 +47,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0010_search.sql",
     "0011_mute.sql",
     "0012_presence_hidden.sql",
+    "0013_files.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

@@ -67,6 +67,7 @@ impl From<MessageRow> for Message {
             pinned_at: r.pinned_at,
             mentions: Vec::new(),
             mentions_all: r.mentions_all,
+            attachments: Vec::new(),
         }
     }
 }
@@ -123,6 +124,7 @@ impl ChatRow {
                 pinned_at: None,
                 mentions: Vec::new(),
                 mentions_all: false,
+                attachments: Vec::new(),
             }),
             _ => None,
         };

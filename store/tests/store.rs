@@ -49,6 +49,7 @@ fn message(chat: ChatId, sender: UserId, text: &str, client_id: Option<&str>) ->
         reply_to: None,
         mentions: Vec::new(),
         mentions_all: false,
+        attachments: Vec::new(),
     }
 }
 
@@ -416,7 +417,7 @@ async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
                 .is_err()
         );
 
-        let (tombstone, deleted) = store.delete_message(sent.id, ann).await.unwrap();
+        let (tombstone, deleted, _) = store.delete_message(sent.id, ann).await.unwrap();
         assert_eq!(deleted, Some(second + 1));
         assert_eq!(tombstone.content, "");
         assert_eq!(edit_versions_kept(&database.url, chat).await, 0);
@@ -438,5 +439,41 @@ async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
         let among = store.chat_events_among(chat, None, None).await.unwrap();
         assert!(among.iter().all(|e| !e.kind.changes_a_message()));
         store.close().await;
+    }
+}
+
+/// What every blob store must do: the default of each backend (a folder beside the
+/// SQLite file; PostgreSQL's `blobs` table).
+#[tokio::test]
+async fn each_backend_keeps_blobs() {
+    for db in each_database().await {
+        let store = Store::connect(&db.url, PoolSize::default()).await.unwrap();
+        let blobs = store.default_blobs();
+        assert_eq!(blobs.get("missing").await.unwrap(), None);
+        blobs.put("a-1", b"first".to_vec()).await.unwrap();
+        blobs.put("a-1.thumbnail", vec![0, 1, 2]).await.unwrap();
+        assert_eq!(
+            blobs.get("a-1").await.unwrap().as_deref(),
+            Some(&b"first"[..])
+        );
+        blobs.put("a-1", b"second".to_vec()).await.unwrap();
+        assert_eq!(
+            blobs.get("a-1").await.unwrap().as_deref(),
+            Some(&b"second"[..])
+        );
+        assert_eq!(
+            blobs.get("a-1.thumbnail").await.unwrap(),
+            Some(vec![0, 1, 2])
+        );
+        let mut keys = blobs.keys().await.unwrap();
+        keys.sort();
+        assert_eq!(keys, ["a-1", "a-1.thumbnail"], "nothing partial left");
+        blobs.delete("a-1").await.unwrap();
+        blobs.delete("a-1").await.unwrap();
+        assert_eq!(blobs.get("a-1").await.unwrap(), None);
+        for bad in ["", "../x", ".hidden", "a/b", "a b"] {
+            assert!(blobs.put(bad, vec![]).await.is_err(), "{bad:?}");
+            assert!(blobs.get(bad).await.is_err(), "{bad:?}");
+        }
     }
 }

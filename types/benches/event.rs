@@ -24,6 +24,7 @@ fn message_added() -> BusEvent {
         pinned_at: None,
         mentions: Vec::new(),
         mentions_all: false,
+        attachments: Vec::new(),
     })))
 }
 

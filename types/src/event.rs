@@ -171,6 +171,7 @@ mod tests {
             pinned_at: None,
             mentions: Vec::new(),
             mentions_all: false,
+            attachments: Vec::new(),
         };
         let event = BusEvent::new(Event::MessageAdded(Arc::new(message)));
         let bytes = event.encode();

@@ -121,6 +121,10 @@ id_type!(
     /// A message.
     MessageId
 );
+id_type!(
+    /// A file attached to a message (`crate::files`).
+    FileId
+);
 
 #[cfg(test)]
 mod tests {

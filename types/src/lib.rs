@@ -7,6 +7,7 @@
 //! - [`model`]: what the GraphQL API returns (users, chats, messages, unread counts…).
 //! - [`validate`]: the input rules of the system, as parsers that return field-level errors.
 //! - [`error`]: the error codes every GraphQL error carries in `extensions.code`.
+//! - [`files`]: files attached to messages: limits, what a file is, its name.
 //! - [`format`]: the formatting a message may carry (bold, code, quotes, links…), parsed.
 //! - [`presence`]: who is around, and when someone shows as offline.
 //! - [`search`]: what a search query means, and the snippet a result shows.
@@ -20,6 +21,7 @@ pub mod backoff;
 pub mod emoji;
 pub mod error;
 pub mod event;
+pub mod files;
 pub mod format;
 pub mod ids;
 pub mod instances;
@@ -31,7 +33,7 @@ pub mod validate;
 
 pub use error::{ErrorCode, describe};
 pub use event::{BusEvent, Event, Topic};
-pub use ids::{ChatId, MessageId, UserId};
+pub use ids::{ChatId, FileId, MessageId, UserId};
 pub use model::*;
 pub use validate::FieldError;
 

@@ -224,9 +224,26 @@ pub struct Message {
     /// owner).
     #[serde(default)]
     pub mentions_all: bool,
+    /// Its files, in the order they were attached.
+    #[serde(default)]
+    pub attachments: Vec<crate::files::Attachment>,
 }
 
 impl Message {
+    /// The message in plain words: its text without formatting, or for files sent
+    /// alone, what they are ("📎 report.pdf", "📎 3 files").
+    pub fn plain_text(&self) -> String {
+        let text = crate::format::plain(&self.content);
+        if !text.trim().is_empty() {
+            return text;
+        }
+        match self.attachments.as_slice() {
+            [] => text,
+            [one] => format!("📎 {}", one.name),
+            many => format!("📎 {} files", many.len()),
+        }
+    }
+
     /// Whether the content was changed after sending.
     pub fn is_edited(&self) -> bool {
         self.edited_at.is_some()
@@ -288,7 +305,7 @@ pub struct Quote {
 
 impl Quote {
     pub fn of(message: &Message) -> Self {
-        let text = crate::format::plain(&message.content);
+        let text = message.plain_text();
         let line = text.lines().next().unwrap_or_default().trim();
         let mut excerpt: String = line.chars().take(QUOTE_CHARS).collect();
         if excerpt.len() < line.len() || text.trim().lines().nth(1).is_some() {

@@ -7,7 +7,7 @@ macro_rules! fragment_text {
         "fragment UserFields on User { id username displayName email isActive createdAt presenceHidden }"
     };
     (MESSAGE_FIELDS) => {
-        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt mentions { userId username } mentionsAll }"
+        "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt mentions { userId username } mentionsAll attachments { id name contentType size width height } }"
     };
     (CHAT_FIELDS) => {
         "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount unreadMentions muted createdAt updatedAt lastMessage { ...MessageFields } }"

@@ -116,7 +116,7 @@ fn ChatItem(chat: Chat, me: UserId, open: Memo<Option<ChatId>>) -> impl IntoView
             } else {
                 String::new()
             };
-            let text = chat_types::format::plain(&m.content);
+            let text = m.plain_text();
             format!("{author}{}", text.lines().next().unwrap_or_default())
         }
     };

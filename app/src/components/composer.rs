@@ -1,5 +1,6 @@
 //! Writing: Enter sends, Shift+Enter starts a new line; the box grows with the text,
-//! keeps an unsent draft per chat, and counts characters near the limit. Sending is
+//! keeps an unsent draft per chat, and counts characters near the limit; files are
+//! attached with the paper clip or pasted ([`crate::components::attach`]). Sending is
 //! the [`crate::outbox`]'s job. Without scripts the form posts to the web tier.
 
 use chat_types::validate::{MESSAGE_MAX, MessageContent};
@@ -10,6 +11,7 @@ use serde_json::json;
 
 use crate::api::use_client;
 use crate::browser;
+use crate::components::attach::{AttachButton, PendingFiles, Uploads};
 use crate::components::mention_picker::{MentionList, MentionPicker, caret_of};
 use crate::components::room::RoomActions;
 use crate::config::Service;
@@ -29,6 +31,8 @@ pub fn Composer(
     /// The newest seq when the page was rendered: a form posted twice from the same
     /// page (without scripts) is one message.
     rendered_after: i64,
+    /// Files to go with the next message.
+    uploads: Uploads,
 ) -> impl IntoView {
     let client = use_client();
     let me = me();
@@ -82,9 +86,16 @@ pub fn Composer(
     let send = {
         let chat_key = chat_key.clone();
         move || {
+            if uploads.busy() {
+                error.set(Some("Wait a moment: a file is still uploading.".into()));
+                return;
+            }
+            let files = uploads.ready();
+            let blank = text.get_untracked().trim().is_empty();
             let content = match MessageContent::parse(&text.get_untracked()) {
                 Ok(content) => content.into_inner(),
-                Err(_) if text.get_untracked().trim().is_empty() => return,
+                Err(_) if blank && !files.is_empty() => String::new(),
+                Err(_) if blank => return,
                 Err(e) => {
                     error.set(Some(e.message));
                     return;
@@ -94,7 +105,8 @@ pub fn Composer(
             text.set(String::new());
             browser::save_draft(&chat_key, "");
             fit(input);
-            outbox.send(id, me.id, content, replying.get_untracked());
+            uploads.clear();
+            outbox.send(id, me.id, content, replying.get_untracked(), files);
             replying.set(None);
             // Having written, the person may want to hear back: offer notifications.
             if let Some(offer) = offer {
@@ -119,6 +131,21 @@ pub fn Composer(
         }
     };
     let follow_caret = move || picker.caret.set(caret_of(input, &text.get_untracked()));
+    // Files pasted into the box (a screenshot, say) are attached; text pastes as text.
+    let on_paste = {
+        #[cfg(browser)]
+        let client = client.clone();
+        move |ev: leptos::ev::ClipboardEvent| {
+            #[cfg(browser)]
+            if let Some(files) = ev.clipboard_data().and_then(|d| d.files())
+                && files.length() > 0
+            {
+                ev.prevent_default();
+                uploads.add(&client, files);
+            }
+            let _ = ev;
+        }
+    };
     let on_input = move |_| {
         fit(input);
         follow_caret();
@@ -178,6 +205,7 @@ pub fn Composer(
     view! {
         <form class="composer" method="post" action=format!("/chats/{id}/messages") on:submit=on_submit>
             {reply_banner}
+            <PendingFiles uploads=uploads/>
             <MentionList picker=picker text=text input=input/>
             <input type="hidden" name="after" value=rendered_after.to_string()/>
             <label for="composer-input" class="visually-hidden">"Message"</label>
@@ -196,6 +224,7 @@ pub fn Composer(
                     }
                 }
                 on:click=move |_| follow_caret()
+                on:paste=on_paste
                 aria-autocomplete="list"
                 // While the mention list is open, the option the arrows are on is read out.
                 aria-controls=move || text.with(|t| picker.active_option(t)).map(|_| "mention-list")
@@ -205,6 +234,7 @@ pub fn Composer(
                 // Without scripts, a refused message comes back in the box.
                 {refused_text}
             </textarea>
+            <AttachButton uploads=uploads/>
             <button type="submit" class="primary">"Send"</button>
             <p class="composer-hint" id="composer-hint">
                 "Enter sends · Shift+Enter adds a line · up to 4,000 characters"

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::api::{ApiError, use_client};
 use crate::browser;
+use crate::components::attach::Attachments;
 use crate::components::avatar::Avatar;
 use crate::components::on_demand::{self, on_demand};
 use crate::components::reactions::ReactionChips;
@@ -226,9 +227,13 @@ pub fn MessageItem(
     let content = message.content.clone();
     let mentions = message.mentions.clone();
     let everyone = message.mentions_all;
+    let files = (!deleted).then(|| view! { <Attachments files=message.attachments.clone()/> });
     let body = move || {
         if deleted {
             view! { <p class="content deleted">"Message deleted"</p> }.into_any()
+        } else if content.is_empty() {
+            // Files only: no bubble of text.
+            ().into_any()
         } else {
             let names = Names {
                 mentions: &mentions,
@@ -293,6 +298,7 @@ pub fn MessageItem(
                         </div>
                     </Show>
                 </div>
+                {files}
                 {reactions}
                 <div class="meta">
                     {message.pinned_at.is_some().then(|| view! { <span class="pinned" data-test="pinned-mark">"📌 Pinned"</span> })}

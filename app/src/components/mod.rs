@@ -1,5 +1,6 @@
 //! The pieces of the chats screen.
 
+pub mod attach;
 pub mod avatar;
 pub mod chat_list;
 pub mod composer;

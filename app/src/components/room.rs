@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::api::{ApiError, Client, use_client};
 use crate::browser;
+use crate::components::attach::Uploads;
 use crate::components::composer::Composer;
 use crate::components::message::MessageItem;
 use crate::components::on_demand::{self, on_demand};
@@ -428,8 +429,44 @@ pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
         1 => "1 new message".to_string(),
         n => format!("{n} new messages"),
     };
+    // Files dropped anywhere on the conversation go with the next message.
+    let uploads = Uploads::new(id);
+    let dropping = RwSignal::new(false);
+    let on_dragover = move |ev: leptos::ev::DragEvent| {
+        #[cfg(browser)]
+        if ev
+            .data_transfer()
+            .is_some_and(|d| d.types().includes(&"Files".into(), 0))
+        {
+            ev.prevent_default();
+            dropping.set(true);
+        }
+        let _ = ev;
+    };
+    let on_drop = {
+        #[cfg(browser)]
+        let client = use_client();
+        move |ev: leptos::ev::DragEvent| {
+            dropping.set(false);
+            #[cfg(browser)]
+            if let Some(files) = ev.data_transfer().and_then(|d| d.files())
+                && files.length() > 0
+            {
+                ev.prevent_default();
+                uploads.add(&client, files);
+            }
+            let _ = ev;
+        }
+    };
     view! {
-        <section class="room" aria-labelledby="room-title">
+        <section
+            class="room"
+            class:dropping=move || dropping.get()
+            aria-labelledby="room-title"
+            on:dragover=on_dragover
+            on:dragleave=move |_| dropping.set(false)
+            on:drop=on_drop
+        >
         <header class="room-head">
             <a href="/" class="back" aria-label="Back to chats">"‹"</a>
             <div class="room-title">
@@ -498,7 +535,7 @@ pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
                                 </button>
                             </Show>
                             <p class="typing" aria-live="polite">{typing_text}</p>
-                            <Composer id=id outbox=outbox.clone() rendered_after=rendered_after/>
+                            <Composer id=id outbox=outbox.clone() rendered_after=rendered_after uploads=uploads/>
                         }
                         .into_any()
                     }

@@ -26,7 +26,7 @@ use axum::Router;
 use crate::limits::{MAX_COMPLEXITY, MAX_DEPTH};
 use crate::state::ServiceState;
 
-pub use session::{ClientIp, Session, client_ip, state, viewer};
+pub use session::{ClientIp, Session, client_ip, session_for, state, viewer};
 
 /// The `/graphql` routes of a service: POST for queries and mutations, GET for
 /// GraphiQL or a WebSocket (graphql-transport-ws or the legacy graphql-ws).

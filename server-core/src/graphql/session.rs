@@ -62,11 +62,22 @@ pub(super) async fn session_from_headers(
     state: &ServiceState,
     headers: &HeaderMap,
 ) -> Result<Session, ApiError> {
+    session_for(state, headers, false).await
+}
+
+/// As [`session_from_headers`]; with `cookie_without_origin`, a cookie counts also when
+/// the request has no `Origin` at all (reads that a browser makes for an `<img>`).
+pub async fn session_for(
+    state: &ServiceState,
+    headers: &HeaderMap,
+    cookie_without_origin: bool,
+) -> Result<Session, ApiError> {
     let credential = match Credential::from_headers(headers) {
         Some(Credential::Cookie(token)) => {
             let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
             match origin {
                 Some(origin) if state.web.origin_allowed(origin) => Some(token),
+                None if cookie_without_origin => Some(token),
                 _ => None,
             }
         }

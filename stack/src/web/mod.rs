@@ -1,6 +1,8 @@
 //! The web tier: the Leptos app rendered on the server, its wasm and CSS, on :3000,
-//! and the app's forms when no script handles them ([`forms`]).
+//! the app's forms when no script handles them ([`forms`]), and attached files from
+//! the chosen receiver ([`files`]).
 
+mod files;
 mod forms;
 
 use std::net::SocketAddr;
@@ -63,6 +65,7 @@ pub fn router(config: &WebConfig) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<LeptosOptions, _>(context, app::shell))
         .with_state(options)
         .merge(forms.routes())
+        .merge(files::Files::new(config.service_host.clone(), instances.clone()).routes())
         .layer(middleware::from_fn(security_headers))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -201,6 +201,7 @@ async fn a_message_whose_event_never_came_still_arrives(env: TestEnv) {
             reply_to: None,
             mentions: Vec::new(),
             mentions_all: false,
+            attachments: Vec::new(),
         }])
         .await
         .expect("stored");

@@ -8,6 +8,7 @@ mod bad_input;
 mod conversation;
 mod csrf;
 mod delivery;
+mod files;
 mod flow;
 mod hardening;
 mod limits;

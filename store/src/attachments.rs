@@ -1,0 +1,174 @@
+//! Files attached to messages (`chat_types::files`): an upload is recorded for one chat
+//! and its uploader, then becomes part of a message in the message's own write
+//! (`batch.rs`); who may fetch a file's bytes is read here, per request.
+
+use std::collections::HashMap;
+
+use chat_types::files::Attachment;
+use chat_types::{ChatId, FileId, MessageId, UserId};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Store, StoreError, StoreResult, on_read, on_write};
+
+/// A file whose bytes are stored, to record for a chat.
+#[derive(Clone, Debug)]
+pub struct NewUpload {
+    pub chat_id: ChatId,
+    pub uploader: UserId,
+    pub file: Attachment,
+}
+
+/// A file as `file_columns!()` reads it: id, name, content type, size, width, height.
+type FileRow = (Uuid, String, String, i64, Option<i32>, Option<i32>);
+
+fn attachment((id, name, content_type, size, width, height): FileRow) -> Attachment {
+    Attachment {
+        id: id.into(),
+        name,
+        content_type,
+        size,
+        width,
+        height,
+    }
+}
+
+/// The columns of a [`FileRow`], of `files f`.
+macro_rules! file_columns {
+    () => {
+        "f.id, f.name, f.content_type, f.size, f.width, f.height"
+    };
+}
+
+impl Store {
+    /// Records an upload to a chat its uploader takes part in; [`StoreError::NotFound`]
+    /// when they do not (or the chat does not exist).
+    pub async fn record_upload(&self, upload: &NewUpload) -> StoreResult<()> {
+        let file = &upload.file;
+        let inserted = on_write!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO files (id, chat_id, uploader_id, name, content_type, size, width, height, created_at) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+                 WHERE EXISTS (SELECT 1 FROM chat_participants WHERE chat_id = $2 AND user_id = $3)",
+            )
+            .bind(file.id.as_uuid())
+            .bind(upload.chat_id.as_uuid())
+            .bind(upload.uploader.as_uuid())
+            .bind(&file.name)
+            .bind(&file.content_type)
+            .bind(file.size)
+            .bind(file.width)
+            .bind(file.height)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The file `id` if `viewer` may fetch it: it belongs to a message of a chat they
+    /// take part in now, or it is their own upload not yet sent. `None` otherwise,
+    /// whether or not it exists.
+    pub async fn file_for(&self, id: FileId, viewer: UserId) -> StoreResult<Option<Attachment>> {
+        let row: Option<FileRow> = on_read!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files f \
+                 JOIN chat_participants p ON p.chat_id = f.chat_id AND p.user_id = $2 \
+                 WHERE f.id = $1 AND (f.message_id IS NOT NULL OR f.uploader_id = $2)"
+            ))
+            .bind(id.as_uuid())
+            .bind(viewer.as_uuid())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(attachment))
+    }
+
+    /// Of `ids`, the uploads of `uploader` to `chat` not sent yet, in the order given.
+    pub async fn unsent_uploads(
+        &self,
+        chat: ChatId,
+        uploader: UserId,
+        ids: &[FileId],
+    ) -> StoreResult<Vec<Attachment>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<FileRow> = on_read!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files f WHERE f.message_id IS NULL AND f.chat_id = "
+            ));
+            query
+                .push_bind(chat.as_uuid())
+                .push(" AND f.uploader_id = ")
+                .push_bind(uploader.as_uuid())
+                .push(" AND f.id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(id.as_uuid());
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        let mut found: HashMap<FileId, Attachment> = rows
+            .into_iter()
+            .map(|row| (FileId::from(row.0), attachment(row)))
+            .collect();
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// The files of `messages`, by message, in the order they were attached.
+    pub(crate) async fn attachments(
+        &self,
+        messages: &[MessageId],
+    ) -> StoreResult<HashMap<MessageId, Vec<Attachment>>> {
+        if messages.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // The message's id, then a file row.
+        type AttachedRow = (Uuid, Uuid, String, String, i64, Option<i32>, Option<i32>);
+        let rows: Vec<AttachedRow> = on_read!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(concat!(
+                "SELECT f.message_id, ",
+                file_columns!(),
+                " FROM files f WHERE f.message_id IN ("
+            ));
+            let mut list = query.separated(", ");
+            for id in messages {
+                list.push_bind(id.as_uuid());
+            }
+            query.push(") ORDER BY f.message_id, f.position");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        let mut by_message: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
+        for (message, id, name, content_type, size, width, height) in rows {
+            by_message
+                .entry(message.into())
+                .or_default()
+                .push(attachment((id, name, content_type, size, width, height)));
+        }
+        Ok(by_message)
+    }
+
+    /// Uploads never sent, older than `before`: forgotten here, their bytes to be
+    /// deleted by the caller. Returns their ids.
+    pub async fn forget_unsent_uploads(&self, before: DateTime<Utc>) -> StoreResult<Vec<FileId>> {
+        let ids: Vec<(Uuid,)> = on_write!(self, |pool| {
+            sqlx::query_as(
+                "DELETE FROM files WHERE message_id IS NULL AND created_at < $1 RETURNING id",
+            )
+            .bind(before)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(ids.into_iter().map(|(id,)| id.into()).collect())
+    }
+}
