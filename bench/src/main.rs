@@ -173,6 +173,11 @@ enum Mode {
         /// How many times each kind of query is asked.
         #[arg(long, default_value_t = 200)]
         asks: usize,
+        /// A pause between writing the history and searching it (for the database's
+        /// statistics: autovacuum analyses a table after a bulk load; with it off, run
+        /// ANALYZE then).
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        settle: Duration,
     },
     /// Many people connected with presenceChanged open, each in many chats, reporting
     /// as the web app does; the bus events, deliveries and receivers' CPU it costs.
@@ -342,6 +347,7 @@ async fn main() -> anyhow::Result<()> {
             people,
             participants,
             asks,
+            settle,
         } => {
             let plan = search::Plan {
                 messages,
@@ -349,6 +355,7 @@ async fn main() -> anyhow::Result<()> {
                 people,
                 participants,
                 asks,
+                settle,
             };
             publish(&search::run(&targets, &tag, plan).await?, json)
         }

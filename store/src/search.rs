@@ -67,7 +67,11 @@ impl Store {
             } else {
                 (SQLITE_SQL, query.to_fts5())
             };
+            // Planned each time for its words, never from a cached generic plan: one
+            // that cannot see the words probes every chat with the whole word index (a
+            // common word took 1.5 s that way instead of 5 ms; BENCHMARKS.md, Search).
             sqlx::query_as(sql)
+                .persistent(false)
                 .bind(viewer.as_uuid())
                 .bind(text)
                 .bind(chat.map(|c| c.as_uuid()))

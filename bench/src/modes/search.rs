@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -72,6 +72,9 @@ pub struct Plan {
     pub participants: usize,
     /// Each kind of query is asked this many times.
     pub asks: usize,
+    /// A pause between writing and searching: time for the database to take its
+    /// statistics of the new history, as autovacuum does after a bulk load.
+    pub settle: Duration,
 }
 
 /// A small fast generator (xorshift64*): the same history for the same seed.
@@ -192,6 +195,10 @@ pub async fn run(targets: &Targets, tag: &str, plan: Plan) -> anyhow::Result<Sea
         writer.await?;
     }
     let seed_per_second = plan.messages as f64 / started.elapsed().as_secs_f64();
+    if !plan.settle.is_zero() {
+        println!("  written; searching in {} s", plan.settle.as_secs());
+        tokio::time::sleep(plan.settle).await;
+    }
 
     // From the rarest kind of query to the most common, and narrowed to one chat.
     let kinds = [
