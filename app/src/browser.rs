@@ -356,36 +356,17 @@ pub fn go(path: &str) {
 /// body text, or `None` when the instance could not be reached.
 #[cfg(browser)]
 pub async fn upload(url: &str, file: &web_sys::File) -> Option<(u16, String)> {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-
     let init = web_sys::RequestInit::new();
-    init.set_credentials(web_sys::RequestCredentials::Include);
     init.set_method("POST");
     init.set_body(file);
-    let request = web_sys::Request::new_with_str_and_init(url, &init).ok()?;
-    let response: web_sys::Response =
-        JsFuture::from(web_sys::window()?.fetch_with_request(&request))
-            .await
-            .ok()?
-            .dyn_into()
-            .ok()?;
-    let text = JsFuture::from(response.text().ok()?)
-        .await
-        .ok()?
-        .as_string()?;
-    Some((response.status(), text))
+    send(url, init).await
 }
 
 /// A `fetch` from the page: the answer's status and body text, or `None` when the
 /// instance could not be reached. `body` makes it a JSON POST; cookies go along.
 #[cfg(browser)]
 pub async fn fetch(url: &str, body: Option<&str>) -> Option<(u16, String)> {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-
     let init = web_sys::RequestInit::new();
-    init.set_credentials(web_sys::RequestCredentials::Include);
     if let Some(body) = body {
         init.set_method("POST");
         init.set_body(&wasm_bindgen::JsValue::from_str(body));
@@ -393,6 +374,16 @@ pub async fn fetch(url: &str, body: Option<&str>) -> Option<(u16, String)> {
         headers.set("content-type", "application/json").ok()?;
         init.set_headers(&headers);
     }
+    send(url, init).await
+}
+
+/// Sends `init` to `url` with the page's cookies: the answer's status and body text.
+#[cfg(browser)]
+async fn send(url: &str, init: web_sys::RequestInit) -> Option<(u16, String)> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    init.set_credentials(web_sys::RequestCredentials::Include);
     let request = web_sys::Request::new_with_str_and_init(url, &init).ok()?;
     let response: web_sys::Response =
         JsFuture::from(web_sys::window()?.fetch_with_request(&request))

@@ -31,14 +31,16 @@ pub fn refusal(error: ApiError) -> Response {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::BadUserInput => match &error {
-            ApiError::BadInput(e) if e.message.contains("at most") => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        },
+        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
     };
+    refusal_as(status, error)
+}
+
+/// A refusal with a status more precise than its code's (413 for a body too large).
+pub fn refusal_as(status: StatusCode, error: ApiError) -> Response {
     error_response(status, error.code(), &error.to_string())
 }

@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use server_core::ApiError;
 use server_core::ServiceState;
-use server_core::files::{caller, refusal};
+use server_core::files::{caller, refusal, refusal_as};
 use server_core::rate_limit::Action;
 
 use crate::images;
@@ -38,7 +38,29 @@ pub(crate) async fn upload(
 ) -> Response {
     match receive(&state, &headers, target, body).await {
         Ok(file) => (StatusCode::CREATED, axum::Json(file)).into_response(),
-        Err(e) => refusal(e),
+        Err(Refused::TooBig) => refusal_as(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::bad_input(
+                "file",
+                format!(
+                    "A file may be at most {} MB.",
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+            ),
+        ),
+        Err(Refused::Api(e)) => refusal(e),
+    }
+}
+
+/// Why an upload was refused: too big (its own status), or as any request is.
+enum Refused {
+    TooBig,
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        Refused::Api(e)
     }
 }
 
@@ -47,7 +69,7 @@ async fn receive(
     headers: &HeaderMap,
     target: Target,
     body: Body,
-) -> Result<Attachment, ApiError> {
+) -> Result<Attachment, Refused> {
     let uploader = caller(state, headers, true).await?;
     state.rate_limiter.check_user(Action::Upload, uploader)?;
     let chat_id: ChatId = target
@@ -55,35 +77,26 @@ async fn receive(
         .parse()
         .map_err(|_| ApiError::bad_input("chatId", "Not a chat id."))?;
     let name = files::clean_name(&target.name).map_err(ApiError::BadInput)?;
-    let too_big = || {
-        ApiError::bad_input(
-            "file",
-            format!(
-                "A file may be at most {} MB.",
-                MAX_FILE_BYTES / (1024 * 1024)
-            ),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_FILE_BYTES) {
-        return Err(too_big());
+        return Err(Refused::TooBig);
     }
     let bytes = http_body_util::Limited::new(body, MAX_FILE_BYTES as usize)
         .collect()
         .await
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
-                too_big()
+                Refused::TooBig
             } else {
-                ApiError::bad_input("file", "The upload did not arrive whole.")
+                ApiError::bad_input("file", "The upload did not arrive whole.").into()
             }
         })?
         .to_bytes()
         .to_vec();
     if bytes.is_empty() {
-        return Err(ApiError::bad_input("file", "The file is empty."));
+        return Err(ApiError::bad_input("file", "The file is empty.").into());
     }
 
     let content_type = files::sniff(&bytes[..bytes.len().min(512)]);
@@ -127,8 +140,8 @@ async fn receive(
     };
     if let Err(e) = stored.await {
         tracing::warn!(error = %chat_types::describe(&e), "an upload not stored");
-        forget(state, id).await;
-        return Err(ApiError::Unavailable);
+        delete_bytes(state, &[id]).await;
+        return Err(ApiError::Unavailable.into());
     }
     let recorded = state
         .store
@@ -141,20 +154,15 @@ async fn receive(
     match recorded {
         Ok(()) => Ok(file),
         Err(e) => {
-            forget(state, id).await;
-            Err(match e {
+            delete_bytes(state, &[id]).await;
+            Err(Refused::Api(match e {
                 chat_store::StoreError::NotFound => {
                     ApiError::Forbidden("only members of a chat can send files to it")
                 }
                 e => ApiError::from(e),
-            })
+            }))
         }
     }
-}
-
-/// Deletes what was stored of an upload that failed.
-async fn forget(state: &ServiceState, id: FileId) {
-    delete_bytes(state, &[id]).await;
 }
 
 /// Deletes the bytes of files no longer recorded (a failed upload, a deleted message).

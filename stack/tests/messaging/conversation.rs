@@ -547,16 +547,23 @@ async fn username(person: &Person, chat: &str) -> String {
         .expect("a participant")
 }
 
+/// `chat` as `person`'s chat list shows it.
+async fn listed(person: &Person, chat: &str) -> Value {
+    let mut chats = person.receivers[1].data(ops::CHATS, json!({})).await;
+    chats["chats"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["id"] == chat)
+        .map(Value::take)
+        .expect("the chat is listed")
+}
+
 /// The chat's `unreadMentions` for `person`, from their chat list.
 async fn unread_mentions(person: &Person, chat: &str) -> i64 {
-    let chats = person.receivers[1].data(ops::CHATS, json!({})).await;
-    chats["chats"]
-        .as_array()
+    listed(person, chat).await["unreadMentions"]
+        .as_i64()
         .unwrap()
-        .iter()
-        .find(|c| c["id"] == chat)
-        .map(|c| c["unreadMentions"].as_i64().unwrap())
-        .expect("the chat is listed")
 }
 
 async fn mentions_name_members_and_count_until_read(env: TestEnv) {
@@ -747,14 +754,7 @@ async fn each_message_that_mentions_you_is_announced_to_you_once(env: TestEnv) {
 
 /// Whether `person`'s chat list shows `chat` muted.
 async fn muted(person: &Person, chat: &str) -> bool {
-    let chats = person.receivers[1].data(ops::CHATS, json!({})).await;
-    chats["chats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == chat)
-        .map(|c| c["muted"].as_bool().unwrap())
-        .expect("the chat is listed")
+    listed(person, chat).await["muted"].as_bool().unwrap()
 }
 
 async fn muting_a_chat_is_yours_alone_and_reaches_your_other_devices(env: TestEnv) {
