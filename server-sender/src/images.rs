@@ -43,7 +43,8 @@ pub(crate) fn prepare(bytes: Vec<u8>, format: ImageFormat) -> Option<Prepared> {
         ImageFormat::Jpeg if turned => encode(&image, ImageFormat::Jpeg)?,
         ImageFormat::Jpeg => strip_jpeg_metadata(&bytes)?,
         ImageFormat::Png => strip_png_metadata(&bytes)?,
-        // GIF carries no EXIF. WebP may (rarely): kept as it is, for now.
+        ImageFormat::WebP => strip_webp_metadata(&bytes)?,
+        // GIF carries no EXIF.
         _ => bytes,
     };
     let thumbnail = image.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE);
@@ -116,6 +117,40 @@ fn strip_png_metadata(png: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A WebP without its EXIF and XMP chunks, and with its extended header (VP8X) no
+/// longer saying it has them; `None` if it is not a well-formed WebP.
+fn strip_webp_metadata(webp: &[u8]) -> Option<Vec<u8>> {
+    const EXIF_FLAG: u8 = 0x08;
+    const XMP_FLAG: u8 = 0x04;
+    if webp.get(..4)? != b"RIFF" || webp.get(8..12)? != b"WEBP" {
+        return None;
+    }
+    let riff_size = u32::from_le_bytes(webp.get(4..8)?.try_into().ok()?) as usize;
+    let end = 8usize.checked_add(riff_size)?;
+    let mut out = Vec::with_capacity(end);
+    out.extend_from_slice(&webp[..12]);
+    let mut at = 12;
+    while at < end {
+        let kind = webp.get(at..at + 4)?;
+        let length = u32::from_le_bytes(webp.get(at + 4..at + 8)?.try_into().ok()?) as usize;
+        // Chunks are padded to an even length.
+        let chunk = webp.get(at..at + 8 + length + length % 2)?;
+        match kind {
+            b"EXIF" | b"XMP " => {}
+            b"VP8X" => {
+                let mut header = chunk.to_vec();
+                *header.get_mut(8)? &= !(EXIF_FLAG | XMP_FLAG);
+                out.extend_from_slice(&header);
+            }
+            _ => out.extend_from_slice(chunk),
+        }
+        at += chunk.len();
+    }
+    let size = u32::try_from(out.len() - 8).ok()?;
+    out[4..8].copy_from_slice(&size.to_le_bytes());
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +214,68 @@ mod tests {
         let stripped = strip_png_metadata(&with).unwrap();
         assert!(!contains(&stripped, b"Ann at home"));
         assert_eq!(stripped, png);
+    }
+
+    /// A WebP in the extended format, with EXIF and XMP chunks after the image.
+    fn webp_with_metadata() -> Vec<u8> {
+        let image = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+            30,
+            20,
+            image::Rgb([10, 90, 200]),
+        ));
+        let simple = encode(&image, ImageFormat::WebP).unwrap();
+        let chunk = |kind: &[u8], body: &[u8]| {
+            let mut chunk = kind.to_vec();
+            chunk.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            chunk.extend_from_slice(body);
+            if body.len() % 2 == 1 {
+                chunk.push(0);
+            }
+            chunk
+        };
+        // Flags: EXIF (0x08) and XMP (0x04); the canvas's width and height less one.
+        let mut header = vec![0x08 | 0x04, 0, 0, 0];
+        header.extend_from_slice(&29u32.to_le_bytes()[..3]);
+        header.extend_from_slice(&19u32.to_le_bytes()[..3]);
+        let mut body = b"WEBP".to_vec();
+        body.extend(chunk(b"VP8X", &header));
+        body.extend_from_slice(&simple[12..]);
+        body.extend(chunk(b"EXIF", b"MM\0*GPS 59.9139 N 10.7522 E"));
+        body.extend(chunk(b"XMP ", b"<x:xmpmeta>Ann at home</x:xmpmeta>"));
+        let mut webp = b"RIFF".to_vec();
+        webp.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        webp.extend(body);
+        webp
+    }
+
+    #[test]
+    fn a_webp_loses_its_exif_and_xmp() {
+        let upload = webp_with_metadata();
+        assert_eq!(
+            image::load_from_memory(&upload).unwrap().width(),
+            30,
+            "a WebP as cameras and editors write it"
+        );
+        let prepared = prepare(upload, ImageFormat::WebP).unwrap();
+        assert!(!contains(&prepared.original, b"GPS"), "EXIF stripped");
+        assert!(
+            !contains(&prepared.original, b"Ann at home"),
+            "XMP stripped"
+        );
+        let original = image::load_from_memory(&prepared.original).unwrap();
+        assert_eq!((original.width(), original.height()), (30, 20));
+        assert_eq!(original.to_rgb8().get_pixel(3, 3).0, [10, 90, 200]);
+        assert_eq!(
+            original_flags(&prepared.original),
+            0,
+            "the header no longer says it has EXIF or XMP"
+        );
+    }
+
+    /// The flags byte of a WebP's VP8X chunk (the first chunk).
+    fn original_flags(webp: &[u8]) -> u8 {
+        assert_eq!(&webp[12..16], b"VP8X");
+        webp[20]
     }
 
     #[test]
