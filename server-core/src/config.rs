@@ -75,6 +75,15 @@ pub struct CommonConfig {
     #[arg(long, env = "CHAT_BUS_PREFIX", default_value = "chat")]
     pub bus_prefix: String,
 
+    /// Where attached files' bytes are kept. By default in the database: PostgreSQL's
+    /// `blobs` table, or for SQLite a folder beside its file. Or an S3-compatible
+    /// bucket, `s3://bucket/optional/prefix`, with credentials, region and endpoint
+    /// from the usual `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ENDPOINT` (for a store other than AWS) and `AWS_ALLOW_HTTP=true` (for one
+    /// served over plain HTTP). Every instance must name the same store.
+    #[arg(long, env = "CHAT_FILE_STORE")]
+    pub file_store: Option<String>,
+
     /// Where the embedded default keeps its files (the generated secret).
     #[arg(long, env = "CHAT_DATA_DIR", default_value = ".chat-data")]
     pub data_dir: PathBuf,

@@ -13,7 +13,7 @@ use crate::rate_limit::RateLimiter;
 use crate::readiness::Readiness;
 use crate::sessions::OpenSessions;
 use chat_bus::{Bus, BusError, BusMessage};
-use chat_store::{Blobs, PoolSize, Store, StoreError};
+use chat_store::{BlobError, Blobs, PoolSize, S3Blobs, Store, StoreError};
 
 /// Why a service could not start, said once, with what to do.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,8 @@ pub enum StartError {
     Bus(BusError),
     #[error("cannot read or create the token secret in the data folder: {0}")]
     Secret(std::io::Error),
+    #[error("cannot use the file store: {0}. Check --file-store and the AWS_* settings")]
+    Files(BlobError),
 }
 
 impl From<StoreError> for StartError {
@@ -101,10 +103,16 @@ impl ServiceState {
             allowed_origins: config.allowed_origins.clone().into(),
             cookie_secure: config.cookie_secure,
         };
-        Ok(Self {
+        let mut state = Self {
             exposure: config.exposure(),
             ..Self::new(store, bus, keys, web, config.limits())
-        })
+        };
+        if let Some(url) = &config.file_store {
+            let bucket = S3Blobs::new(url, []).map_err(StartError::Files)?;
+            bucket.check().await.map_err(StartError::Files)?;
+            state.blobs = Arc::new(bucket);
+        }
+        Ok(state)
     }
 
     pub fn new(store: Store, bus: Bus, keys: TokenKeys, web: WebPolicy, limits: Limits) -> Self {

@@ -160,6 +160,11 @@ pub(crate) fn print_table(common: &CommonConfig, how: &str, web_port: Option<u16
         Some(url) => format!("Redis {}", redact_password(url)),
         None => "in-process".to_string(),
     };
+    let files = match &common.file_store {
+        Some(url) => url.clone(),
+        None if database.starts_with("sqlite") => "a folder beside the database".to_string(),
+        None => "in the database".to_string(),
+    };
     let mut table =
         String::from("\n  service    url\n  ---------  -------------------------------\n");
     if let Some(port) = web_port {
@@ -172,7 +177,7 @@ pub(crate) fn print_table(common: &CommonConfig, how: &str, web_port: Option<u16
         ));
     }
     table.push_str(&format!(
-        "\n  database   {database}\n  bus        {bus}\n  instances  {how}\n"
+        "\n  database   {database}\n  files      {files}\n  bus        {bus}\n  instances  {how}\n"
     ));
     if let Some(addr) = common.metrics_addr {
         table.push_str(&format!(

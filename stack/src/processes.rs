@@ -72,6 +72,9 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
             command.env("CHAT_COOKIE_SECURE", "true");
         }
         command.env("CHAT_GRAPHIQL", common.graphiql.as_str());
+        if let Some(url) = &common.file_store {
+            command.env("CHAT_FILE_STORE", url);
+        }
         if let Some(addr) = common.metrics_addr {
             let at = crate::metrics_addr_of(addr, k, true);
             command.env("CHAT_METRICS_ADDR", at.to_string());

@@ -1,9 +1,12 @@
 //! The store on both databases: migrations under concurrency, message batches with
 //! their seqs, idempotency and unread counts, read watermarks.
 
-use chat_store::{NewChat, NewMessage, NewUser, PoolSize, Store, StoredMessage};
+use chat_store::{
+    BlobStore, NewChat, NewMessage, NewUser, PoolSize, S3Blobs, Store, StoredMessage,
+};
 use chat_types::{ChatId, ChatKind, UserId};
 use testkit::env::{Backend, TestDatabase};
+use testkit::s3_server::S3Server;
 use testkit::unique;
 
 async fn each_database() -> Vec<TestDatabase> {
@@ -442,38 +445,76 @@ async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
     }
 }
 
-/// What every blob store must do: the default of each backend (a folder beside the
-/// SQLite file; PostgreSQL's `blobs` table).
+/// The default blob store of each backend (a folder beside the SQLite file;
+/// PostgreSQL's `blobs` table) does what every blob store must.
 #[tokio::test]
 async fn each_backend_keeps_blobs() {
     for db in each_database().await {
         let store = Store::connect(&db.url, PoolSize::default()).await.unwrap();
-        let blobs = store.default_blobs();
-        assert_eq!(blobs.get("missing").await.unwrap(), None);
-        blobs.put("a-1", b"first".to_vec()).await.unwrap();
-        blobs.put("a-1.thumbnail", vec![0, 1, 2]).await.unwrap();
-        assert_eq!(
-            blobs.get("a-1").await.unwrap().as_deref(),
-            Some(&b"first"[..])
-        );
-        blobs.put("a-1", b"second".to_vec()).await.unwrap();
-        assert_eq!(
-            blobs.get("a-1").await.unwrap().as_deref(),
-            Some(&b"second"[..])
-        );
-        assert_eq!(
-            blobs.get("a-1.thumbnail").await.unwrap(),
-            Some(vec![0, 1, 2])
-        );
-        let mut keys = blobs.keys().await.unwrap();
-        keys.sort();
-        assert_eq!(keys, ["a-1", "a-1.thumbnail"], "nothing partial left");
-        blobs.delete("a-1").await.unwrap();
-        blobs.delete("a-1").await.unwrap();
-        assert_eq!(blobs.get("a-1").await.unwrap(), None);
-        for bad in ["", "../x", ".hidden", "a/b", "a b"] {
-            assert!(blobs.put(bad, vec![]).await.is_err(), "{bad:?}");
-            assert!(blobs.get(bad).await.is_err(), "{bad:?}");
-        }
+        keeps_blobs(&*store.default_blobs()).await;
+    }
+}
+
+/// So does an S3 bucket (on a local S3-compatible server): and two prefixes of one
+/// bucket are two stores.
+#[tokio::test]
+async fn an_s3_bucket_keeps_blobs() {
+    let Some(server) = S3Server::start().await else {
+        return;
+    };
+    let blobs = server.blobs("chat/files");
+    blobs.check().await.unwrap();
+    keeps_blobs(&blobs).await;
+    let neighbour = server.blobs("other");
+    neighbour.put("theirs", b"x".to_vec()).await.unwrap();
+    assert_eq!(blobs.keys().await.unwrap(), ["a-1.thumbnail"]);
+    assert_eq!(neighbour.get("a-1.thumbnail").await.unwrap(), None);
+}
+
+/// A bucket that is not there, or a server that does not answer, is found by the
+/// start-up check, with the bucket named.
+#[tokio::test]
+async fn an_s3_store_that_cannot_be_used_fails_its_check() {
+    let Some(server) = S3Server::start().await else {
+        return;
+    };
+    let missing = server.blobs_in("no-such-bucket", "");
+    let error = missing.check().await.unwrap_err().to_string();
+    assert!(error.contains("s3://no-such-bucket/"), "{error}");
+    assert!(missing.put("a", vec![1]).await.is_err());
+    assert!(
+        S3Blobs::new("http://bucket", []).is_err(),
+        "not an s3:// URL"
+    );
+    assert!(S3Blobs::new("s3:///prefix", []).is_err(), "no bucket");
+}
+
+/// What every blob store must do.
+async fn keeps_blobs(blobs: &dyn BlobStore) {
+    assert_eq!(blobs.get("missing").await.unwrap(), None);
+    blobs.put("a-1", b"first".to_vec()).await.unwrap();
+    blobs.put("a-1.thumbnail", vec![0, 1, 2]).await.unwrap();
+    assert_eq!(
+        blobs.get("a-1").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    blobs.put("a-1", b"second".to_vec()).await.unwrap();
+    assert_eq!(
+        blobs.get("a-1").await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(
+        blobs.get("a-1.thumbnail").await.unwrap(),
+        Some(vec![0, 1, 2])
+    );
+    let mut keys = blobs.keys().await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["a-1", "a-1.thumbnail"], "nothing partial left");
+    blobs.delete("a-1").await.unwrap();
+    blobs.delete("a-1").await.unwrap();
+    assert_eq!(blobs.get("a-1").await.unwrap(), None);
+    for bad in ["", "../x", ".hidden", "a/b", "a b"] {
+        assert!(blobs.put(bad, vec![]).await.is_err(), "{bad:?}");
+        assert!(blobs.get(bad).await.is_err(), "{bad:?}");
     }
 }

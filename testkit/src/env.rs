@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chat_bus::Bus;
-use chat_store::{PoolSize, Store};
+use chat_store::{Blobs, PoolSize, Store};
 use server_core::ServiceState;
 use server_core::auth::TokenKeys;
 use server_core::limits::Limits;
@@ -44,6 +44,9 @@ pub struct TestEnv {
     pub keys: TokenKeys,
     /// The first instance's state; [`TestEnv::instance`] makes more.
     pub state: ServiceState,
+    /// Where every instance keeps files: its store's default unless
+    /// [`TestEnv::keep_files_in`] says otherwise.
+    blobs: Option<Blobs>,
     _database: TestDatabase,
 }
 
@@ -69,6 +72,7 @@ impl TestEnv {
             bus_prefix: prefix,
             keys,
             state,
+            blobs: None,
             _database: database,
         })
     }
@@ -93,9 +97,28 @@ impl TestEnv {
                     .await
                     .expect("connect store");
                 let bus = new_bus(self.backend, &self.bus_prefix, None).await;
-                ServiceState::new(store, bus, self.keys.clone(), web_policy(), limits)
+                self.with_blobs(ServiceState::new(
+                    store,
+                    bus,
+                    self.keys.clone(),
+                    web_policy(),
+                    limits,
+                ))
             }
         }
+    }
+
+    /// Every instance, this one's first, keeps files in `blobs` (e.g. an S3 bucket).
+    pub fn keep_files_in(&mut self, blobs: Blobs) {
+        self.state.blobs = blobs.clone();
+        self.blobs = Some(blobs);
+    }
+
+    fn with_blobs(&self, mut state: ServiceState) -> ServiceState {
+        if let Some(blobs) = &self.blobs {
+            state.blobs = blobs.clone();
+        }
+        state
     }
 
     /// An instance whose bus is the Redis at `redis_url` (for outage tests).
@@ -104,7 +127,13 @@ impl TestEnv {
             .await
             .expect("connect store");
         let bus = new_bus(Backend::Real, &self.bus_prefix, Some(redis_url)).await;
-        ServiceState::new(store, bus, self.keys.clone(), web_policy(), Limits::off())
+        self.with_blobs(ServiceState::new(
+            store,
+            bus,
+            self.keys.clone(),
+            web_policy(),
+            Limits::off(),
+        ))
     }
 }
 

@@ -6,15 +6,17 @@
 //! - [`ws`]: a GraphQL WebSocket client for both subscription protocols.
 //! - [`processes`]: service instances as real OS processes (the `chat` binary), to kill
 //!   and restart; [`redis_server`]: a private Redis to kill and restart;
+//!   [`s3_server`]: a local S3-compatible server;
 //!   [`tcp_proxy`]: a proxy that makes a server unreachable for a while.
 //!
-//! PostgreSQL and Redis are optional on a developer's machine (their tests are skipped
-//! with a note) and required when `CI=true`.
+//! PostgreSQL, Redis and moto (the S3 server) are optional on a developer's machine
+//! (their tests are skipped with a note) and required when `CI=true`.
 
 pub mod env;
 pub mod gql;
 pub mod processes;
 pub mod redis_server;
+pub mod s3_server;
 pub mod tcp_proxy;
 pub mod ws;
 

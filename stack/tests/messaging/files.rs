@@ -2,11 +2,13 @@
 //! any receiver by members of the chat only; refused uploads leave nothing behind.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use chat_types::ops;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use testkit::{TestEnv, backend_tests};
+use testkit::s3_server::S3Server;
+use testkit::{Backend, TestEnv, backend_tests};
 
 use crate::support::{Person, System, message_added};
 
@@ -18,6 +20,35 @@ backend_tests!(
     other_files_are_cards_served_as_downloads,
     deleting_a_message_deletes_its_files,
 );
+
+/// Runs `test` on PostgreSQL and Redis with every instance keeping files in a bucket of
+/// a local S3-compatible server instead of the database.
+async fn in_an_s3_bucket<F: Future<Output = ()>>(test: impl FnOnce(TestEnv) -> F) {
+    let Some(server) = S3Server::start().await else {
+        return;
+    };
+    let Some(mut env) = TestEnv::new(Backend::Real).await else {
+        return;
+    };
+    env.keep_files_in(Arc::new(server.blobs(&env.bus_prefix)));
+    test(env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_goes_through_an_s3_bucket() {
+    in_an_s3_bucket(a_photo_reaches_the_other_member_with_its_thumbnail_and_without_its_metadata)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_uploads_leave_nothing_in_an_s3_bucket() {
+    in_an_s3_bucket(uploads_that_break_the_rules_are_refused_and_leave_nothing).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_message_deletes_its_objects_from_an_s3_bucket() {
+    in_an_s3_bucket(deleting_a_message_deletes_its_files).await;
+}
 
 /// A JPEG with an EXIF segment that says where it was taken.
 fn photo() -> Vec<u8> {

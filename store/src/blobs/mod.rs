@@ -1,9 +1,13 @@
 //! Where the bytes of attached files live, behind one trait: a folder (the embedded
 //! default's data folder), PostgreSQL (the real topology: every instance sees every
-//! file without a shared disk), or an S3-compatible store (`s3` feature).
+//! file without a shared disk), or an S3-compatible bucket ([`S3Blobs`]).
 //!
 //! Keys are chosen by the services (a file's id, and its id with `.thumbnail`); the
 //! stores never see a name a user typed.
+
+mod s3;
+
+pub use s3::S3Blobs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
