@@ -36,9 +36,17 @@ pub struct PresenceBook {
     now: RwSignal<DateTime<Utc>>,
     /// The person hid their own presence.
     pub hidden: RwSignal<bool>,
+    /// A chat was added: everyone is read again, its people among them.
+    chat_added: Trigger,
 }
 
 impl PresenceBook {
+    /// A chat of this person's was added (started, or they were added to it): its
+    /// people are known at once, not at the next minute's reading.
+    pub fn chat_added(&self) {
+        self.chat_added.notify();
+    }
+
     /// How `user` shows now, if anything is known (tracked).
     pub fn seen(&self, user: UserId) -> Option<Seen> {
         let now = self.now.get();
@@ -65,11 +73,12 @@ pub fn provide(hidden: bool) -> PresenceBook {
         known: RwSignal::new(HashMap::new()),
         now: RwSignal::new(now()),
         hidden: RwSignal::new(hidden),
+        chat_added: Trigger::new(),
     };
     provide_context(book);
     let (client, live) = (use_client(), use_live());
 
-    // Everyone around, on every (re)connection and each minute after.
+    // Everyone around, on every (re)connection, when a chat is added, and each minute.
     let read = {
         let client = client.clone();
         move || {
@@ -92,6 +101,7 @@ pub fn provide(hidden: bool) -> PresenceBook {
     Effect::new({
         let read = read.clone();
         move |_| {
+            book.chat_added.track();
             if live.track_connections() > 0 {
                 read();
             }

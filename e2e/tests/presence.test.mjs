@@ -74,3 +74,17 @@ test('someone who hides their presence is not shown online', async () => {
   await ann.page.waitForTimeout(1500);
   assert.equal(await dot(ann.page, chat), null, 'read again, nothing is shown of Cy');
 });
+
+test('the person of a chat just started shows at once, on both sides, and changes live', async () => {
+  const dee = await signedIn(browser, 'dee', 'Dee Moss');
+  const eli = await signedIn(browser, 'eli', 'Eli Ward');
+  // Neither page is reloaded: what they know of each other comes with the new chat.
+  const chat = await startDirectChat(dee, eli);
+  await eventually('Eli shows online to Dee', async () => (await dot(dee.page, chat)) === 'online');
+  await eventually('Dee shows online to Eli', async () => (await dot(eli.page, chat)) === 'online');
+  await dee.page.evaluate(() => {
+    Object.defineProperty(Document.prototype, 'visibilityState', { get: () => 'hidden' });
+    document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
+  });
+  await eventually('Dee shows away to Eli', async () => (await dot(eli.page, chat)) === 'away');
+});

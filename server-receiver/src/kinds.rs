@@ -70,6 +70,12 @@ kinds! {
         Event::ChatUpdated { chat_id } => Some(*chat_id),
         _ => None,
     };
+    /// A chat you were added to or that changed (people added or removed among them):
+    /// who shares a chat with you may have changed.
+    ChatsChanged -> ChatId: |event, subscriber| match event {
+        Event::ChatAdded { chat_id } | Event::ChatUpdated { chat_id } => Some(*chat_id),
+        _ => None,
+    };
     /// Your unread count of a chat, whenever it changes (a new message brings one).
     Unread -> UnreadCount: |event, subscriber| match event {
         Event::UnreadCountUpdated(u) => Some(u.clone()),

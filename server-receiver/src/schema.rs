@@ -442,7 +442,8 @@ impl Subscription {
                 kinds::filter::<kinds::PresenceChanged>(),
             )
             .await?;
-        crate::presence::changes(state(ctx).clone(), me, registration).await
+        let (my_chats, _) = join_user::<kinds::ChatsChanged>(ctx).await?;
+        crate::presence::changes(state(ctx).clone(), me, registration, my_chats).await
     }
 
     /// New messages that mention you, by name or with a group owner's `@all`: each

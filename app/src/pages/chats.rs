@@ -18,6 +18,7 @@ use crate::components::room::Room;
 use crate::config::Service;
 use crate::live::{subscribe_while_mounted, use_live};
 use crate::notify;
+use crate::presence::PresenceBook;
 use crate::state::{ChatsStore, Me};
 
 /// Sends the browser (or, while rendering, the response) to the sign-in page, which
@@ -130,7 +131,7 @@ fn SignedIn(
             });
         }
     };
-    watch_chat_list(store, &me);
+    watch_chat_list(store, &me, presence);
 
     let logout = {
         let client = client.clone();
@@ -245,7 +246,7 @@ pub fn OpenChat() -> impl IntoView {
 /// instance switch too — the list is read again and merged, so what happened while the
 /// page was not live (a chat started with you, messages elsewhere, counts) shows
 /// without a reload.
-fn watch_chat_list(store: ChatsStore, me: &User) {
+fn watch_chat_list(store: ChatsStore, me: &User, presence: PresenceBook) {
     let me = me.id;
     let (live, client) = (use_live(), use_client());
     Effect::new(move |_| {
@@ -294,15 +295,20 @@ fn watch_chat_list(store: ChatsStore, me: &User) {
         || json!({}),
         move |unread: UnreadCount| store.unread_changed(&unread),
     );
-    for (document, field) in [
-        (ops::CHAT_ADDED, "chatAdded"),
-        (ops::CHAT_UPDATED, "chatUpdated"),
+    for (document, field, added) in [
+        (ops::CHAT_ADDED, "chatAdded", true),
+        (ops::CHAT_UPDATED, "chatUpdated", false),
     ] {
         subscribe_while_mounted(
             document,
             field,
             || json!({}),
-            move |chat: Chat| store.chat_changed(chat, me),
+            move |chat: Chat| {
+                store.chat_changed(chat, me);
+                if added {
+                    presence.chat_added();
+                }
+            },
         );
     }
 }

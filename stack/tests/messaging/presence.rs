@@ -14,6 +14,7 @@ backend_tests!(
     presence_is_told_to_the_people_around_only_when_it_changes,
     closing_the_last_connection_is_leaving,
     hidden_presence_is_never_told,
+    people_in_a_chat_you_just_joined_are_told_at_once,
 );
 
 const QUIET: Duration = Duration::from_millis(400);
@@ -173,5 +174,48 @@ async fn hidden_presence_is_never_told(env: TestEnv) {
     assert_eq!(
         next_change(&mut to_ann).await,
         (bo.id.clone(), "ACTIVE".into())
+    );
+}
+
+/// Who shares a chat with you is read as your presence stream starts and each minute
+/// after; a chat you start, or someone added to a group of yours, must not wait for
+/// that minute.
+async fn people_in_a_chat_you_just_joined_are_told_at_once(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    let cy = system.register("cy", 0).await;
+    let dee = system.register("dee", 1).await;
+    let group = cy.group("plans", &[&ann]).await;
+    let ann_socket = ann.socket(&system, 0).await;
+    let mut to_ann = ann_socket.subscribe(ops::PRESENCE_CHANGED, json!({}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    report(&bo, "ACTIVE", 1).await;
+    to_ann.expect_silence(QUIET).await;
+
+    ann.direct_chat(&bo, 1).await;
+    report(&bo, "AWAY", 0).await;
+    assert_eq!(
+        next_change(&mut to_ann).await,
+        (bo.id.clone(), "ACTIVE".into()),
+        "what he said just before, now that she may know"
+    );
+    assert_eq!(
+        next_change(&mut to_ann).await,
+        (bo.id.clone(), "AWAY".into()),
+        "a chat she started"
+    );
+
+    cy.senders[0]
+        .data(
+            ops::ADD_PARTICIPANT,
+            json!({ "chatId": group, "userId": dee.id }),
+        )
+        .await;
+    report(&dee, "ACTIVE", 1).await;
+    assert_eq!(
+        next_change(&mut to_ann).await,
+        (dee.id.clone(), "ACTIVE".into()),
+        "someone added to her group"
     );
 }
