@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use chat_types::ops;
+use chat_bus::BusMessage;
+use chat_types::{BusEvent, Event, Topic, ops};
 use serde_json::{Value, json};
 use testkit::ws::Subscription;
 use testkit::{Gql, TestEnv, backend_tests};
@@ -15,6 +16,7 @@ backend_tests!(
     closing_the_last_connection_is_leaving,
     hidden_presence_is_never_told,
     people_in_a_chat_you_just_joined_are_told_at_once,
+    only_changes_travel_on_the_bus,
 );
 
 const QUIET: Duration = Duration::from_millis(400);
@@ -217,5 +219,52 @@ async fn people_in_a_chat_you_just_joined_are_told_at_once(env: TestEnv) {
         next_change(&mut to_ann).await,
         (dee.id.clone(), "ACTIVE".into()),
         "someone added to her group"
+    );
+}
+
+/// What the bus carries is news only: "still here" every minute from everyone is a
+/// write of a last-heard time, not an event, however many reports and instances.
+async fn only_changes_travel_on_the_bus(env: TestEnv) {
+    let system = System::start(&env).await;
+    let ann = system.register("ann", 0).await;
+    let bo = system.register("bo", 1).await;
+    ann.direct_chat(&bo, 0).await;
+    let (listening, mut heard) = env.instance().await.bus.subscribe();
+    listening.add(&Topic::Presence).await.unwrap();
+
+    let reports = [
+        (&bo, "ACTIVE", 0),
+        (&ann, "ACTIVE", 1),
+        (&bo, "ACTIVE", 1),
+        (&ann, "ACTIVE", 0),
+        (&bo, "ACTIVE", 0),
+        (&bo, "AWAY", 1),
+        (&bo, "AWAY", 0),
+        (&ann, "ACTIVE", 1),
+        (&bo, "ACTIVE", 0),
+    ];
+    for (person, status, instance) in reports {
+        report(person, status, instance).await;
+    }
+    let mut told = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(QUIET, heard.recv()).await {
+        if let BusMessage::Event { payload, .. } = message
+            && let Ok(BusEvent {
+                event: Event::PresenceChanged(presence),
+                ..
+            }) = BusEvent::decode(&payload)
+        {
+            told.push((presence.user_id.to_string(), presence.status.as_str()));
+        }
+    }
+    assert_eq!(
+        told,
+        [
+            (bo.id.clone(), "active"),
+            (ann.id.clone(), "active"),
+            (bo.id.clone(), "away"),
+            (bo.id.clone(), "active"),
+        ],
+        "nine reports, four changes"
     );
 }
