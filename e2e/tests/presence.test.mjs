@@ -82,6 +82,7 @@ test('the person of a chat just started shows at once, on both sides, and change
   const chat = await startDirectChat(dee, eli);
   await eventually('Eli shows online to Dee', async () => (await dot(dee.page, chat)) === 'online');
   await eventually('Dee shows online to Eli', async () => (await dot(eli.page, chat)) === 'online');
+  await shot(eli.page, 'presence-new-chat');
   await dee.page.evaluate(() => {
     Object.defineProperty(Document.prototype, 'visibilityState', { get: () => 'hidden' });
     document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
