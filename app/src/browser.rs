@@ -292,21 +292,40 @@ pub fn focus_next(selector: &str, step: i32) {
     let _ = (selector, step);
 }
 
-/// The tab's icon: with a dot when something is unread.
-pub fn set_icon(unread: bool) {
+/// The tab's icon: the app's, with the unread count on a red badge while there is any.
+pub fn set_icon(unread: i64) {
     #[cfg(browser)]
     if let Some(link) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.query_selector("link[rel=icon]").ok().flatten())
     {
-        let icon = if unread {
-            "/favicon-unread.svg"
-        } else {
-            "/favicon.svg"
+        let href = match unread {
+            ..=0 => "/favicon.svg".to_string(),
+            n => format!(
+                "data:image/svg+xml,{}",
+                String::from(js_sys::encode_uri_component(&badged_icon(n)))
+            ),
         };
-        let _ = link.set_attribute("href", icon);
+        let _ = link.set_attribute("href", &href);
     }
     let _ = unread;
+}
+
+/// The app's icon (`assets/favicon.svg`) with `count` on a badge in its corner: a
+/// circle for one digit, a pill for more, "99+" beyond.
+#[cfg(browser)]
+fn badged_icon(count: i64) -> String {
+    let text = if count > 99 {
+        "99+".to_string()
+    } else {
+        count.to_string()
+    };
+    let width = 12 + 6 * text.len();
+    let left = 32 - width;
+    let middle = left + width / 2;
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="8" fill="#2f5bd3"/><path d="M8 10h16v10H14l-5 4v-4H8z" fill="#fff"/><rect x="{left}" width="{width}" height="18" rx="9" fill="#d93025" stroke="#fff" stroke-width="1.5"/><text x="{middle}" y="14" font-family="Arial,Helvetica,sans-serif" font-size="14" font-weight="700" fill="#fff" text-anchor="middle">{text}</text></svg>"##
+    )
 }
 
 /// Whether the browser thinks it is online (on the server: yes).

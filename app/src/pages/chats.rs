@@ -144,12 +144,12 @@ fn SignedIn(
             });
         }
     };
-    // "(3) Chats · Chat": the tab says how much is unread, and its icon has a dot.
+    // "(3) Chats · Chat": the tab says how much is unread, and so does its icon.
     let title = move || match store.total_unread() {
         0 => "Chats · Chat".to_string(),
         n => format!("({n}) Chats · Chat"),
     };
-    Effect::new(move |_| crate::browser::set_icon(store.total_unread() > 0));
+    Effect::new(move |_| crate::browser::set_icon(store.total_unread()));
     let skip_to = move || {
         if open.get().is_some() {
             ("#composer-input", "Skip to the message box")
