@@ -34,7 +34,7 @@ pub use batch::{NewMessage, StoredMessage, WrittenBatch};
 pub use blobs::{BlobError, BlobStore, Blobs, S3Blobs};
 pub use chats::{ChatChangeError, NewChat};
 pub use messages::{EditError, LogEnds};
-pub use search::Found;
+pub use search::{Found, SearchPlan};
 pub use users::{NewUser, UserRecord};
 
 /// How long a request waits for a database connection before it fails as unavailable.
