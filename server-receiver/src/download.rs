@@ -3,6 +3,7 @@
 //! uploader only). Served so a browser never runs it: its sniffed type with `nosniff`,
 //! a sandboxing policy, and anything but an image as a download.
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chat_types::FileId;
@@ -48,38 +49,36 @@ async fn serve(
     if thumbnail && !file.is_image() {
         return Err(not_found);
     }
-    let key = if thumbnail {
-        files::thumbnail_key(id)
-    } else {
-        files::blob_key(id)
+    let unreadable = |e: chat_store::BlobError, key: &str| {
+        tracing::warn!(error = %chat_types::describe(&e), %key, "a file not read");
+        ApiError::Unavailable
     };
-    let bytes = state
-        .blobs
-        .get(&key)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %chat_types::describe(&e), %key, "a file not read");
-            ApiError::Unavailable
-        })?
-        .ok_or_else(|| {
-            tracing::warn!(%key, "a recorded file has no bytes");
-            not_found
-        })?;
-    Ok((
-        StatusCode::OK,
-        served_headers(&file, thumbnail, &bytes),
-        bytes,
-    )
-        .into_response())
+    let missing = |key: &str| {
+        tracing::warn!(%key, "a recorded file has no bytes");
+        not_found.clone()
+    };
+    if thumbnail {
+        // Small, and its type is read from its first bytes.
+        let key = files::thumbnail_key(id);
+        let bytes = (state.blobs.get(&key).await)
+            .map_err(|e| unreadable(e, &key))?
+            .ok_or_else(|| missing(&key))?;
+        let content_type = files::sniff(&bytes[..bytes.len().min(16)]);
+        let headers = served_headers(&file, content_type);
+        return Ok((StatusCode::OK, headers, bytes).into_response());
+    }
+    // Sent as it is read: a download holds a piece of the file at a time.
+    let key = files::blob_key(id);
+    let pieces = (state.blobs.open(&key).await)
+        .map_err(|e| unreadable(e, &key))?
+        .ok_or_else(|| missing(&key))?;
+    let mut headers = served_headers(&file, &file.content_type);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size));
+    Ok((StatusCode::OK, headers, Body::from_stream(pieces)).into_response())
 }
 
-fn served_headers(file: &Attachment, thumbnail: bool, bytes: &[u8]) -> HeaderMap {
+fn served_headers(file: &Attachment, content_type: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let content_type = if thumbnail {
-        files::sniff(&bytes[..bytes.len().min(16)])
-    } else {
-        &file.content_type
-    };
     let mut set = |name, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);

@@ -31,7 +31,7 @@ use sqlx::sqlite::{
 
 pub use attachments::NewUpload;
 pub use batch::{NewMessage, StoredMessage, WrittenBatch};
-pub use blobs::{BlobError, BlobStore, Blobs, S3Blobs};
+pub use blobs::{BlobError, BlobStore, BlobStream, Blobs, S3Blobs};
 pub use chats::{ChatChangeError, NewChat};
 pub use messages::{EditError, LogEnds};
 pub use search::{Found, SearchPlan};

@@ -6,6 +6,7 @@ use chat_store::{
 };
 use chat_types::search::SearchQuery;
 use chat_types::{ChatId, ChatKind, UserId};
+use futures::TryStreamExt;
 use testkit::env::{Backend, TestDatabase};
 use testkit::s3_server::S3Server;
 use testkit::unique;
@@ -603,6 +604,20 @@ async fn keeps_blobs(blobs: &dyn BlobStore) {
     let mut keys = blobs.keys().await.unwrap();
     keys.sort();
     assert_eq!(keys, ["a-1", "a-1.thumbnail"], "nothing partial left");
+    // Opened as a stream, piece by piece: the same bytes.
+    let big: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+    blobs.put("a-2", big.clone()).await.unwrap();
+    let pieces: Vec<_> = blobs
+        .open("a-2")
+        .await
+        .unwrap()
+        .expect("there")
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pieces.concat(), big);
+    assert!(blobs.open("missing").await.unwrap().is_none());
+    blobs.delete("a-2").await.unwrap();
     blobs.delete("a-1").await.unwrap();
     blobs.delete("a-1").await.unwrap();
     assert_eq!(blobs.get("a-1").await.unwrap(), None);

@@ -12,6 +12,9 @@ pub use s3::S3Blobs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use sqlx::PgPool;
 
 /// A blob store failed: its backend is unreachable or refused.
@@ -31,6 +34,15 @@ pub trait BlobStore: std::fmt::Debug + Send + Sync + 'static {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
     /// `None` when there is no such blob.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
+    /// The bytes as they are read, so that a download holds a piece of a file at a
+    /// time, not all of it; `None` when there is no such blob. By default (a store
+    /// that can only read whole values) the whole blob is read first.
+    async fn open(&self, key: &str) -> Result<Option<BlobStream>, BlobError> {
+        Ok(self
+            .get(key)
+            .await?
+            .map(|bytes| futures::stream::once(async { Ok(Bytes::from(bytes)) }).boxed()))
+    }
     /// Deleting what is not there is not an error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// Every key kept (for sweeps and tests).
@@ -38,6 +50,12 @@ pub trait BlobStore: std::fmt::Debug + Send + Sync + 'static {
 }
 
 pub type Blobs = Arc<dyn BlobStore>;
+
+/// A blob's bytes, piece by piece.
+pub type BlobStream = BoxStream<'static, Result<Bytes, BlobError>>;
+
+/// How much of a file in a folder is read at a time.
+const PIECE: usize = 64 * 1024;
 
 /// Only keys the services make: letters, digits, `-` and `.`, no leading dot.
 fn checked(key: &str) -> Result<&str, BlobError> {
@@ -88,6 +106,25 @@ impl BlobStore for FolderBlobs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(BlobError::new(e)),
         }
+    }
+
+    async fn open(&self, key: &str) -> Result<Option<BlobStream>, BlobError> {
+        use tokio::io::AsyncReadExt;
+        let file = match tokio::fs::File::open(self.dir.join(checked(key)?)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(BlobError::new(e)),
+        };
+        let pieces = futures::stream::try_unfold(file, |mut file| async move {
+            let mut piece = Vec::with_capacity(PIECE);
+            let read = (&mut file)
+                .take(PIECE as u64)
+                .read_to_end(&mut piece)
+                .await
+                .map_err(BlobError::new)?;
+            Ok((read > 0).then(|| (Bytes::from(piece), file)))
+        });
+        Ok(Some(pieces.boxed()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

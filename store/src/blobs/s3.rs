@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, PutPayload, RetryConfig};
 
-use super::{BlobError, BlobStore, checked};
+use super::{BlobError, BlobStore, BlobStream, checked};
 
 /// Blobs as objects under a prefix of a bucket.
 pub struct S3Blobs {
@@ -95,6 +95,14 @@ impl BlobStore for S3Blobs {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
         match self.objects.get(&path(key)?).await {
             Ok(found) => Ok(Some(found.bytes().await.map_err(BlobError::new)?.into())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(BlobError::new(e)),
+        }
+    }
+
+    async fn open(&self, key: &str) -> Result<Option<BlobStream>, BlobError> {
+        match self.objects.get(&path(key)?).await {
+            Ok(found) => Ok(Some(found.into_stream().map_err(BlobError::new).boxed())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(BlobError::new(e)),
         }
