@@ -119,12 +119,15 @@ pub fn take_flash(form: &str) -> Option<Flash> {
 }
 
 /// Where to go after signing in: a path on this site, never another site.
+///
+/// `next` must be a path-absolute reference (one `/`, then not a second one) made only
+/// of the characters a URL may carry as they are: browsers drop tabs and line breaks
+/// from addresses and read `\` as `/`, so `/<TAB>/evil.example` or `/\evil.example`
+/// would lead to another site. Anything else goes to the start page.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
+            if is_local_path(path)
                 && !path.starts_with("/login")
                 && !path.starts_with("/register") =>
         {
@@ -132,6 +135,19 @@ pub fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/".to_string(),
     }
+}
+
+/// Whether `path` is a path on this site, and stays one however a browser reads it.
+fn is_local_path(path: &str) -> bool {
+    let mut bytes = path.bytes();
+    bytes.next() == Some(b'/')
+        && bytes.next() != Some(b'/')
+        // RFC 3986's unreserved and sub-delimiters, ':', '@', '/', '?', '#', and '%' for
+        // escapes: no space, control character, backslash or other byte a browser
+        // might drop or rewrite.
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?#%".contains(&b)
+        })
 }
 
 /// `page` (`/login`, `/register`), keeping where to go afterwards.
@@ -196,16 +212,54 @@ mod tests {
 
     #[test]
     fn only_paths_on_this_site_are_followed() {
-        assert_eq!(safe_next(Some("/chats/abc")), "/chats/abc");
+        for good in ["/chats/abc", "/chats/abc?at=12#m", "/a%2F%2Fb", "/"] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
         for bad in [
             "https://evil.example",
             "//evil.example",
             "/\\evil",
+            "\\/evil.example",
+            // Browsers drop tabs and line breaks from addresses: each of these becomes
+            // `//evil.example/x`.
+            "/\t/evil.example/x",
+            "/\n/evil.example/x",
+            "/\r\n/evil.example/x",
+            "/ /evil.example",
+            "/\u{0}/evil.example",
+            "/\u{7f}/x",
+            "/é",
             "/login",
             "",
         ] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    /// Whatever `safe_next` lets through, a browser's URL parser resolves on this site.
+    #[test]
+    fn what_is_followed_resolves_on_this_site() {
+        let site = url::Url::parse("https://chat.example/login").unwrap();
+        let tricky = [
+            "/\t/evil.example",
+            "/\\evil.example",
+            "/./\t/evil",
+            "/%2F/evil.example",
+            "/@evil.example",
+            "/:evil.example",
+            "/?//evil",
+            "/#//evil",
+            "/..//evil.example",
+        ];
+        for candidate in tricky {
+            let next = safe_next(Some(candidate));
+            let resolved = site.join(&next).unwrap();
+            assert_eq!(
+                resolved.host_str(),
+                Some("chat.example"),
+                "{candidate:?} → {next:?}"
+            );
+        }
     }
 }

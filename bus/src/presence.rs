@@ -110,14 +110,10 @@ impl Bus {
         Ok(())
     }
 
-    /// A connection of `user` closed at `now`. With none left they are offline: the
-    /// news, if they were not shown offline already.
-    pub async fn presence_disconnected(
-        &self,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Presence>, BusError> {
-        let left = match self {
+    /// A connection of `user` closed: how many they still have open. Nothing else is
+    /// recorded here (whether their leaving is recorded depends on whether they hide).
+    pub async fn presence_disconnected(&self, user: UserId) -> Result<u32, BusError> {
+        match self {
             Bus::Memory(bus) => {
                 let mut book = bus.presence();
                 let count = book.connections.entry(user).or_default();
@@ -126,7 +122,7 @@ impl Bus {
                 if left == 0 {
                     book.connections.remove(&user);
                 }
-                left
+                Ok(left)
             }
             Bus::Redis(bus) => {
                 let key = bus.key(&format!("presence:connections:{user}"));
@@ -138,14 +134,9 @@ impl Bus {
                         .query_async::<()>(&mut redis)
                         .await?;
                 }
-                left.max(0) as u32
+                Ok(left.max(0) as u32)
             }
-        };
-        if left > 0 {
-            return Ok(None);
         }
-        self.presence_heard(user, PresenceStatus::Offline, now)
-            .await
     }
 
     /// Forgets `user`'s presence (they hid it).

@@ -96,6 +96,11 @@ test('a dropped photo shows as a thumbnail on the other side; a document as a ca
   const full = await bo.page.request.get(await link.getAttribute('href'));
   assert.equal(full.status(), 200);
   assert.equal(full.headers()['content-type'], 'image/png');
+  // Asked for from another site's page, the web tier passes no session on.
+  const foreign = await bo.page.request.get(await link.getAttribute('href'), {
+    headers: { origin: 'https://evil.example' },
+  });
+  assert.equal(foreign.status(), 401);
 
   // A document, picked with the paper clip.
   await ann.page.locator('[data-test=attach]').setInputFiles({

@@ -140,6 +140,29 @@ test('a signed-out visitor is sent to sign in, and then back where they were goi
   assertNoSecretInAddresses(person, password);
 });
 
+test('after signing in, a next address that leads to another site is not followed', async () => {
+  // Browsers drop tabs from addresses: `/<TAB>/evil.example/x` is `//evil.example/x`.
+  const next = '/\t/evil.example/x';
+  const ann = await signedIn(browser, 'ann', 'Ann');
+  await ann.page.getByRole('button', { name: 'Log out' }).click();
+  await ann.page.waitForURL(`${WEB}/login`);
+  // Without scripts: the form's answer sends the browser to the start page.
+  const response = await ann.page.request.post('/login', {
+    form: { username: ann.username, password: 'correct horse battery', next },
+    headers: { origin: WEB },
+    maxRedirects: 0,
+  });
+  assert.equal(response.status(), 303);
+  assert.equal(response.headers().location, '/');
+  // With scripts: the app goes to the start page too.
+  await ann.page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await ann.page.locator('html[data-hydrated]').waitFor({ state: 'attached' });
+  await ann.page.getByLabel('Username or email').fill(ann.username);
+  await ann.page.getByLabel('Password').fill('correct horse battery');
+  await ann.page.getByRole('button', { name: 'Sign in' }).click();
+  await ann.page.waitForURL(`${WEB}/`);
+});
+
 test('pages carry a strict content security policy, and the app runs under it', async () => {
   const person = await newPerson(browser);
   await person.page.addInitScript(() => {

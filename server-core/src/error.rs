@@ -93,6 +93,10 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidText => {
                 ApiError::bad_input("input", "text must not contain NUL characters")
             }
+            StoreError::TooSlow => ApiError::bad_input(
+                "query",
+                "this search takes too long: add words, or make them longer",
+            ),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %chat_types::describe(&cause), "database unavailable");
                 ApiError::Unavailable

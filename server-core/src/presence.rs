@@ -38,18 +38,29 @@ pub async fn connected(state: &ServiceState, user: UserId) {
     }
 }
 
-/// A WebSocket of `user` closed: with their last one, they left.
+/// A WebSocket of `user` closed: with their last one, they left — recorded and told
+/// unless they hide their presence, in which case nothing is recorded at all (a
+/// last-heard time written while hidden would show once they stop hiding).
 pub async fn disconnected(state: &ServiceState, user: UserId) {
-    match state.bus.presence_disconnected(user, Utc::now()).await {
-        Ok(Some(news)) => match state.store.presence_hidden(user).await {
-            Ok(false) => publish(state, news),
-            _ => {
-                let _ = state.bus.presence_forget(user).await;
-            }
-        },
-        Ok(None) => {}
+    let left = match state.bus.presence_disconnected(user).await {
+        Ok(left) => left,
         Err(e) => {
             tracing::warn!(error = %chat_types::describe(&e), "presence: a closed connection not counted");
+            return;
+        }
+    };
+    if left > 0 || !matches!(state.store.presence_hidden(user).await, Ok(false)) {
+        return;
+    }
+    match state
+        .bus
+        .presence_heard(user, PresenceStatus::Offline, Utc::now())
+        .await
+    {
+        Ok(Some(news)) => publish(state, news),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %chat_types::describe(&e), "presence: leaving not recorded")
         }
     }
 }

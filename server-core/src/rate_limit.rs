@@ -50,6 +50,14 @@ impl Quota {
         }
     }
 
+    pub const fn per_hour(count: u32, burst: u32) -> Self {
+        Self {
+            count,
+            period: Duration::from_secs(3600),
+            burst,
+        }
+    }
+
     /// The time one request uses up, in nanoseconds.
     fn interval(&self) -> u64 {
         let nanos = self.period.as_nanos() / u128::from(self.count.max(1));
@@ -86,10 +94,13 @@ pub enum Action {
     Presence,
     /// Uploading a file, per user: each may be 25 MB to keep and to make thumbnails of.
     Upload,
+    /// The bytes uploaded, per user, in KiB: the count of uploads alone lets an account
+    /// store terabytes a day.
+    UploadKib,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Login,
         Action::LoginAccount,
         Action::Register,
@@ -101,6 +112,7 @@ impl Action {
         Action::Search,
         Action::Presence,
         Action::Upload,
+        Action::UploadKib,
     ];
 
     /// Its label in `/metrics`.
@@ -117,6 +129,7 @@ impl Action {
             Action::Search => "search",
             Action::Presence => "presence",
             Action::Upload => "upload",
+            Action::UploadKib => "upload_kib",
         }
     }
 }
@@ -135,6 +148,7 @@ pub struct RateLimits {
     pub search: Quota,
     pub presence: Quota,
     pub upload: Quota,
+    pub upload_kib: Quota,
 }
 
 impl Default for RateLimits {
@@ -153,6 +167,8 @@ impl Default for RateLimits {
             search: Quota::per_second(5, 20),
             presence: Quota::per_minute(20, 10),
             upload: Quota::per_minute(30, 20),
+            // A gibibyte an hour, 100 MiB at once (four full-size files).
+            upload_kib: Quota::per_hour(1024 * 1024, 100 * 1024),
         }
     }
 }
@@ -171,6 +187,7 @@ impl RateLimits {
             Action::Search => self.search,
             Action::Presence => self.presence,
             Action::Upload => self.upload,
+            Action::UploadKib => self.upload_kib,
         }
     }
 }
@@ -203,6 +220,14 @@ struct Limiter {
     started: Instant,
 }
 
+impl Limiter {
+    /// Now, in nanoseconds since the limiter started, and `key`'s digest.
+    fn at(&self, key: &impl Hash) -> (u64, u64) {
+        let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        (now, self.digest.hash_one(key))
+    }
+}
+
 impl RateLimiter {
     /// Limits as given; `None` turns them off.
     pub fn new(limits: Option<RateLimits>) -> Self {
@@ -225,13 +250,18 @@ impl RateLimiter {
     /// Counts a request of `action` by `key`; `RATE_LIMITED` with the seconds to wait
     /// when it is one too many.
     pub fn check(&self, action: Action, key: &impl Hash) -> Result<(), ApiError> {
+        self.check_cost(action, key, 1)
+    }
+
+    /// Counts a request of `action` by `key` that uses up `cost` requests' worth of the
+    /// allowance (at most the whole burst); refused, it uses up nothing.
+    pub fn check_cost(&self, action: Action, key: &impl Hash, cost: u64) -> Result<(), ApiError> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        let now = u64::try_from(limiter.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let digest = limiter.digest.hash_one(key);
+        let (now, digest) = limiter.at(key);
         limiter.buckets[action as usize]
-            .check(digest, now)
+            .check(digest, now, cost)
             .map_err(|wait| {
                 tracing::debug!(action = action.as_str(), "rate limited");
                 self.refused
@@ -243,6 +273,28 @@ impl RateLimiter {
                     retry_after_secs: wait.div_ceil(1_000_000_000).max(1),
                 }
             })
+    }
+
+    /// Uses up `cost` more of `key`'s allowance for `action`, whether or not it has
+    /// that much left: for costs known only once the work is done (the bytes of an
+    /// upload sent without a length, the time a search took). Later requests wait.
+    pub fn charge(&self, action: Action, key: &impl Hash, cost: u64) {
+        if let Some(limiter) = &self.limiter
+            && cost > 0
+        {
+            let (now, digest) = limiter.at(key);
+            limiter.buckets[action as usize].charge(digest, now, cost);
+        }
+    }
+
+    /// [`RateLimiter::check_cost`] for a user.
+    pub fn check_user_cost(&self, action: Action, user: UserId, cost: u64) -> Result<(), ApiError> {
+        self.check_cost(action, &user, cost)
+    }
+
+    /// [`RateLimiter::charge`] for a user.
+    pub fn charge_user(&self, action: Action, user: UserId, cost: u64) {
+        self.charge(action, &user, cost)
     }
 
     /// [`RateLimiter::check`] for a client address (see [`ip_key`]).
@@ -292,6 +344,8 @@ struct Buckets {
     interval: u64,
     /// How far ahead of now the TAT may be for a request to pass.
     tolerance: u64,
+    /// The most requests at once.
+    burst: u64,
     shards: [Mutex<rustc_hash::FxHashMap<u64, u64>>; SHARDS],
     shard_capacity: usize,
 }
@@ -302,17 +356,22 @@ impl Buckets {
         Self {
             interval,
             tolerance: interval.saturating_mul(u64::from(quota.burst.max(1) - 1)),
+            burst: u64::from(quota.burst.max(1)),
             shards: Default::default(),
             shard_capacity: (max_keys / SHARDS).max(1),
         }
     }
 
-    /// Passes the request at `now`, or says how many nanoseconds until it would pass.
-    fn check(&self, digest: u64, now: u64) -> Result<(), u64> {
-        let shard = &self.shards[(digest >> 60) as usize % SHARDS];
+    /// Passes a request costing `cost` at `now`, or says how many nanoseconds until it
+    /// would pass. A cost over the burst counts as the whole burst.
+    fn check(&self, digest: u64, now: u64, cost: u64) -> Result<(), u64> {
+        let cost = cost.clamp(1, self.burst);
+        let shard = self.shard(digest);
         let mut tats = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let tat = tats.get(&digest).map_or(now, |tat| (*tat).max(now));
-        let allowed_at = tat.saturating_sub(self.tolerance);
+        let allowed_at = tat
+            .saturating_add(self.interval.saturating_mul(cost - 1))
+            .saturating_sub(self.tolerance);
         if allowed_at > now {
             drop(tats);
             return Err(allowed_at - now);
@@ -320,8 +379,32 @@ impl Buckets {
         if tats.len() >= self.shard_capacity && !tats.contains_key(&digest) {
             make_room(&mut tats, now, self.shard_capacity);
         }
-        tats.insert(digest, tat.saturating_add(self.interval));
+        tats.insert(
+            digest,
+            tat.saturating_add(self.interval.saturating_mul(cost)),
+        );
         Ok(())
+    }
+
+    /// Uses up `cost` at `now` unconditionally (never more than a burst ahead of now).
+    fn charge(&self, digest: u64, now: u64, cost: u64) {
+        let shard = self.shard(digest);
+        let mut tats = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if tats.len() >= self.shard_capacity && !tats.contains_key(&digest) {
+            make_room(&mut tats, now, self.shard_capacity);
+        }
+        let tat = tats.get(&digest).map_or(now, |tat| (*tat).max(now));
+        let most = now
+            .saturating_add(self.tolerance)
+            .saturating_add(self.interval.saturating_mul(self.burst));
+        let charged = tat
+            .saturating_add(self.interval.saturating_mul(cost))
+            .min(most);
+        tats.insert(digest, charged);
+    }
+
+    fn shard(&self, digest: u64) -> &Mutex<rustc_hash::FxHashMap<u64, u64>> {
+        &self.shards[(digest >> 60) as usize % SHARDS]
     }
 
     #[cfg(test)]
@@ -357,21 +440,21 @@ mod tests {
     fn a_burst_passes_then_requests_pass_at_the_rate() {
         let buckets = Buckets::new(Quota::per_second(2, 3), 1000);
         for _ in 0..3 {
-            assert_eq!(buckets.check(1, 0), Ok(()));
+            assert_eq!(buckets.check(1, 0, 1), Ok(()));
         }
         // One interval (half a second) until the next.
-        assert_eq!(buckets.check(1, 0), Err(SECOND / 2));
+        assert_eq!(buckets.check(1, 0, 1), Err(SECOND / 2));
         // A refusal does not push the wait further.
-        assert_eq!(buckets.check(1, SECOND / 4), Err(SECOND / 4));
-        assert_eq!(buckets.check(1, SECOND / 2), Ok(()));
-        assert!(buckets.check(1, SECOND / 2).is_err());
+        assert_eq!(buckets.check(1, SECOND / 4, 1), Err(SECOND / 4));
+        assert_eq!(buckets.check(1, SECOND / 2, 1), Ok(()));
+        assert!(buckets.check(1, SECOND / 2, 1).is_err());
         // Other keys have their own allowance.
-        assert_eq!(buckets.check(2, SECOND / 2), Ok(()));
+        assert_eq!(buckets.check(2, SECOND / 2, 1), Ok(()));
         // After a long pause the whole burst is back, not more.
         for _ in 0..3 {
-            assert_eq!(buckets.check(1, 100 * SECOND), Ok(()));
+            assert_eq!(buckets.check(1, 100 * SECOND, 1), Ok(()));
         }
-        assert!(buckets.check(1, 100 * SECOND).is_err());
+        assert!(buckets.check(1, 100 * SECOND, 1).is_err());
     }
 
     #[test]
@@ -379,15 +462,15 @@ mod tests {
         let buckets = Buckets::new(Quota::per_minute(1, 5), 1600);
         // Key 7 used up its allowance: it must stay refused through the flood.
         for _ in 0..5 {
-            assert_eq!(buckets.check(7 << 60, 0), Ok(()));
+            assert_eq!(buckets.check(7 << 60, 0, 1), Ok(()));
         }
-        assert_eq!(buckets.check(7 << 60, 0), Err(60 * SECOND));
+        assert_eq!(buckets.check(7 << 60, 0, 1), Err(60 * SECOND));
         for key in 0..100_000u64 {
             let digest = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let _ = buckets.check(digest, SECOND);
+            let _ = buckets.check(digest, SECOND, 1);
             assert!(buckets.len() <= 1600);
         }
-        assert!(buckets.check(7 << 60, 2 * SECOND).is_err());
+        assert!(buckets.check(7 << 60, 2 * SECOND, 1).is_err());
     }
 
     #[test]
@@ -395,9 +478,9 @@ mod tests {
         let buckets = Buckets::new(Quota::per_second(1, 1), SHARDS * 4);
         // Fill one shard, then let its keys go stale.
         for i in 0..4 {
-            buckets.check(i, 0).unwrap();
+            buckets.check(i, 0, 1).unwrap();
         }
-        buckets.check(99, 10 * SECOND).unwrap();
+        buckets.check(99, 10 * SECOND, 1).unwrap();
         assert_eq!(buckets.len(), 1);
     }
 
@@ -442,5 +525,25 @@ mod tests {
         assert_ne!(ip_key(a), ip_key(c));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
         assert_eq!(ip_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_costly_request_uses_up_its_cost_and_a_charge_delays_the_next() {
+        // 10 a second, 20 at once.
+        let buckets = Buckets::new(Quota::per_second(10, 20), 1000);
+        assert_eq!(buckets.check(1, 0, 15), Ok(()));
+        // 5 left: a request costing 6 waits for one more to come back.
+        assert_eq!(buckets.check(1, 0, 6), Err(SECOND / 10));
+        assert_eq!(buckets.check(1, 0, 5), Ok(()));
+        assert!(buckets.check(1, 0, 1).is_err());
+        // A cost over the burst counts as the burst: after a full refill it passes.
+        assert_eq!(buckets.check(2, 0, 1000), Ok(()));
+        assert!(buckets.check(2, 0, 1).is_err());
+        // A charge after the fact pushes the next request back, but never more than
+        // a burst's worth.
+        buckets.check(3, 0, 1).unwrap();
+        buckets.charge(3, 0, 1_000_000);
+        assert_eq!(buckets.check(3, 0, 1), Err(2 * SECOND));
+        assert_eq!(buckets.check(3, 2 * SECOND, 1), Ok(()));
     }
 }

@@ -55,7 +55,7 @@ pub fn build_router(state: ServiceState) -> Router {
     tokio::spawn(upload::sweep(state.clone()));
     let uploads = Router::new()
         .route("/files", axum::routing::post(upload::upload))
-        .with_state(state.clone());
+        .with_state(upload::Uploads::new(state.clone()));
     server_core::http::service_router_with_uploads(
         "sender",
         server_core::graphql::graphql_routes(schema, state.clone()),

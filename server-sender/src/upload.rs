@@ -1,27 +1,111 @@
 //! `POST /files?chatId=…&name=…`: one file for a chat, its bytes as the request body
-//! (`chat_types::files`). Refused before anything is read when it says it is too big,
-//! and cut off when it turns out to be; what it is comes from its bytes; its bytes go
-//! to the blob store before its record, and are deleted again if the record is
-//! refused, so a failed upload leaves nothing behind. The answer is the
-//! [`Attachment`] a message then names.
+//! (`chat_types::files`). The answer is the [`Attachment`] a message then names.
+//!
+//! Everything that can refuse an upload without its bytes does so before a byte is
+//! read: who is asking, the rate limits, the declared size, membership of the chat,
+//! how many of their uploads are under way ([`AT_ONCE_PER_USER`], more wait) and the room left in
+//! their quota of unsent uploads ([`UNSENT`]). The body is then read, cut off at the
+//! size limit; what it is comes from its bytes; images are prepared in turn
+//! (`images`); the bytes go to the blob store before the record, and are deleted again
+//! if the record is refused, so a failed upload leaves nothing behind.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use chat_store::NewUpload;
+use chat_store::{NewUpload, UnsentQuota, UploadRefused};
 use chat_types::files::{self, Attachment, MAX_FILE_BYTES};
-use chat_types::{ChatId, FileId};
+use chat_types::{ChatId, FileId, UserId};
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use server_core::ApiError;
 use server_core::ServiceState;
+use server_core::access::participant;
 use server_core::files::{caller, refusal, refusal_as};
 use server_core::rate_limit::Action;
 
 use crate::images;
+
+/// The most uploads one person may have under way at once on an instance: each holds
+/// up to 25 MB in memory until it is stored. More wait their turn, up to
+/// [`TURN_WAIT`] (a browser sending ten files at once is not refused).
+pub(crate) const AT_ONCE_PER_USER: usize = 2;
+const TURN_WAIT: Duration = Duration::from_secs(10);
+
+/// What one person may have uploaded and not sent: ten full-size files' worth, thirty
+/// files, each kept an hour (a message being written takes minutes).
+pub(crate) const UNSENT: UnsentQuota = UnsentQuota {
+    files: 30,
+    bytes: 10 * MAX_FILE_BYTES as i64,
+    kept_for: chrono::TimeDelta::hours(1),
+};
+
+type Turns = Arc<Mutex<HashMap<UserId, Arc<Semaphore>>>>;
+
+/// What the upload route holds: the service, and each person's turns at uploading.
+#[derive(Clone)]
+pub(crate) struct Uploads {
+    state: ServiceState,
+    turns: Turns,
+}
+
+impl Uploads {
+    pub(crate) fn new(state: ServiceState) -> Self {
+        Self {
+            state,
+            turns: Arc::default(),
+        }
+    }
+
+    /// Waits (at most [`TURN_WAIT`]) for one of `user`'s [`AT_ONCE_PER_USER`] turns,
+    /// given back when dropped; `None` if none came.
+    async fn turn(&self, user: UserId) -> Option<Turn> {
+        let places = self
+            .turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user)
+            .or_insert_with(|| Arc::new(Semaphore::new(AT_ONCE_PER_USER)))
+            .clone();
+        // Made first, so that a wait that fails also forgets the person if it can.
+        let mut turn = Turn {
+            user,
+            turns: self.turns.clone(),
+            permit: None,
+        };
+        let permit = tokio::time::timeout(TURN_WAIT, places.acquire_owned()).await;
+        turn.permit = Some(permit.ok()?.ok()?);
+        Some(turn)
+    }
+}
+
+/// One upload's turn; dropping it gives the turn back (and forgets a person with none
+/// taken or awaited).
+struct Turn {
+    user: UserId,
+    turns: Turns,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        // Nobody else holds or awaits this person's places: forget them.
+        if turns
+            .get(&self.user)
+            .is_some_and(|places| Arc::strong_count(places) == 1)
+        {
+            turns.remove(&self.user);
+        }
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,12 +115,12 @@ pub(crate) struct Target {
 }
 
 pub(crate) async fn upload(
-    State(state): State<ServiceState>,
+    State(uploads): State<Uploads>,
     headers: HeaderMap,
     Query(target): Query<Target>,
     body: Body,
 ) -> Response {
-    match receive(&state, &headers, target, body).await {
+    match receive(&uploads, &headers, target, body).await {
         Ok(file) => (StatusCode::CREATED, axum::Json(file)).into_response(),
         Err(Refused::TooBig) => refusal_as(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,12 +148,24 @@ impl From<ApiError> for Refused {
     }
 }
 
+/// Full: room comes when the oldest unsent upload is forgotten, in `wait`.
+fn over_quota(wait: Duration) -> Refused {
+    Refused::Api(ApiError::RateLimited {
+        retry_after_secs: wait.as_secs().max(1),
+    })
+}
+
+fn kib(bytes: u64) -> u64 {
+    bytes.div_ceil(1024)
+}
+
 async fn receive(
-    state: &ServiceState,
+    uploads: &Uploads,
     headers: &HeaderMap,
     target: Target,
     body: Body,
 ) -> Result<Attachment, Refused> {
+    let state = &uploads.state;
     let uploader = caller(state, headers, true).await?;
     state.rate_limiter.check_user(Action::Upload, uploader)?;
     let chat_id: ChatId = target
@@ -83,6 +179,23 @@ async fn receive(
     if declared.is_some_and(|n| n > MAX_FILE_BYTES) {
         return Err(Refused::TooBig);
     }
+    participant(&state.store, chat_id, uploader).await?;
+    let _turn = uploads.turn(uploader).await.ok_or(ApiError::RateLimited {
+        retry_after_secs: 1,
+    })?;
+    let expected = declared.unwrap_or(1);
+    state
+        .rate_limiter
+        .check_user_cost(Action::UploadKib, uploader, kib(expected))?;
+    if let Some(wait) = state
+        .store
+        .unsent_room(uploader, expected as i64, &UNSENT)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Err(over_quota(wait));
+    }
+
     let bytes = http_body_util::Limited::new(body, MAX_FILE_BYTES as usize)
         .collect()
         .await
@@ -95,6 +208,12 @@ async fn receive(
         })?
         .to_bytes()
         .to_vec();
+    // A body longer than it said (or sent without a length) pays for the rest.
+    state.rate_limiter.charge_user(
+        Action::UploadKib,
+        uploader,
+        kib(bytes.len() as u64).saturating_sub(kib(expected)),
+    );
     if bytes.is_empty() {
         return Err(ApiError::bad_input("file", "The file is empty.").into());
     }
@@ -103,10 +222,9 @@ async fn receive(
     let id = FileId::from(uuid::Uuid::new_v4());
     let (bytes, image) = match image_format(content_type) {
         Some(format) => {
-            let copy = bytes.clone();
-            let prepared = tokio::task::spawn_blocking(move || images::prepare(copy, format))
+            let (bytes, prepared) = images::prepare_in_turn(bytes, format)
                 .await
-                .map_err(|_| ApiError::Internal)?;
+                .ok_or(ApiError::Internal)?;
             match prepared {
                 Some(mut p) => (std::mem::take(&mut p.original), Some(p)),
                 None => (bytes, None),
@@ -145,22 +263,26 @@ async fn receive(
     }
     let recorded = state
         .store
-        .record_upload(&NewUpload {
-            chat_id,
-            uploader,
-            file: file.clone(),
-        })
+        .record_upload(
+            &NewUpload {
+                chat_id,
+                uploader,
+                file: file.clone(),
+            },
+            &UNSENT,
+        )
         .await;
     match recorded {
         Ok(()) => Ok(file),
-        Err(e) => {
+        Err(refused) => {
             delete_bytes(state, &[id]).await;
-            Err(Refused::Api(match e {
-                chat_store::StoreError::NotFound => {
-                    ApiError::Forbidden("only members of a chat can send files to it")
+            Err(match refused {
+                UploadRefused::NotParticipant => {
+                    ApiError::Forbidden(server_core::access::NOT_A_PARTICIPANT).into()
                 }
-                e => ApiError::from(e),
-            }))
+                UploadRefused::OverQuota(wait) => over_quota(wait),
+                UploadRefused::Store(e) => ApiError::from(e).into(),
+            })
         }
     }
 }
@@ -176,17 +298,15 @@ pub(crate) async fn delete_bytes(state: &ServiceState, ids: &[FileId]) {
     }
 }
 
-/// How long an upload may wait for a message before it is forgotten, in hours.
-const UNSENT_KEPT_HOURS: i64 = 24;
-/// How often uploads never sent are looked for.
-const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often uploads never sent are looked for (each is kept [`UNSENT`]`.kept_for`).
+const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
 /// Forgets uploads never sent, and their bytes, for as long as the service runs.
 pub(crate) async fn sweep(state: ServiceState) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
-        let before = chrono::Utc::now() - chrono::TimeDelta::hours(UNSENT_KEPT_HOURS);
+        let before = chrono::Utc::now() - UNSENT.kept_for;
         match state.store.forget_unsent_uploads(before).await {
             Ok(ids) => delete_bytes(&state, &ids).await,
             Err(e) => tracing::warn!(error = %chat_types::describe(&e), "unsent uploads not swept"),

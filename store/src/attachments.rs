@@ -9,7 +9,82 @@ use chat_types::{ChatId, FileId, MessageId, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, StoreError, StoreResult, on_read, on_write};
+use super::{Store, StoreError, StoreResult, begin_write, on_read, on_write};
+
+/// How much one person may have uploaded and not yet sent, and for how long an unsent
+/// upload is kept: without a bound, uploads never sent fill the disk.
+#[derive(Clone, Copy, Debug)]
+pub struct UnsentQuota {
+    pub files: i64,
+    pub bytes: i64,
+    /// Unsent uploads older than this are forgotten (and no longer count).
+    pub kept_for: chrono::TimeDelta,
+}
+
+/// What someone has uploaded and not yet sent, of what is still kept.
+#[derive(Debug)]
+struct UnsentUsage {
+    files: i64,
+    bytes: i64,
+    oldest: Option<DateTime<Utc>>,
+}
+
+impl UnsentQuota {
+    /// `Some(wait)` if an upload of `size` more bytes does not fit `usage` at `now`:
+    /// `wait` is how long until the oldest unsent upload is forgotten.
+    fn refuses(
+        &self,
+        usage: &UnsentUsage,
+        size: i64,
+        now: DateTime<Utc>,
+    ) -> Option<std::time::Duration> {
+        let fits = usage.files < self.files && usage.bytes + size <= self.bytes;
+        if fits {
+            return None;
+        }
+        let forgotten = usage.oldest.map_or(now, |oldest| oldest + self.kept_for);
+        Some((forgotten - now).to_std().unwrap_or_default())
+    }
+}
+
+/// Why an upload was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadRefused {
+    /// The uploader is not in the chat, or it does not exist.
+    #[error("not a participant of this chat")]
+    NotParticipant,
+    /// The uploader's unsent uploads are at their quota; room comes in this long.
+    #[error("too many unsent uploads")]
+    OverQuota(std::time::Duration),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for UploadRefused {
+    fn from(e: sqlx::Error) -> Self {
+        UploadRefused::Store(e.into())
+    }
+}
+
+/// `$uploader`'s [`UnsentUsage`] of uploads made since `$since`, read on `$executor`.
+macro_rules! unsent_usage {
+    ($executor:expr, $uploader:expr, $since:expr) => {{
+        let (files, bytes, oldest): (i64, Option<i64>, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(SUM(size) AS BIGINT), MIN(created_at) FROM files \
+             WHERE uploader_id = $1 AND message_id IS NULL AND created_at >= $2",
+        )
+        .bind($uploader.as_uuid())
+        .bind($since)
+        .fetch_one($executor)
+        .await
+        .map_err(StoreError::from)?;
+        UnsentUsage {
+            files,
+            bytes: bytes.unwrap_or(0),
+            oldest,
+        }
+    }};
+}
 
 /// A file whose bytes are stored, to record for a chat.
 #[derive(Clone, Debug)]
@@ -41,12 +116,31 @@ macro_rules! file_columns {
 }
 
 impl Store {
-    /// Records an upload to a chat its uploader takes part in; [`StoreError::NotFound`]
-    /// when they do not (or the chat does not exist).
-    pub async fn record_upload(&self, upload: &NewUpload) -> StoreResult<()> {
+    /// Records an upload to a chat its uploader takes part in, if it fits within
+    /// `quota` of what they have uploaded and not yet sent. Decided in one transaction
+    /// that first locks the uploader's row (PostgreSQL; SQLite writes one at a time),
+    /// so uploads arriving together cannot each see room for themselves.
+    pub async fn record_upload(
+        &self,
+        upload: &NewUpload,
+        quota: &UnsentQuota,
+    ) -> Result<(), UploadRefused> {
         let file = &upload.file;
-        let inserted = on_write!(self, |pool| {
-            sqlx::query(
+        let now = Utc::now();
+        on_write!(self, |pool| {
+            let mut tx = begin_write!(pool);
+            if PG {
+                sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(upload.uploader.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+            let usage = unsent_usage!(&mut *tx, upload.uploader, now - quota.kept_for);
+            if let Some(wait) = quota.refuses(&usage, file.size, now) {
+                return Err(UploadRefused::OverQuota(wait));
+            }
+            let inserted = sqlx::query(
                 "INSERT INTO files (id, chat_id, uploader_id, name, content_type, size, width, height, created_at) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
                  WHERE EXISTS (SELECT 1 FROM chat_participants WHERE chat_id = $2 AND user_id = $3)",
@@ -59,15 +153,35 @@ impl Store {
             .bind(file.size)
             .bind(file.width)
             .bind(file.height)
-            .bind(Utc::now())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if inserted == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+            if inserted == 0 {
+                return Err(UploadRefused::NotParticipant);
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(())
+        })
+    }
+
+    /// Whether `uploader` has room for an upload of `size` bytes now: `Some(wait)` when
+    /// not, `wait` being how long until their oldest unsent upload is forgotten. Asked
+    /// before an upload is read; [`Store::record_upload`] decides.
+    pub async fn unsent_room(
+        &self,
+        uploader: UserId,
+        size: i64,
+        quota: &UnsentQuota,
+    ) -> StoreResult<Option<std::time::Duration>> {
+        let now = Utc::now();
+        let usage = on_read!(self, |pool| unsent_usage!(
+            pool,
+            uploader,
+            now - quota.kept_for
+        ));
+        Ok(quota.refuses(&usage, size, now))
     }
 
     /// The file `id` if `viewer` may fetch it: it belongs to a message of a chat they

@@ -29,7 +29,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use attachments::NewUpload;
+pub use attachments::{NewUpload, UnsentQuota, UploadRefused};
 pub use batch::{NewMessage, StoredMessage, WrittenBatch};
 pub use blobs::{BlobError, BlobStore, BlobStream, Blobs, S3Blobs};
 pub use chats::{ChatChangeError, NewChat};
@@ -54,6 +54,9 @@ pub enum StoreError {
     /// The database refused a text value it cannot store (PostgreSQL: a NUL character).
     #[error("text the database cannot store")]
     InvalidText,
+    /// A statement took longer than it may (a search over its time budget).
+    #[error("took too long")]
+    TooSlow,
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("database migration failed")]
@@ -142,6 +145,8 @@ pub struct Store {
     db: Db,
     /// SQLite: the folder beside the database file that keeps attached files.
     files_dir: Option<std::sync::Arc<Path>>,
+    /// The most database time one search may take ([`search::TIME_BUDGET`]).
+    search_budget: Duration,
 }
 
 /// Runs `$body` once per backend with `$pool` bound to its pool (for SQLite, the
@@ -242,6 +247,7 @@ impl Store {
             Store {
                 db: Db::Postgres(pool),
                 files_dir: None,
+                search_budget: search::TIME_BUDGET,
             }
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -282,6 +288,7 @@ impl Store {
             Store {
                 db: Db::Sqlite { read, write },
                 files_dir: Some(files_dir.into()),
+                search_budget: search::TIME_BUDGET,
             }
         } else {
             return Err(StoreError::Url(
@@ -289,6 +296,12 @@ impl Store {
             ));
         };
         Ok(store)
+    }
+
+    /// This store with another time budget for searches (tests make it short).
+    pub fn with_search_budget(mut self, budget: Duration) -> Self {
+        self.search_budget = budget;
+        self
     }
 
     pub fn backend(&self) -> Backend {

@@ -32,6 +32,8 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0011_mute.sql",
     "0012_presence_hidden.sql",
     "0013_files.sql",
+    "0014_unsent_uploads.sql",
+    "0015_search_by_chat.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -48,6 +50,8 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0011_mute.sql",
     "0012_presence_hidden.sql",
     "0013_files.sql",
+    "0014_unsent_uploads.sql",
+    "0015_search_by_chat.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

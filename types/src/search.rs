@@ -3,7 +3,8 @@
 //!
 //! A query is a few words; a message matches when each word begins one of its words
 //! ("deplo" finds "deployment", "Deploy" and "re-deploy", not "redeploy"), whatever the
-//! case. PostgreSQL and SQLite's full-text indexes are asked with the same words, and
+//! case. A word shorter than [`MIN_PREFIX`] is matched whole ("a" finds "a", not
+//! "apple"): as a prefix it would match a large part of every index. PostgreSQL and SQLite's full-text indexes are asked with the same words, and
 //! the snippet is cut here, so both backends show the same thing.
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,9 @@ pub const QUERY_MAX: usize = 200;
 pub const MAX_RESULTS: i64 = 50;
 /// How many it returns when not asked for a number.
 pub const DEFAULT_RESULTS: i64 = 20;
+/// The shortest word that is looked for as the start of words; shorter ones are
+/// looked for whole.
+pub const MIN_PREFIX: usize = 2;
 /// About how many characters of a message a snippet shows.
 pub const SNIPPET_CHARS: usize = 160;
 
@@ -60,30 +64,56 @@ impl SearchQuery {
         &self.terms
     }
 
-    /// The query for PostgreSQL's `to_tsquery('simple', …)`: every word as a prefix.
-    /// Words hold letters and digits only, so nothing in them is query syntax.
+    /// The query for PostgreSQL's `to_tsquery('simple', …)`: every word as a prefix
+    /// (but the shortest). Words hold letters and digits only, so nothing in them is
+    /// query syntax.
     pub fn to_tsquery(&self) -> String {
         self.terms
             .iter()
-            .map(|t| format!("{t}:*"))
+            .map(|t| {
+                if is_prefix(t) {
+                    format!("{t}:*")
+                } else {
+                    t.clone()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" & ")
     }
 
-    /// The query for SQLite's FTS5 `MATCH`: every word quoted, as a prefix.
+    /// The query for SQLite's FTS5 `MATCH`: every word quoted, as a prefix (but the
+    /// shortest).
     pub fn to_fts5(&self) -> String {
         self.terms
             .iter()
-            .map(|t| format!("\"{t}\"*"))
+            .map(|t| {
+                if is_prefix(t) {
+                    format!("\"{t}\"*")
+                } else {
+                    format!("\"{t}\"")
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
 
-    /// Whether `word` is a match: it begins with one of the query's words.
+    /// Whether `word` is a match: it begins with one of the query's words (or is one of
+    /// the short ones).
     fn matches(&self, word: &str) -> bool {
         let word = word.to_lowercase();
-        self.terms.iter().any(|t| word.starts_with(t.as_str()))
+        self.terms.iter().any(|t| {
+            if is_prefix(t) {
+                word.starts_with(t.as_str())
+            } else {
+                word == *t
+            }
+        })
     }
+}
+
+/// Whether a query word is looked for as the start of words.
+fn is_prefix(term: &str) -> bool {
+    term.chars().count() >= MIN_PREFIX
 }
 
 /// The words of `text`: runs of letters and digits (as the full-text indexes see them).
@@ -226,9 +256,17 @@ mod tests {
     fn a_query_is_its_words_lowercased_and_nothing_of_them_is_syntax() {
         let q = query("Deplo  the' OR *x:* DEPLO");
         assert_eq!(q.terms(), ["deplo", "the", "or", "x"]);
-        assert_eq!(q.to_tsquery(), "deplo:* & the:* & or:* & x:*");
-        assert_eq!(q.to_fts5(), "\"deplo\"* \"the\"* \"or\"* \"x\"*");
+        assert_eq!(q.to_tsquery(), "deplo:* & the:* & or:* & x");
+        assert_eq!(q.to_fts5(), "\"deplo\"* \"the\"* \"or\"* \"x\"");
         assert_eq!(query("Ünïcode 東京").terms(), ["ünïcode", "東京"]);
+    }
+
+    #[test]
+    fn a_word_shorter_than_the_shortest_prefix_is_matched_whole() {
+        let q = query("a");
+        assert_eq!(q.to_tsquery(), "a");
+        assert_eq!(q.to_fts5(), "\"a\"");
+        assert_eq!(marked(&snippet("a apple, A b", &q)), "[a] apple, [A] b");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! receiver instance this browser chose, with its session, so pages show files from
 //! their own origin (the same markup on the server and in the browser, and a strict
 //! content security policy). The receiver decides who may have them; its answer comes
-//! back as it is, headers and all.
+//! back as it is, headers and all. A request from another site's page goes on without
+//! the session, as the receiver itself would take it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::config::{Choice, Instances, Service};
@@ -20,6 +22,7 @@ use server_core::http::REQUEST_ID;
 pub(super) struct Files {
     service_host: String,
     instances: Instances,
+    allowed_origins: Arc<[String]>,
     http: reqwest::Client,
 }
 
@@ -34,7 +37,11 @@ const PASSED_ON: [header::HeaderName; 6] = [
 ];
 
 impl Files {
-    pub(super) fn new(service_host: String, instances: Instances) -> Self {
+    pub(super) fn new(
+        service_host: String,
+        instances: Instances,
+        allowed_origins: Arc<[String]>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -42,6 +49,7 @@ impl Files {
         Self {
             service_host,
             instances,
+            allowed_origins,
             http,
         }
     }
@@ -66,7 +74,9 @@ impl Files {
         let mut request = self
             .http
             .get(format!("http://{}:{port}{path}", self.service_host));
-        if let Some(token) = session_cookie(headers) {
+        if let Some(token) = session_cookie(headers)
+            && super::from_allowed_origin(&self.allowed_origins, headers)
+        {
             request = request.bearer_auth(token);
         }
         if let Some(id) = headers.get(REQUEST_ID) {

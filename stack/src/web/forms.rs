@@ -65,13 +65,7 @@ impl Forms {
     /// A page of another site may not post here: a login planted by another site
     /// would sign the victim into the attacker's account.
     fn posted_from_allowed_origin(&self, headers: &HeaderMap) -> bool {
-        match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-            Some(origin) => self.allowed_origins.iter().any(|o| o == origin),
-            // Browsers send Origin with every cross-site POST; its absence means a
-            // same-site form in an older browser, or a client that is not a browser
-            // (and carries no one's cookie but its own).
-            None => true,
-        }
+        super::from_allowed_origin(&self.allowed_origins, headers)
     }
 
     /// Sends `document` to the instance of `service` this browser chose (its cookie),

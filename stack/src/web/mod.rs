@@ -65,7 +65,14 @@ pub fn router(config: &WebConfig) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<LeptosOptions, _>(context, app::shell))
         .with_state(options)
         .merge(forms.routes())
-        .merge(files::Files::new(config.service_host.clone(), instances.clone()).routes())
+        .merge(
+            files::Files::new(
+                config.service_host.clone(),
+                instances.clone(),
+                config.allowed_origins.clone(),
+            )
+            .routes(),
+        )
         .layer(middleware::from_fn(security_headers))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -73,6 +80,20 @@ pub fn router(config: &WebConfig) -> Router {
             tracing::info_span!("web", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Whether a request that carries this browser's session may use it: it comes from one
+/// of the allowed origins, or says no origin at all (browsers send `Origin` with every
+/// cross-site POST and fetch; a same-site request in an older browser, an `<img>`, or a
+/// client that is not a browser and carries no one's cookie but its own, send none).
+fn from_allowed_origin(allowed: &[String], headers: &http::HeaderMap) -> bool {
+    match headers
+        .get(http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    {
+        Some(origin) => allowed.iter().any(|o| o == origin),
+        None => true,
+    }
 }
 
 /// No framing by other sites, no content-type guessing, no referrer beyond the origin.

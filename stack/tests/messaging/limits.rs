@@ -27,22 +27,6 @@ backend_tests!(
     a_lagging_member_who_is_removed_gets_nothing_after_the_removal,
 );
 
-/// The six instances: users without limits, senders and receivers with the given ones.
-async fn system_with(env: &TestEnv, senders: Limits, receivers: Limits) -> System {
-    let mut states = Vec::new();
-    for limits in [
-        Limits::off(),
-        Limits::off(),
-        senders,
-        senders,
-        receivers,
-        receivers,
-    ] {
-        states.push(env.instance_with_limits(limits).await);
-    }
-    System::on(states).await
-}
-
 /// A figure from a service's `/metrics` (`name` with its labels, if any).
 async fn metric(base: &str, name: &str) -> i64 {
     let text = Gql::new(base)
@@ -80,7 +64,7 @@ fn create_message(chat: &str, content: &str, client_id: &str) -> Value {
 }
 
 async fn message_floods_are_limited_and_refused_messages_are_not_written(env: TestEnv) {
-    let system = system_with(&env, Limits::on(), Limits::off()).await;
+    let system = System::with_limits(&env, Limits::on(), Limits::off()).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let chat = alice.direct_chat(&bob, 0).await;
@@ -141,7 +125,7 @@ async fn message_floods_are_limited_and_refused_messages_are_not_written(env: Te
 }
 
 async fn typing_calls_are_limited(env: TestEnv) {
-    let system = system_with(&env, Limits::on(), Limits::off()).await;
+    let system = System::with_limits(&env, Limits::on(), Limits::off()).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let chat = alice.direct_chat(&bob, 0).await;
@@ -169,7 +153,7 @@ async fn typing_calls_are_limited(env: TestEnv) {
 }
 
 async fn chat_changes_are_limited(env: TestEnv) {
-    let system = system_with(&env, Limits::on(), Limits::off()).await;
+    let system = System::with_limits(&env, Limits::on(), Limits::off()).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let group = alice.group("Looped", &[&bob]).await;
@@ -232,7 +216,7 @@ async fn announce_chat(alice: &Person, bob: &Person) -> String {
 
 async fn subscriptions_per_connection_are_capped(env: TestEnv) {
     // The cap on subscriptions stays even with the per-user limits off.
-    let system = system_with(&env, Limits::off(), Limits::off()).await;
+    let system = System::with_limits(&env, Limits::off(), Limits::off()).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let socket = alice.socket(&system, 0).await;
@@ -268,7 +252,7 @@ async fn subscriptions_per_connection_are_capped(env: TestEnv) {
 }
 
 async fn connections_per_user_are_capped(env: TestEnv) {
-    let system = system_with(&env, Limits::off(), Limits::on()).await;
+    let system = System::with_limits(&env, Limits::off(), Limits::on()).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let mut sockets = Vec::new();
@@ -311,7 +295,7 @@ async fn connections_per_user_are_capped(env: TestEnv) {
 async fn sockets_that_never_initialise_are_closed(env: TestEnv) {
     let mut limits = Limits::off();
     limits.ws.init_timeout = Duration::from_millis(500);
-    let system = system_with(&env, Limits::off(), limits).await;
+    let system = System::with_limits(&env, Limits::off(), limits).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let receiver = &system.receivers[0];
@@ -407,7 +391,7 @@ const MAX_BIG_MESSAGES: usize = 2000;
 async fn a_stalled_subscriber_is_cut_off_without_delaying_others(env: TestEnv) {
     let mut limits = Limits::off();
     limits.ws.send_timeout = Duration::from_secs(1);
-    let system = system_with(&env, Limits::off(), limits).await;
+    let system = System::with_limits(&env, Limits::off(), limits).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let chat = alice.direct_chat(&bob, 0).await;
@@ -485,7 +469,7 @@ async fn a_lagging_member_who_is_removed_gets_nothing_after_the_removal(env: Tes
     // A long send timeout: the socket stays open, only the hub gives up on her.
     let mut limits = Limits::off();
     limits.ws.send_timeout = Duration::from_secs(120);
-    let system = system_with(&env, Limits::off(), limits).await;
+    let system = System::with_limits(&env, Limits::off(), limits).await;
     let alice = system.register("alice", 0).await;
     let bob = system.register("bob", 1).await;
     let carol = system.register("carol", 0).await;

@@ -17,3 +17,4 @@ mod outage;
 mod presence;
 mod search;
 mod timeline;
+mod uploads;

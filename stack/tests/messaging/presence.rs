@@ -172,6 +172,10 @@ async fn hidden_presence_is_never_told(env: TestEnv) {
     to_ann.expect_silence(QUIET).await;
 
     assert_eq!(hide(false).await, false);
+    assert!(
+        around(&ann, 0).await.is_empty(),
+        "nothing was recorded while he hid: no last-seen from then"
+    );
     report(&bo, "ACTIVE", 0).await;
     assert_eq!(
         next_change(&mut to_ann).await,

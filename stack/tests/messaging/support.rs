@@ -3,6 +3,7 @@
 use chat_types::ops;
 use serde_json::{Value, json};
 use server_core::ServiceState;
+use server_core::limits::Limits;
 use testkit::ws::Subscription;
 use testkit::{Gql, Protocol, TestEnv, WsClient, spawn, unique};
 
@@ -19,6 +20,23 @@ impl System {
         let mut states = Vec::new();
         for _ in 0..6 {
             states.push(env.instance().await);
+        }
+        Self::on(states).await
+    }
+
+    /// The six instances: users without limits, senders and receivers with the given
+    /// ones.
+    pub(crate) async fn with_limits(env: &TestEnv, senders: Limits, receivers: Limits) -> Self {
+        let mut states = Vec::new();
+        for limits in [
+            Limits::off(),
+            Limits::off(),
+            senders,
+            senders,
+            receivers,
+            receivers,
+        ] {
+            states.push(env.instance_with_limits(limits).await);
         }
         Self::on(states).await
     }

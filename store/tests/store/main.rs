@@ -2,22 +2,24 @@
 //! their seqs, idempotency and unread counts, read watermarks.
 
 use chat_store::{
-    BlobStore, NewChat, NewMessage, NewUser, PoolSize, S3Blobs, SearchPlan, Store, StoredMessage,
+    BlobStore, NewChat, NewMessage, NewUser, PoolSize, S3Blobs, Store, StoredMessage,
 };
-use chat_types::search::SearchQuery;
 use chat_types::{ChatId, ChatKind, UserId};
 use futures::TryStreamExt;
 use testkit::env::{Backend, TestDatabase};
 use testkit::s3_server::S3Server;
 use testkit::unique;
 
-async fn each_database() -> Vec<TestDatabase> {
+mod search;
+mod uploads;
+
+pub(crate) async fn each_database() -> Vec<TestDatabase> {
     let mut databases = vec![TestDatabase::new(Backend::Embedded).await.unwrap()];
     databases.extend(TestDatabase::new(Backend::Real).await);
     databases
 }
 
-async fn user(store: &Store) -> UserId {
+pub(crate) async fn user(store: &Store) -> UserId {
     let name = unique("u");
     store
         .create_user(NewUser {
@@ -31,7 +33,7 @@ async fn user(store: &Store) -> UserId {
         .user_id()
 }
 
-async fn group(store: &Store, owner: UserId, others: &[UserId]) -> ChatId {
+pub(crate) async fn group(store: &Store, owner: UserId, others: &[UserId]) -> ChatId {
     store
         .create_chat(NewChat {
             kind: ChatKind::Group,
@@ -45,7 +47,12 @@ async fn group(store: &Store, owner: UserId, others: &[UserId]) -> ChatId {
         .0
 }
 
-fn message(chat: ChatId, sender: UserId, text: &str, client_id: Option<&str>) -> NewMessage {
+pub(crate) fn message(
+    chat: ChatId,
+    sender: UserId,
+    text: &str,
+    client_id: Option<&str>,
+) -> NewMessage {
     NewMessage {
         chat_id: chat,
         sender_id: sender,
@@ -444,98 +451,6 @@ async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
         let among = store.chat_events_among(chat, None, None).await.unwrap();
         assert!(among.iter().all(|e| !e.kind.changes_a_message()));
         store.close().await;
-    }
-}
-
-/// PostgreSQL is asked for a search one of two ways, chosen by how common its words
-/// are; both find the same messages in the same order, page by page.
-#[tokio::test]
-async fn both_ways_of_searching_postgres_find_the_same() {
-    let Some(database) = TestDatabase::new(Backend::Real).await else {
-        return;
-    };
-    let store = Store::connect(&database.url, PoolSize::default())
-        .await
-        .unwrap();
-    let (ann, bo, cy) = (user(&store).await, user(&store).await, user(&store).await);
-    let (ours, hers, theirs) = (
-        group(&store, ann, &[bo]).await,
-        group(&store, ann, &[]).await,
-        group(&store, bo, &[cy]).await,
-    );
-    let mut batch = Vec::new();
-    for n in 0..40 {
-        let chat = [ours, hers, theirs][n % 3];
-        let words = [
-            "deploy the release",
-            "release notes",
-            "lunch",
-            "deployment done",
-        ];
-        batch.push(message(
-            chat,
-            if chat == theirs { bo } else { ann },
-            words[n % 4],
-            None,
-        ));
-    }
-    let written = store.write_messages(&batch).await.unwrap();
-    let ids: Vec<_> = written
-        .outcomes
-        .iter()
-        .filter_map(|o| match o {
-            StoredMessage::Created(m) => Some(m.id),
-            _ => None,
-        })
-        .collect();
-    store.delete_message(ids[0], ann).await.unwrap();
-    // "deployment done", in ours.
-    store
-        .edit_message(ids[3], ann, "lunch after all", &[])
-        .await
-        .unwrap();
-
-    for (words, chat) in [
-        ("deplo", None),
-        ("release", None),
-        ("release deploy", None),
-        ("lunch", Some(ours)),
-        ("lunch", Some(theirs)),
-        ("nothing", None),
-    ] {
-        let query = SearchQuery::parse(words).unwrap();
-        let mut pages = Vec::new();
-        for plan in [SearchPlan::Flat, SearchPlan::PerChat, SearchPlan::Estimated] {
-            let (mut found, mut after) = (Vec::new(), None);
-            loop {
-                let page = store
-                    .search_messages_by(plan, ann, &query, chat, 4, after)
-                    .await
-                    .unwrap();
-                found.extend(page.messages.iter().map(|m| m.id));
-                after = page.messages.last().map(|m| m.id);
-                if !page.has_more {
-                    break;
-                }
-            }
-            pages.push(found);
-        }
-        assert_eq!(pages[0], pages[1], "{words:?} in {chat:?}");
-        assert_eq!(pages[0], pages[2], "{words:?} in {chat:?}");
-        if words == "deplo" {
-            assert!(!pages[0].contains(&ids[0]), "deleted: never found");
-            assert!(
-                !pages[0].contains(&ids[3]),
-                "edited: found by its text now…"
-            );
-            assert!(pages[0].len() > 4, "more than a page");
-        }
-        if chat == Some(ours) {
-            assert!(pages[0].contains(&ids[3]), "…which is lunch");
-        }
-        if chat == Some(theirs) {
-            assert!(pages[0].is_empty(), "not her chat");
-        }
     }
 }
 
