@@ -202,17 +202,29 @@ export async function signedIn(browser, name, displayName = name, options = {}) 
   return person;
 }
 
-/** Starts a direct chat with `other` from the "New chat" dialog; returns its id. */
-export async function startDirectChat(person, other) {
+/**
+ * Starts a direct chat with `other` from the "New chat" dialog; returns its id. The two
+ * have never talked, so it is a request to `other`, who accepts it (as the request
+ * bar's Accept does) unless `accepted` is false: the tests that follow talk as people
+ * who know each other.
+ */
+export async function startDirectChat(person, other, { accepted = true } = {}) {
   const before = person.page.url();
   await person.page.getByRole('button', { name: 'New chat' }).click();
   await person.page.getByLabel('Find people').fill(other.username);
   await person.page.getByRole('button', { name: new RegExp(other.username) }).click();
   await person.page.waitForURL((url) => url.pathname.startsWith('/chats/') && url.href !== before);
-  return chatIdOf(person.page);
+  const chat = chatIdOf(person.page);
+  if (accepted) await accept(other, chat);
+  return chat;
 }
 
-/** Starts a group named `name` with `others`; returns its id. */
+/** `person` accepts chat `chatId`, a request to them. */
+export async function accept(person, chatId) {
+  await gql(person, 4002, 'mutation($chatId: ID!) { acceptChat(chatId: $chatId) { id } }', { chatId });
+}
+
+/** Starts a group named `name` with `others` (who each accept it); returns its id. */
 export async function startGroup(person, name, others) {
   const before = person.page.url();
   await person.page.getByRole('button', { name: 'New chat' }).click();
@@ -224,7 +236,9 @@ export async function startGroup(person, name, others) {
   }
   await person.page.getByRole('button', { name: 'Create group' }).click();
   await person.page.waitForURL((url) => url.pathname.startsWith('/chats/') && url.href !== before);
-  return chatIdOf(person.page);
+  const chat = chatIdOf(person.page);
+  for (const other of others) await accept(other, chat);
+  return chat;
 }
 
 /** The unread count the chat list shows for the chat titled `title` (0 without a badge). */

@@ -1,5 +1,5 @@
 //! Desktop notifications: while the tab is hidden, a direct message, or a message that
-//! mentions the reader, in a chat they have not muted shows one (the browser's
+//! mentions the reader, in a chat they have not muted (nor have as a request) shows one (the browser's
 //! Notification API), with the chat and a short preview; clicking it brings the tab
 //! back at that chat.
 //!
@@ -84,7 +84,8 @@ pub fn wording(
     me: UserId,
     mention: bool,
 ) -> Option<(String, String)> {
-    if message.sender_id == me || chat.muted || message.is_deleted() {
+    // A request does not interrupt: it waits in the list to be accepted.
+    if message.sender_id == me || chat.muted || message.is_deleted() || chat.is_request_for(me) {
         return None;
     }
     let direct = chat.kind == ChatKind::Direct;
@@ -163,6 +164,7 @@ mod tests {
             role: Role::Member,
             last_read_seq: 0,
             read_at: None,
+            accepted: true,
         }
     }
 

@@ -162,21 +162,16 @@ impl ChatsStore {
         });
     }
 
-    /// A chat was added or changed; one you are no longer in leaves the list.
+    /// A chat was added or changed: see [`take_changed`].
     pub fn chat_changed(&self, mut chat: Chat, me: UserId) {
         self.mentions
             .update_value(|counted| count_mentions_as_read(&mut chat, counted));
-        self.edit(|list| {
-            let existing = list.iter().position(|c| c.id == chat.id);
-            match (existing, chat.has_participant(me)) {
-                (Some(i), true) => list[i] = chat,
-                (Some(i), false) => {
-                    list.remove(i);
-                }
-                (None, true) => list.insert(0, chat),
-                (None, false) => {}
-            }
-        });
+        self.edit(|list| take_changed(list, chat, me));
+    }
+
+    /// A chat is no longer shown (a request declined).
+    pub fn forget(&self, id: ChatId) {
+        self.edit(|list| list.retain(|c| c.id != id));
     }
 
     /// A participant's read watermark moved.
@@ -283,6 +278,21 @@ fn merge_read_again(
             .map_or(c.created_at, |m| m.created_at)
     };
     list.sort_by(|a, b| activity(b).cmp(&activity(a)).then(a.id.cmp(&b.id)));
+}
+
+/// A chat added or changed, taken into the list: one you are no longer in leaves it,
+/// and a copy read before what the page already knows (a read receipt that came
+/// meanwhile) moves nothing back ([`newest_of`]).
+fn take_changed(list: &mut Vec<Chat>, chat: Chat, me: UserId) {
+    let existing = list.iter().position(|c| c.id == chat.id);
+    match (existing, chat.has_participant(me)) {
+        (Some(i), true) => list[i] = newest_of(list[i].clone(), chat, me),
+        (Some(i), false) => {
+            list.remove(i);
+        }
+        (None, true) => list.insert(0, chat),
+        (None, false) => {}
+    }
 }
 
 /// Of two copies of a chat: the name and members of the one with the later logged
@@ -808,6 +818,7 @@ mod tests {
                 role: chat_types::Role::Member,
                 last_read_seq: read,
                 read_at: None,
+                accepted: true,
             }],
             last_seq,
             last_event_seq: 1,
@@ -917,5 +928,24 @@ mod tests {
             .map(|p| p.last_read_seq)
             .collect();
         assert_eq!(reads, [9, 8]);
+    }
+
+    /// Found in the browser tests: a chat's change (someone accepting it) read before
+    /// a read receipt that overtook it must not take the receipt back.
+    #[test]
+    fn a_changed_chat_read_before_a_receipt_keeps_the_receipt() {
+        let me: UserId = Uuid::from_u128(2).into();
+        let with_other = |mut chat: Chat, their_read: i64, accepted: bool| {
+            let mut other = chat.participants[0].clone();
+            other.user.id = Uuid::from_u128(3).into();
+            other.last_read_seq = their_read;
+            other.accepted = accepted;
+            chat.participants.push(other);
+            chat
+        };
+        let mut list = vec![with_other(listed(1, 5, 5, 0), 5, false)];
+        take_changed(&mut list, with_other(listed(1, 5, 5, 0), 0, true), me);
+        let other = &list[0].participants[1];
+        assert_eq!((other.last_read_seq, other.accepted), (5, true));
     }
 }

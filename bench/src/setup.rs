@@ -101,3 +101,36 @@ pub async fn groups(
         .await;
     results.into_iter().collect()
 }
+
+/// Every member of `chats` but its creator accepts it: groups of people who never
+/// talked are requests, and people see each other's presence only once they accept.
+pub async fn accept_all(
+    http: &Http,
+    targets: &Targets,
+    people: &[Person],
+    chats: &[Chat],
+) -> anyhow::Result<()> {
+    let turn = Arc::new(RoundRobin::default());
+    let acceptances = chats
+        .iter()
+        .flat_map(|chat| chat.members[1..].iter().map(move |m| (chat, *m)));
+    let results = futures::stream::iter(acceptances)
+        .map(|(chat, member)| {
+            let (http, turn) = (http.clone(), turn.clone());
+            async move {
+                http.call(
+                    turn.pick(&targets.senders),
+                    Some(&people[member].token),
+                    chat_types::ops::ACCEPT_CHAT,
+                    json!({ "chatId": chat.id }),
+                    "acceptChat",
+                )
+                .await
+                .context("accepting a chat")
+            }
+        })
+        .buffered(16)
+        .collect::<Vec<_>>()
+        .await;
+    results.into_iter().try_for_each(|r| r.map(drop))
+}

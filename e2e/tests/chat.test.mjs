@@ -63,11 +63,13 @@ test('two people on different instances chat live', async () => {
   await eventually('alice’s receipts say sent', async () =>
     (await alice.page.locator('[data-test=receipt]').last().getAttribute('data-state')) === 'Sent');
 
-  // Bob opens it: the badge clears, and Alice's receipt turns to read.
+  // Bob opens it: the badge clears. They have never talked, so it is a request: Alice
+  // sees he has read it only once he accepts.
   await bob.page.locator('.chat-item', { hasText: 'Alice' }).locator('a').click();
   await eventually('bob sees the messages', async () => (await messageTexts(bob.page)).length === 3);
   assert.deepEqual(await messageTexts(bob.page), ['Hi Bob', 'Are you there?', 'Third message']);
   await eventually('the badge clears', async () => (await unreadBadge(bob.page, 'Alice')) === 0);
+  await bob.page.getByRole('button', { name: 'Accept' }).click();
   await eventually('alice’s receipt turns to read', async () =>
     (await alice.page.locator('[data-test=receipt]').last().getAttribute('data-state')) === 'Read');
   // Her own list shows her newest message (it once kept an earlier one).
@@ -274,6 +276,8 @@ test('script in messages, chat names and display names is shown as text', async 
   await eventually('the group in the victim’s list', () => item.count());
   await item.locator('a').click();
   await eventually('the message as text', async () => (await messageTexts(victim.page)).includes(payload));
+  // A stranger's group is a request: the victim accepts it, and sees Mallory type.
+  await victim.page.getByRole('button', { name: 'Accept' }).click();
   assert.equal(await victim.page.locator('[data-test=room-title]').textContent(), payload);
   await eventually('the author’s name as text', async () =>
     (await victim.page.locator('[data-test=message] .author').allTextContents()).includes(namePayload));

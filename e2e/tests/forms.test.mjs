@@ -55,8 +55,12 @@ test('without scripts one can register, sign in, send and sign out', async () =>
   // Someone to talk to, with scripts; then the form sends to them.
   const friend = await signedIn(browser, 'friend', 'Friend');
   const nojsUser = { username };
-  const chat = await startDirectChat(friend, nojsUser);
+  const chat = await startDirectChat(friend, nojsUser, { accepted: false });
+  // A request from someone new: accepted with a plain form too.
   await page.goto(`/chats/${chat}`);
+  assert.match(await page.locator('[data-test=request]').textContent(), /Friend wants to chat with you/);
+  await page.getByRole('button', { name: 'Accept' }).click();
+  await page.waitForURL(`${WEB}/chats/${chat}`);
   await page.getByLabel('Message', { exact: true }).fill('sent by a plain form');
   await page.getByRole('button', { name: 'Send' }).click();
   await page.waitForURL(`${WEB}/chats/${chat}`);

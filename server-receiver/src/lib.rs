@@ -11,6 +11,7 @@ mod presence;
 mod receipts;
 mod schema;
 mod timeline;
+mod typing;
 
 use std::sync::Arc;
 

@@ -369,14 +369,16 @@ impl Subscription {
         Ok(crate::receipts::forward_only(now, live))
     }
 
-    /// Others typing in the chat (at most one event per person every two seconds).
+    /// Others typing in the chat (at most one event per person every two seconds; none
+    /// while the chat is a request to you).
     async fn typing(
         &self,
         ctx: &Context<'_>,
         chat_id: ChatId,
     ) -> Result<impl Stream<Item = Result<TypingEvent, ApiError>>, ApiError> {
         let (registration, me) = join_chat::<kinds::Typing>(ctx, chat_id).await?;
-        Ok(events::<kinds::Typing>(registration, me))
+        let live = events::<kinds::Typing>(registration, me);
+        crate::typing::for_viewer(state(ctx).clone(), chat_id, me, live).await
     }
 
     /// The chat's logged changes (edits, deletes, renames, people added, left or

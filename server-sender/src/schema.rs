@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, InputObject, Object};
-use chat_store::{ChatChangeError, EditError, NewChat, NewMessage, StoredMessage};
+use chat_store::{ChatChangeError, EditError, NewChat, NewMessage, Started, StoredMessage};
 use chat_types::emoji::{Emoji, MAX_REACTIONS_PER_MESSAGE};
 use chat_types::files::{Attachment, MAX_ATTACHMENTS};
 use chat_types::presence::PresenceStatus;
 use chat_types::validate::{ChatName, ClientId, Description, MessageContent, check_group_size};
 use chat_types::{
-    Chat, ChatId, ChatKind, Event, FileId, Message, MessageId, TypingEvent, UnreadCount, UserId,
+    Chat, ChatId, ChatKind, Event, FileId, Message, MessageId, Standing, TypingEvent, UnreadCount,
+    UserId,
 };
 use server_core::access::{NOT_A_PARTICIPANT, participant};
 use server_core::graphql::{state, viewer};
@@ -173,7 +174,7 @@ impl Mutation {
             }
         };
         require_active(state, &others, "participantIds").await?;
-        let (chat_id, created) = state
+        let started = state
             .store
             .create_chat(NewChat {
                 kind: input.kind,
@@ -183,19 +184,26 @@ impl Mutation {
                 others: &others,
             })
             .await?;
-        let chat = chat_view(state, chat_id, Some(me)).await?;
+        let chat = chat_view(state, started.id(), Some(me)).await?;
         if !chat.has_participant(me) {
             return Err(ApiError::Forbidden(
                 "you are not a participant of this chat",
             ));
         }
-        if created {
-            events::chat_to_users(
+        match started {
+            Started::Created(_) => events::chat_to_users(
                 &state.bus,
                 chat.id,
                 &chat.participant_ids(),
                 ChatChange::Added,
-            );
+            ),
+            // A direct chat they had declined or left as a request: theirs again.
+            Started::Existing { accepted: true, .. } => {
+                accepted(state, &chat, me).await;
+            }
+            Started::Existing {
+                accepted: false, ..
+            } => {}
         }
         Ok(chat)
     }
@@ -278,6 +286,64 @@ impl Mutation {
         told.push(user_id);
         events::chat_to_users(&state.bus, chat.id, &told, ChatChange::Updated);
         Ok(chat)
+    }
+
+    /// Accepts a chat someone started with you, or added you to, while you had not
+    /// talked with them (a request): from now on you and its people see each other's
+    /// presence, typing and reading. Accepting one you accepted changes nothing.
+    async fn accept_chat(&self, ctx: &Context<'_>, chat_id: ChatId) -> Result<Chat, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        state.rate_limiter.check_user(Action::ChatChange, me)?;
+        let changed = state
+            .store
+            .accept_chat(chat_id, me)
+            .await
+            .map_err(not_a_participant)?;
+        let chat = chat_view(state, chat_id, Some(me)).await?;
+        if changed {
+            accepted(state, &chat, me).await;
+        }
+        Ok(chat)
+    }
+
+    /// Declines a request: a direct chat is hidden from you and its writer is not told
+    /// (it comes back if you start a chat with them); a group is left.
+    async fn decline_chat(&self, ctx: &Context<'_>, chat_id: ChatId) -> Result<bool, ApiError> {
+        let me = viewer(ctx)?;
+        let state = state(ctx);
+        state.rate_limiter.check_user(Action::ChatChange, me)?;
+        match state.store.participation(chat_id, me).await? {
+            Some((_, Standing::Requested)) => {}
+            Some(_) => {
+                return Err(ApiError::bad_input("chatId", "is not a request to you"));
+            }
+            None => return Err(ApiError::Forbidden(NOT_A_PARTICIPANT)),
+        }
+        let chat = chat_view(state, chat_id, Some(me)).await?;
+        match chat.kind {
+            ChatKind::Direct => {
+                state
+                    .store
+                    .decline_direct_chat(chat_id, me)
+                    .await
+                    .map_err(not_a_participant)?;
+                events::chat_to_users(&state.bus, chat_id, &[me], ChatChange::Updated);
+            }
+            ChatKind::Group => {
+                let logged = state
+                    .store
+                    .remove_participant(chat_id, me, me)
+                    .await
+                    .map_err(|e| change_error(e, "chatId"))?;
+                events::chat_changed(&state.bus, &state.store, chat_id, &[logged]).await?;
+                let mut told = chat.participant_ids();
+                told.retain(|u| *u != me);
+                told.push(me);
+                events::chat_to_users(&state.bus, chat_id, &told, ChatChange::Updated);
+            }
+        }
+        Ok(true)
     }
 
     /// Mutes the chat for you (no notifications, its unread count without emphasis), or
@@ -476,7 +542,7 @@ impl Mutation {
             return Err(ApiError::bad_input("upToSeq", "must not be negative"));
         }
         let state = state(ctx);
-        participant(&state.store, chat_id, me).await?;
+        let standing = standing(state, chat_id, me).await?;
         let (unread, moved) =
             state
                 .store
@@ -486,19 +552,21 @@ impl Mutation {
                     "you are not a participant of this chat",
                 ))?;
         events::on_user(&state.bus, me, Event::UnreadCountUpdated(unread.clone()));
-        if let Some(read) = moved {
+        // A request's reading is its reader's own until they accept it.
+        if let Some(read) = moved.filter(|_| standing == Standing::Accepted) {
             events::on_chat(&state.bus, chat_id, Event::ReadUpdated(read));
         }
         Ok(unread)
     }
 
-    /// Tells the chat you are typing; at most one event per two seconds goes out.
+    /// Tells the chat you are typing; at most one event per two seconds goes out, and
+    /// none while the chat is a request to you.
     async fn send_typing(&self, ctx: &Context<'_>, chat_id: ChatId) -> Result<bool, ApiError> {
         let me = viewer(ctx)?;
         let state = state(ctx);
         state.rate_limiter.check_user(Action::SendTyping, me)?;
-        participant(&state.store, chat_id, me).await?;
-        if sender(ctx).typing.allow(chat_id, me) {
+        let standing = standing(state, chat_id, me).await?;
+        if standing == Standing::Accepted && sender(ctx).typing.allow(chat_id, me) {
             let user = state
                 .store
                 .user_by_id(me)
@@ -516,7 +584,49 @@ impl Mutation {
     }
 }
 
-/// The quote of the message a reply answers: one of the chat's, not deleted.
+/// Where `me` stands with the chat; [`NOT_A_PARTICIPANT`] if they are not in it.
+async fn standing(state: &ServiceState, chat: ChatId, me: UserId) -> Result<Standing, ApiError> {
+    state
+        .store
+        .participation(chat, me)
+        .await?
+        .map(|(_, standing)| standing)
+        .ok_or(ApiError::Forbidden(NOT_A_PARTICIPANT))
+}
+
+/// A store refusal of someone not in the chat, as a chat's data answers it.
+fn not_a_participant(e: chat_store::StoreError) -> ApiError {
+    match e {
+        chat_store::StoreError::NotFound => ApiError::Forbidden(NOT_A_PARTICIPANT),
+        e => e.into(),
+    }
+}
+
+/// `me` accepted `chat`: everyone in it hears the chat changed (their presence lists
+/// follow), and how far `me` has read is shown from now on.
+async fn accepted(state: &ServiceState, chat: &Chat, me: UserId) {
+    events::chat_to_users(
+        &state.bus,
+        chat.id,
+        &chat.participant_ids(),
+        ChatChange::Updated,
+    );
+    if let Some(read) = chat
+        .participant(me)
+        .and_then(|p| {
+            Some(chat_types::ReadUpdate {
+                chat_id: chat.id,
+                user_id: me,
+                last_read_seq: p.last_read_seq,
+                read_at: p.read_at?,
+            })
+        })
+        .filter(|r| r.last_read_seq > 0)
+    {
+        events::on_chat(&state.bus, chat.id, Event::ReadUpdated(read));
+    }
+}
+
 /// The usernames a message's text mentions, at most `MAX_MENTIONS` of them.
 fn mentioned(content: &MessageContent) -> Vec<String> {
     mentioned_in(content.as_str())

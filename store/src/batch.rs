@@ -65,7 +65,8 @@ pub enum StoredMessage {
 pub struct WrittenBatch {
     /// One outcome per message, in the order given.
     pub outcomes: Vec<StoredMessage>,
-    /// The unread counts after the batch, for everyone in a chat that got messages.
+    /// The unread counts after the batch, for everyone in a chat that got messages
+    /// (but those who declined it, who hear nothing of it).
     pub unread: Vec<UnreadCount>,
     /// Senders' read watermarks, moved to their newest message.
     pub reads: Vec<ReadUpdate>,
@@ -460,10 +461,12 @@ mod postgres {
                  RETURNING 1 \
              ) \
              SELECT v.chat_id, \
-                 ARRAY(SELECT r.user_id FROM message_reads r \
-                       WHERE r.chat_id = v.chat_id ORDER BY r.user_id), \
-                 ARRAY(SELECT r.last_read_seq FROM message_reads r \
-                       WHERE r.chat_id = v.chat_id ORDER BY r.user_id) \
+                 ARRAY(SELECT r.user_id FROM message_reads r JOIN chat_participants p \
+                       ON p.chat_id = r.chat_id AND p.user_id = r.user_id \
+                       WHERE r.chat_id = v.chat_id AND p.standing <> 'declined' ORDER BY r.user_id), \
+                 ARRAY(SELECT r.last_read_seq FROM message_reads r JOIN chat_participants p \
+                       ON p.chat_id = r.chat_id AND p.user_id = r.user_id \
+                       WHERE r.chat_id = v.chat_id AND p.standing <> 'declined' ORDER BY r.user_id) \
              FROM UNNEST($8::uuid[]) AS v(chat_id)",
         )
         .bind(column(|m| m.id.as_uuid()))
@@ -540,13 +543,15 @@ mod sqlite {
 
         // The chats, their members and the members' read watermarks.
         let mut query = QueryBuilder::new(
-            "SELECT c.id, c.last_seq, c.last_event_seq, p.user_id, r.last_read_seq FROM chats c \
+            "SELECT c.id, c.last_seq, c.last_event_seq, p.user_id, \
+             CASE WHEN p.standing <> 'declined' THEN r.last_read_seq END FROM chats c \
              LEFT JOIN chat_participants p ON p.chat_id = c.id \
              LEFT JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id \
              WHERE c.id IN ",
         );
         push_list(&mut query, touched.chat_ids.iter().copied());
-        /// A chat's last seq and event seq, one member and their read watermark.
+        /// A chat's last seq and event seq, one member and their read watermark (none
+        /// for someone who declined the chat: they are told nothing of it).
         type ChatMemberRow = (Uuid, i64, i64, Option<Uuid>, Option<i64>);
         let rows: Vec<ChatMemberRow> = query.build_query_as().fetch_all(&mut *tx).await?;
         let mut watermarks = Watermarks::new();

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chat_types::{Chat, ChatId, ChatKind, Participant, Role, UserId};
+use chat_types::{Chat, ChatId, ChatKind, Participant, Role, Standing, UserId};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -10,7 +10,9 @@ use chat_types::ChatEventKind;
 use chat_types::validate::GROUP_MAX_PARTICIPANTS;
 
 use super::events::record_event;
-use super::rows::{ChatRow, ParticipantRow, chat_columns, participant_select, unread_count};
+use super::rows::{
+    ChatRow, ParticipantRow, chat_columns, participant_select, seen_by, unread_count,
+};
 use super::{Store, StoreError, StoreResult, begin_write, on_read, on_write};
 
 /// Why a change to a chat was refused. Each is decided inside the change's own
@@ -76,20 +78,39 @@ macro_rules! lock_group {
     }};
 }
 
+/// Inside a write transaction: whether `$a` and `$b` have talked before, that is, share
+/// a chat both of them accepted. Someone put in a chat by a person they have not talked
+/// with gets it as a request ([`Standing::Requested`]).
+macro_rules! acquainted {
+    ($tx:expr, $a:expr, $b:expr) => {{
+        let shared: Option<(i32,)> = sqlx::query_as(
+            "SELECT 1 FROM chat_participants a JOIN chat_participants b ON b.chat_id = a.chat_id \
+             WHERE a.user_id = $1 AND b.user_id = $2 \
+             AND a.standing = 'accepted' AND b.standing = 'accepted' LIMIT 1",
+        )
+        .bind($a.as_uuid())
+        .bind($b.as_uuid())
+        .fetch_optional(&mut *$tx)
+        .await?;
+        shared.is_some()
+    }};
+}
+
 /// Inserts a participant with a read watermark at the chat's current end (a newcomer
 /// has nothing to catch up on: their unread count, derived from the watermark, starts
 /// at zero); evaluates to whether they were new. A macro so it runs inside either
 /// backend's transaction.
 macro_rules! join_chat {
-    ($tx:expr, $chat:expr, $user:expr, $role:expr, $now:expr) => {{
+    ($tx:expr, $chat:expr, $user:expr, $role:expr, $standing:expr, $now:expr) => {{
         let inserted = sqlx::query(
-            "INSERT INTO chat_participants (chat_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (chat_id, user_id) DO NOTHING",
+            "INSERT INTO chat_participants (chat_id, user_id, role, joined_at, standing) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chat_id, user_id) DO NOTHING",
         )
         .bind($chat)
         .bind($user.as_uuid())
         .bind($role.as_db())
         .bind($now)
+        .bind($standing.as_db())
         .execute($tx)
         .await?
         .rows_affected()
@@ -126,10 +147,29 @@ fn direct_key(a: UserId, b: UserId) -> String {
     format!("{low}:{high}")
 }
 
+/// What [`Store::create_chat`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// A new chat.
+    Created(ChatId),
+    /// The pair's direct chat, which existed; `accepted`: its creator had it as a
+    /// request, or declined it, and starting it again accepts it.
+    Existing { id: ChatId, accepted: bool },
+}
+
+impl Started {
+    pub fn id(self) -> ChatId {
+        match self {
+            Started::Created(id) | Started::Existing { id, .. } => id,
+        }
+    }
+}
+
 impl Store {
-    /// Creates a chat, or for a direct chat that already exists, returns its id.
-    /// `Ok((id, true))` when the chat is new.
-    pub async fn create_chat(&self, new: NewChat<'_>) -> StoreResult<(ChatId, bool)> {
+    /// Creates a chat, or for a direct chat that already exists, returns it (accepting
+    /// it for its creator, who wants to talk). Each other person joins having accepted
+    /// it if they have talked with the creator before, else as a request.
+    pub async fn create_chat(&self, new: NewChat<'_>) -> StoreResult<Started> {
         let now = Utc::now();
         let id = Uuid::now_v7();
         let key = match (new.kind, new.others) {
@@ -158,12 +198,37 @@ impl Store {
                         .bind(key.as_deref())
                         .fetch_one(&mut *tx)
                         .await?;
-                return Ok((existing.into(), false));
+                let accepted = sqlx::query(
+                    "UPDATE chat_participants SET standing = 'accepted' \
+                     WHERE chat_id = $1 AND user_id = $2 AND standing <> 'accepted'",
+                )
+                .bind(existing)
+                .bind(new.created_by.as_uuid())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                tx.commit().await?;
+                return Ok(Started::Existing {
+                    id: existing.into(),
+                    accepted,
+                });
             }
-            let members = std::iter::once((new.created_by, Role::Owner))
-                .chain(new.others.iter().map(|u| (*u, Role::Member)));
-            for (user, role) in members {
-                join_chat!(&mut *tx, id, user, role, now);
+            join_chat!(
+                &mut *tx,
+                id,
+                new.created_by,
+                Role::Owner,
+                Standing::Accepted,
+                now
+            );
+            for other in new.others {
+                let standing = if acquainted!(tx, new.created_by, *other) {
+                    Standing::Accepted
+                } else {
+                    Standing::Requested
+                };
+                join_chat!(&mut *tx, id, *other, Role::Member, standing, now);
             }
             if new.kind == ChatKind::Group {
                 let no_one: Option<Uuid> = None;
@@ -179,7 +244,7 @@ impl Store {
                 );
             }
             tx.commit().await?;
-            Ok((id.into(), true))
+            Ok(Started::Created(id.into()))
         })
     }
 
@@ -200,13 +265,17 @@ impl Store {
             .await?
         });
         match row {
-            Some(row) => Ok(Some(row.into_chat(self.participants(chat_id).await?))),
+            Some(row) => {
+                let participants = seen_by(self.participants(chat_id).await?, viewer);
+                Ok(Some(row.into_chat(participants)))
+            }
             None => Ok(None),
         }
     }
 
     /// The user's chats, latest activity first, each with its last message and the
-    /// user's unread count: two queries, however many chats.
+    /// user's unread count: two queries, however many chats. Direct requests they
+    /// declined are not among them.
     pub async fn chats_for(&self, viewer: UserId) -> StoreResult<Vec<Chat>> {
         let (rows, participant_rows) = on_read!(self, |pool| {
             let rows = sqlx::query_as::<_, ChatRow>(concat!(
@@ -215,7 +284,7 @@ impl Store {
                  JOIN chats c ON c.id = p.chat_id \
                  LEFT JOIN message_reads r ON r.chat_id = c.id AND r.user_id = p.user_id \
                  LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = c.last_seq \
-                 WHERE p.user_id = $1 \
+                 WHERE p.user_id = $1 AND p.standing <> 'declined' \
                  ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id"
             ))
             .bind(viewer.as_uuid())
@@ -223,7 +292,8 @@ impl Store {
             .await?;
             let participants = sqlx::query_as::<_, ParticipantRow>(concat!(
                 participant_select!(),
-                " WHERE p.chat_id IN (SELECT chat_id FROM chat_participants WHERE user_id = $1) \
+                " WHERE p.chat_id IN (SELECT chat_id FROM chat_participants \
+                                      WHERE user_id = $1 AND standing <> 'declined') \
                   ORDER BY p.joined_at, u.username"
             ))
             .bind(viewer.as_uuid())
@@ -239,7 +309,7 @@ impl Store {
             .into_iter()
             .map(|row| {
                 let participants = by_chat.remove(&row.id).unwrap_or_default();
-                row.into_chat(participants)
+                row.into_chat(seen_by(participants, Some(viewer)))
             })
             .collect())
     }
@@ -272,6 +342,87 @@ impl Store {
             .fetch_optional(pool)
             .await?;
             Ok(role.and_then(|(r,)| Role::from_db(&r)))
+        })
+    }
+
+    /// `user`'s role in the chat and where they stand with it, or `None` if they do not
+    /// take part in it.
+    pub async fn participation(
+        &self,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> StoreResult<Option<(Role, Standing)>> {
+        on_read!(self, |pool| {
+            let row: Option<(String, String)> = sqlx::query_as(
+                "SELECT role, standing FROM chat_participants WHERE chat_id = $1 AND user_id = $2",
+            )
+            .bind(chat_id.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.and_then(|(role, standing)| {
+                Some((Role::from_db(&role)?, Standing::from_db(&standing)?))
+            }))
+        })
+    }
+
+    /// `user` accepts the chat (a request, or a direct request they declined); whether
+    /// that changed anything. `NotFound` when they are not in it.
+    pub async fn accept_chat(&self, chat_id: ChatId, user: UserId) -> StoreResult<bool> {
+        self.set_standing(chat_id, user, Standing::Accepted, "standing <> 'accepted'")
+            .await
+    }
+
+    /// `user` declines a direct chat they have as a request: it is hidden from them, and
+    /// the other person is not told. `NotFound` when they are not in it, or have it as
+    /// no request.
+    pub async fn decline_direct_chat(&self, chat_id: ChatId, user: UserId) -> StoreResult<()> {
+        let changed = self
+            .set_standing(
+                chat_id,
+                user,
+                Standing::Declined,
+                "standing = 'requested' AND chat_id IN (SELECT id FROM chats WHERE kind = 'direct')",
+            )
+            .await?;
+        if changed {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn set_standing(
+        &self,
+        chat_id: ChatId,
+        user: UserId,
+        standing: Standing,
+        condition: &'static str,
+    ) -> StoreResult<bool> {
+        on_write!(self, |pool| {
+            let mut tx = begin_write!(pool);
+            let current: Option<(String,)> = sqlx::query_as(
+                "SELECT standing FROM chat_participants WHERE chat_id = $1 AND user_id = $2",
+            )
+            .bind(chat_id.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if current.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE chat_participants SET standing = $3 \
+                 WHERE chat_id = $1 AND user_id = $2 AND {condition}"
+            )))
+            .bind(chat_id.as_uuid())
+            .bind(user.as_uuid())
+            .bind(standing.as_db())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(changed > 0)
         })
     }
 
@@ -389,6 +540,7 @@ impl Store {
 
     /// Adds people to a group (any participant may), up to the group's size limit;
     /// returns those who were not in it already, with the `event_seq` that logged each.
+    /// Someone who has not talked with the one adding them gets the group as a request.
     pub async fn add_participants(
         &self,
         chat_id: ChatId,
@@ -415,7 +567,12 @@ impl Store {
             let mut added = Vec::new();
             let no_detail: Option<&str> = None;
             for user in users {
-                let inserted = join_chat!(&mut *tx, chat, *user, Role::Member, now);
+                let standing = if acquainted!(tx, actor, *user) {
+                    Standing::Accepted
+                } else {
+                    Standing::Requested
+                };
+                let inserted = join_chat!(&mut *tx, chat, *user, Role::Member, standing, now);
                 if inserted {
                     let event = record_event!(
                         tx,

@@ -32,7 +32,7 @@ use sqlx::sqlite::{
 pub use attachments::{NewUpload, UnsentQuota, UploadRefused};
 pub use batch::{NewMessage, StoredMessage, WrittenBatch};
 pub use blobs::{BlobError, BlobStore, BlobStream, Blobs, S3Blobs};
-pub use chats::{ChatChangeError, NewChat};
+pub use chats::{ChatChangeError, NewChat, Started};
 pub use messages::{EditError, LogEnds};
 pub use search::{Found, SearchPlan};
 pub use users::{NewUser, UserRecord};

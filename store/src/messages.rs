@@ -692,7 +692,7 @@ impl Store {
                 " AS unread_count, r.last_read_seq FROM chat_participants p \
                  JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id \
                  JOIN chats c ON c.id = p.chat_id \
-                 WHERE p.user_id = $1"
+                 WHERE p.user_id = $1 AND p.standing <> 'declined'"
             ))
             .bind(user.as_uuid())
             .fetch_all(pool)
@@ -724,13 +724,14 @@ impl Store {
     }
 
     /// Who has read the message: every participant whose watermark reached its seq,
-    /// the author included.
+    /// the author included, of those who accepted the chat (a request's reading is not
+    /// shown).
     pub async fn read_status(&self, message: &Message) -> StoreResult<MessageReadStatus> {
         let rows: Vec<(Uuid, i64, DateTime<Utc>)> = on_read!(self, |pool| {
             sqlx::query_as(
                 "SELECT r.user_id, r.last_read_seq, r.read_at FROM message_reads r \
                  JOIN chat_participants p ON p.chat_id = r.chat_id AND p.user_id = r.user_id \
-                 WHERE r.chat_id = $1 ORDER BY r.read_at",
+                 WHERE r.chat_id = $1 AND p.standing = 'accepted' ORDER BY r.read_at",
             )
             .bind(message.chat_id.as_uuid())
             .fetch_all(pool)

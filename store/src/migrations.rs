@@ -34,6 +34,7 @@ const POSTGRES: &[(&str, &str)] = embed!("postgres":
     "0013_files.sql",
     "0014_unsent_uploads.sql",
     "0015_search_by_chat.sql",
+    "0016_chat_requests.sql",
 );
 
 const SQLITE: &[(&str, &str)] = embed!("sqlite":
@@ -52,6 +53,7 @@ const SQLITE: &[(&str, &str)] = embed!("sqlite":
     "0013_files.sql",
     "0014_unsent_uploads.sql",
     "0015_search_by_chat.sql",
+    "0016_chat_requests.sql",
 );
 
 pub(crate) fn postgres() -> Migrator {

@@ -1,5 +1,6 @@
-//! What presence needs from the database: who may see whose (people who share a chat),
-//! and who hid theirs. The presence itself is kept beside the bus (`chat_bus::presence`).
+//! What presence needs from the database: who may see whose (people who share a chat
+//! both of them accepted: a stranger's request shows neither side to the other), and who
+//! hid theirs. The presence itself is kept beside the bus (`chat_bus::presence`).
 
 use chat_types::UserId;
 use uuid::Uuid;
@@ -7,18 +8,20 @@ use uuid::Uuid;
 use super::users::UserRecord;
 use super::{Store, StoreError, StoreResult, on_read, on_write};
 
-/// Active people who share a chat with `$1`, not `$1`.
+/// Active people who share a chat with `$1` that both accepted, not `$1`.
 macro_rules! people_around {
     () => {
         "SELECT DISTINCT p.user_id FROM chat_participants p \
          JOIN users u ON u.id = p.user_id \
-         WHERE p.chat_id IN (SELECT chat_id FROM chat_participants WHERE user_id = $1) \
-         AND p.user_id <> $1 AND u.is_active"
+         WHERE p.chat_id IN (SELECT chat_id FROM chat_participants \
+                             WHERE user_id = $1 AND standing = 'accepted') \
+         AND p.standing = 'accepted' AND p.user_id <> $1 AND u.is_active"
     };
 }
 
 impl Store {
-    /// The people who share a chat with `user` and show their presence (not `user`).
+    /// The people who share an accepted chat with `user` and show their presence (not
+    /// `user`).
     pub async fn presence_contacts(&self, user: UserId) -> StoreResult<Vec<UserId>> {
         self.people_around(
             user,
@@ -27,8 +30,8 @@ impl Store {
         .await
     }
 
-    /// Everyone who shares a chat with `user`, shown or hidden: whose changes `user`
-    /// is told of (someone hiding is told once, as leaving).
+    /// Everyone who shares an accepted chat with `user`, shown or hidden: whose changes
+    /// `user` is told of (someone hiding is told once, as leaving).
     pub async fn chat_contacts(&self, user: UserId) -> StoreResult<Vec<UserId>> {
         self.people_around(user, people_around!()).await
     }

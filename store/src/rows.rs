@@ -1,6 +1,8 @@
 //! Rows as the database returns them, and their conversion to domain types.
 
-use chat_types::{Chat, ChatKind, Message, Participant, Role, UnreadCount, UserSummary};
+use chat_types::{
+    Chat, ChatKind, Message, Participant, Role, Standing, UnreadCount, UserId, UserSummary,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -186,6 +188,7 @@ from_row! {
         pub username: String,
         pub display_name: String,
         pub role: String,
+        pub standing: String,
         pub last_read_seq: Option<i64>,
         pub read_at: Option<DateTime<Utc>>,
     }
@@ -202,14 +205,31 @@ impl From<ParticipantRow> for Participant {
             role: Role::from_db(&r.role).unwrap_or(Role::Member),
             last_read_seq: r.last_read_seq.unwrap_or(0),
             read_at: r.read_at,
+            accepted: Standing::from_db(&r.standing) == Some(Standing::Accepted),
         }
     }
+}
+
+/// The participants as `viewer` sees them: how far someone has read is not shown to
+/// others while they have not accepted the chat (a stranger's request learns nothing of
+/// its reading).
+pub(super) fn seen_by(
+    mut participants: Vec<Participant>,
+    viewer: Option<UserId>,
+) -> Vec<Participant> {
+    for p in &mut participants {
+        if !p.accepted && Some(p.user.id) != viewer {
+            p.last_read_seq = 0;
+            p.read_at = None;
+        }
+    }
+    participants
 }
 
 /// Selects a [`ParticipantRow`]; append a `WHERE` on `p.chat_id`.
 macro_rules! participant_select {
     () => {
-        "SELECT p.chat_id, p.user_id, u.username, u.display_name, p.role, r.last_read_seq, r.read_at \
+        "SELECT p.chat_id, p.user_id, u.username, u.display_name, p.role, p.standing, r.last_read_seq, r.read_at \
          FROM chat_participants p JOIN users u ON u.id = p.user_id \
          LEFT JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id"
     };

@@ -92,6 +92,39 @@ impl Role {
     }
 }
 
+/// Where a participant stands with a chat. Someone put in a chat by a person they have
+/// never talked with (no chat both of them accepted) gets it as a request: until they
+/// accept, neither side sees the other's presence or typing, and their reading is not
+/// shown. A direct request they decline is hidden from them, and the other person is
+/// not told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Standing {
+    Accepted,
+    Requested,
+    Declined,
+}
+
+impl Standing {
+    /// The value stored in the database.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Standing::Accepted => "accepted",
+            Standing::Requested => "requested",
+            Standing::Declined => "declined",
+        }
+    }
+
+    /// Reads the value stored in the database.
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "accepted" => Some(Standing::Accepted),
+            "requested" => Some(Standing::Requested),
+            "declined" => Some(Standing::Declined),
+            _ => None,
+        }
+    }
+}
+
 /// The public part of a user, as shown next to their messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,12 +143,20 @@ pub struct UserSummary {
 pub struct Participant {
     pub user: UserSummary,
     pub role: Role,
-    /// Their read watermark: they have read every message up to this seq.
+    /// Their read watermark: they have read every message up to this seq (0 to others
+    /// while they have not accepted the chat).
     #[serde(default)]
     pub last_read_seq: i64,
     /// When the watermark last moved.
     #[serde(default)]
     pub read_at: Option<DateTime<Utc>>,
+    /// They accepted the chat; `false` while it is a request to them ([`Standing`]).
+    #[serde(default = "accepted")]
+    pub accepted: bool,
+}
+
+fn accepted() -> bool {
+    true
 }
 
 /// A chat as one participant sees it (`unreadCount` is theirs).
@@ -156,6 +197,12 @@ impl Chat {
     /// `user` as a participant of the chat, if they are one.
     pub fn participant(&self, user: UserId) -> Option<&Participant> {
         self.participants.iter().find(|p| p.user.id == user)
+    }
+
+    /// Whether the chat is a request to `viewer`: someone they had not talked with put
+    /// them in it, and they have not accepted it.
+    pub fn is_request_for(&self, viewer: UserId) -> bool {
+        self.participant(viewer).is_some_and(|p| !p.accepted)
     }
 
     /// Whether the user takes part in this chat.

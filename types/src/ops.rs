@@ -10,7 +10,7 @@ macro_rules! fragment_text {
         "fragment MessageFields on Message { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted replyTo { messageId seq senderId excerpt isDeleted } reactions { emoji count userIds } pinnedAt mentions { userId username } mentionsAll attachments { id name contentType size width height } }"
     };
     (CHAT_FIELDS) => {
-        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt } lastSeq lastEventSeq unreadCount unreadMentions muted createdAt updatedAt lastMessage { ...MessageFields } }"
+        "fragment ChatFields on Chat { id kind name description participants { user { id username displayName } role lastReadSeq readAt accepted } lastSeq lastEventSeq unreadCount unreadMentions muted createdAt updatedAt lastMessage { ...MessageFields } }"
     };
     (EVENT_FIELDS) => {
         "fragment EventFields on ChatEvent { chatId eventSeq kind actor { id username displayName } subject { id username displayName } name emoji afterSeq at message { ...MessageFields } }"
@@ -100,6 +100,17 @@ operation!(
     REMOVE_PARTICIPANT = "mutation RemoveParticipant($chatId: ID!, $userId: ID!) { removeParticipant(chatId: $chatId, userId: $userId) { ...ChatFields } }",
     CHAT_FIELDS,
     MESSAGE_FIELDS
+);
+operation!(
+    /// Accepts a chat someone started with you (a request).
+    ACCEPT_CHAT = "mutation AcceptChat($chatId: ID!) { acceptChat(chatId: $chatId) { ...ChatFields } }",
+    CHAT_FIELDS,
+    MESSAGE_FIELDS
+);
+operation!(
+    /// Declines a request: a direct chat is hidden from you (the other person is not
+    /// told); a group is left.
+    DECLINE_CHAT = "mutation DeclineChat($chatId: ID!) { declineChat(chatId: $chatId) }"
 );
 operation!(
     CREATE_MESSAGE = "mutation CreateMessage($input: CreateMessageInput!) { createMessage(input: $input) { ...MessageFields } }",

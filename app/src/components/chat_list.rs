@@ -18,7 +18,17 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
     let creating = RwSignal::new(false);
     let stop_creating = Callback::new(move |()| creating.set(false));
     let listed = move || store.chats.with(|c| c.as_ref().map(Vec::len).ok());
-    let chats = move || store.listed();
+    // Requests stand apart, above the chats, until they are accepted or declined.
+    let requests = move || {
+        let mut list = store.listed();
+        list.retain(|c| c.is_request_for(me));
+        list
+    };
+    let chats = move || {
+        let mut list = store.listed();
+        list.retain(|c| !c.is_request_for(me));
+        list
+    };
     // While the search box has text, its results stand where the list was.
     let query = RwSignal::new(String::new());
     let searching = move || !query.with(|q| q.trim().is_empty());
@@ -68,6 +78,14 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
                 </p>
             }.into_any()),
         }}
+        <Show when=move || !requests().is_empty()>
+            <h3 class="list-section" id="requests-heading">"Requests"</h3>
+            <ul class="chat-list requests" aria-labelledby="requests-heading" data-test="requests">
+                <For each=requests key=item_key let(chat)>
+                    <ChatItem chat=chat me=me open=open/>
+                </For>
+            </ul>
+        </Show>
         <ul class="chat-list" data-test="chat-list">
             <For each=chats key=item_key let(chat)>
                 <ChatItem chat=chat me=me open=open/>
@@ -81,8 +99,9 @@ pub fn ChatList(open: Memo<Option<ChatId>>) -> impl IntoView {
 fn item_key(chat: &Chat) -> String {
     let last = chat.last_message.as_ref();
     format!(
-        "{}:{}:{}:{}:{}:{}:{:?}:{:?}:{:?}",
+        "{}:{}:{}:{}:{}:{}:{}:{:?}:{:?}:{:?}",
         chat.id,
+        chat.participants.iter().filter(|p| !p.accepted).count(),
         chat.last_seq,
         chat.unread_count,
         chat.unread_mentions,

@@ -13,6 +13,7 @@ pub mod on_demand;
 pub mod picker;
 pub mod pins;
 pub mod reactions;
+pub mod request;
 pub mod rich_text;
 pub mod room;
 pub mod search;

@@ -14,6 +14,7 @@ use crate::components::attach::Uploads;
 use crate::components::composer::Composer;
 use crate::components::message::MessageItem;
 use crate::components::on_demand::{self, on_demand};
+use crate::components::request::RequestBar;
 use crate::config::Service;
 use crate::live::{LiveSubscription, subscribe_while_mounted, use_live};
 use crate::outbox::Outbox;
@@ -53,6 +54,7 @@ pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
     let live = use_live();
     let clock = expect_context::<Clock>();
     let me = me();
+    let viewer = me.id;
     // Where this reader left off when the chat was opened: the first page is loaded
     // around it and the "New messages" line goes there. It stays put while the chat is
     // open, even as reading moves the watermark on.
@@ -386,6 +388,9 @@ pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
                 .iter()
                 .find(|p| p.user.id != me.id)
                 .map(|p| match presence.seen(p.user.id) {
+                    _ if !p.accepted => {
+                        format!("@{} · has not accepted your request yet", p.user.username)
+                    }
                     Some(seen) => format!(
                         "@{} · {}",
                         p.user.username,
@@ -535,7 +540,12 @@ pub fn Room(id: ChatId, at: Option<i64>) -> impl IntoView {
                                 </button>
                             </Show>
                             <p class="typing" aria-live="polite">{typing_text}</p>
-                            <Composer id=id outbox=outbox.clone() rendered_after=rendered_after uploads=uploads/>
+                            <Show
+                                when=move || !chat.with(|c| c.as_ref().is_some_and(|c| c.is_request_for(viewer)))
+                                fallback=move || view! { <RequestBar id=id chat=chat/> }
+                            >
+                                <Composer id=id outbox=outbox.clone() rendered_after=rendered_after uploads=uploads/>
+                            </Show>
                         }
                         .into_any()
                     }

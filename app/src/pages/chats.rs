@@ -304,11 +304,21 @@ fn watch_chat_list(store: ChatsStore, me: &User, presence: PresenceBook) {
             field,
             || json!({}),
             move |chat: Chat| {
+                // Someone new to see: a chat added, or a request accepted (by either
+                // side) in one already listed.
+                let accepted_now = store
+                    .find(chat.id)
+                    .is_some_and(|before| accepted_count(&before) < accepted_count(&chat));
                 store.chat_changed(chat, me);
-                if added {
+                if added || accepted_now {
                     presence.chat_added();
                 }
             },
         );
     }
+}
+
+/// How many of a chat's people have accepted it.
+fn accepted_count(chat: &Chat) -> usize {
+    chat.participants.iter().filter(|p| p.accepted).count()
 }

@@ -135,6 +135,7 @@ pub async fn run(targets: &Targets, tag: &str, plan: Plan) -> anyhow::Result<Pre
     let people = Arc::new(setup::people(&http, targets, tag, plan.people).await?);
     let chats = plan.people * plan.chats_per_person / plan.participants;
     let groups = setup::groups(&http, targets, &people, chats, plan.participants).await?;
+    setup::accept_all(&http, targets, &people, &groups).await?;
     // Consecutive groups overlap, so the people around each one are fewer than
     // chats × participants: counted, not assumed.
     let mut around = vec![std::collections::HashSet::new(); people.len()];

@@ -59,6 +59,8 @@ impl Forms {
             .route("/register", post(register))
             .route("/logout", post(logout))
             .route("/chats/{id}/messages", post(send))
+            .route("/chats/{id}/accept", post(accept))
+            .route("/chats/{id}/decline", post(decline))
             .with_state(self)
     }
 
@@ -271,6 +273,58 @@ async fn send(
         Err(error) => {
             let values = BTreeMap::from([("content".to_string(), form.content)]);
             let flash = Flash::refused(&format!("send:{chat}"), &error, values);
+            see_other(&page, &[flash.set_cookie()])
+        }
+    }
+}
+
+/// The request bar's Accept without scripts: back to the chat, now accepted.
+async fn accept(
+    State(forms): State<Forms>,
+    Path(chat): Path<ChatId>,
+    headers: HeaderMap,
+) -> Response {
+    answer_request(&forms, chat, &headers, ops::ACCEPT_CHAT, "acceptChat").await
+}
+
+/// The request bar's Decline without scripts: to the chat list, without it.
+async fn decline(
+    State(forms): State<Forms>,
+    Path(chat): Path<ChatId>,
+    headers: HeaderMap,
+) -> Response {
+    answer_request(&forms, chat, &headers, ops::DECLINE_CHAT, "declineChat").await
+}
+
+async fn answer_request(
+    forms: &Forms,
+    chat: ChatId,
+    headers: &HeaderMap,
+    document: &'static str,
+    field: &'static str,
+) -> Response {
+    if !forms.posted_from_allowed_origin(headers) {
+        return forbidden();
+    }
+    let page = format!("/chats/{chat}");
+    if session_cookie(headers).is_none() {
+        return see_other(&with_next("/login", &page), &[]);
+    }
+    let answered: Result<Value, _> = forms
+        .call(
+            headers,
+            Service::Sender,
+            document,
+            json!({ "chatId": chat }),
+            field,
+        )
+        .await;
+    match answered {
+        Ok(_) if document == ops::DECLINE_CHAT => see_other("/", &[]),
+        Ok(_) => see_other(&page, &[]),
+        Err(error) if error.is_unauthenticated() => see_other(&with_next("/login", &page), &[]),
+        Err(error) => {
+            let flash = Flash::refused(&format!("request:{chat}"), &error, BTreeMap::new());
             see_other(&page, &[flash.set_cookie()])
         }
     }

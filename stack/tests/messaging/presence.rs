@@ -218,6 +218,8 @@ async fn people_in_a_chat_you_just_joined_are_told_at_once(env: TestEnv) {
             json!({ "chatId": group, "userId": dee.id }),
         )
         .await;
+    // Cy and Dee never talked: the group is a request to her until she accepts it.
+    dee.accept(&group, 1).await;
     report(&dee, "ACTIVE", 1).await;
     assert_eq!(
         next_change(&mut to_ann).await,

@@ -101,8 +101,18 @@ impl Person {
         .expect("WebSocket connects")
     }
 
-    /// A direct chat with `other`, created through sender `instance`.
+    /// A direct chat with `other`, created through sender `instance`, which `other`
+    /// accepts: the two talk as people who know each other do ([`Person::request`]
+    /// leaves it a request).
     pub(crate) async fn direct_chat(&self, other: &Person, instance: usize) -> String {
+        let chat = self.request(other, instance).await;
+        other.accept(&chat, instance).await;
+        chat
+    }
+
+    /// A direct chat with `other`, created through sender `instance`: a request to them
+    /// unless they have talked before.
+    pub(crate) async fn request(&self, other: &Person, instance: usize) -> String {
         let data = self.senders[instance]
             .data(
                 ops::CREATE_CHAT,
@@ -112,7 +122,7 @@ impl Person {
         data["createChat"]["id"].as_str().unwrap().to_string()
     }
 
-    /// A group with `others`, created through sender 0.
+    /// A group with `others`, created through sender 0, which each of them accepts.
     pub(crate) async fn group(&self, name: &str, others: &[&Person]) -> String {
         let ids: Vec<&str> = others.iter().map(|p| p.id.as_str()).collect();
         let data = self.senders[0]
@@ -121,7 +131,18 @@ impl Person {
                 json!({ "input": { "kind": "GROUP", "name": name, "participantIds": ids } }),
             )
             .await;
-        data["createChat"]["id"].as_str().unwrap().to_string()
+        let chat = data["createChat"]["id"].as_str().unwrap().to_string();
+        for other in others {
+            other.accept(&chat, 0).await;
+        }
+        chat
+    }
+
+    /// Accepts `chat` (a request, or one accepted already) through sender `instance`.
+    pub(crate) async fn accept(&self, chat: &str, instance: usize) {
+        self.senders[instance]
+            .data(ops::ACCEPT_CHAT, json!({ "chatId": chat }))
+            .await;
     }
 
     /// Sends a message through sender `instance`; returns it.

@@ -2,7 +2,7 @@
 //! their seqs, idempotency and unread counts, read watermarks.
 
 use chat_store::{
-    BlobStore, NewChat, NewMessage, NewUser, PoolSize, S3Blobs, Store, StoredMessage,
+    BlobStore, NewChat, NewMessage, NewUser, PoolSize, S3Blobs, Started, Store, StoredMessage,
 };
 use chat_types::{ChatId, ChatKind, UserId};
 use futures::TryStreamExt;
@@ -33,8 +33,10 @@ pub(crate) async fn user(store: &Store) -> UserId {
         .user_id()
 }
 
+/// A group of `owner`'s with `others`, which each of them accepts (people who know
+/// each other; a stranger's group is a request until accepted).
 pub(crate) async fn group(store: &Store, owner: UserId, others: &[UserId]) -> ChatId {
-    store
+    let chat = store
         .create_chat(NewChat {
             kind: ChatKind::Group,
             name: Some("team"),
@@ -44,7 +46,11 @@ pub(crate) async fn group(store: &Store, owner: UserId, others: &[UserId]) -> Ch
         })
         .await
         .unwrap()
-        .0
+        .id();
+    for other in others {
+        store.accept_chat(chat, *other).await.unwrap();
+    }
+    chat
 }
 
 pub(crate) fn message(
@@ -224,9 +230,25 @@ async fn a_direct_chat_is_created_once_per_pair() {
                     .unwrap()
             }
         };
-        let (first, created) = direct(a, b).await;
-        assert!(created);
-        assert_eq!(direct(b, a).await, (first, false));
+        let Started::Created(first) = direct(a, b).await else {
+            panic!("a new chat");
+        };
+        // Asked again, from either side: the same chat (which b, who had it as a
+        // request, accepts by starting it).
+        assert_eq!(
+            direct(b, a).await,
+            Started::Existing {
+                id: first,
+                accepted: true
+            }
+        );
+        assert_eq!(
+            direct(a, b).await,
+            Started::Existing {
+                id: first,
+                accepted: false
+            }
+        );
         assert_eq!(store.chats_for(a).await.unwrap().len(), 1);
     }
 }
