@@ -1,5 +1,6 @@
-//! The event bus: Redis PubSub between processes, or an in-process bus when everything
-//! runs in one process.
+//! The event bus: Redis PubSub between processes (one Redis, or a Redis Cluster with
+//! sharded pub/sub: [`cluster`]), or an in-process bus when everything runs in one
+//! process.
 //!
 //! Publishing never waits for the bus: events are queued and sent in order by a
 //! background task, so a write succeeds even while the bus is down (the failure is
@@ -7,9 +8,11 @@
 //! it as their local subscribers come and go; after a lost connection it is restored
 //! with every topic, and a [`BusMessage::Reconnected`] tells the receiver to backfill.
 
+pub mod cluster;
 mod memory;
 pub mod presence;
 mod redis;
+mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +21,7 @@ use bytes::Bytes;
 use chat_types::{BusEvent, Topic};
 use tokio::sync::mpsc;
 
+pub use self::cluster::{ClusterBus, ClusterTarget, DEFAULT_PARTITIONS};
 pub use self::memory::MemoryBus;
 pub use self::redis::{PING_INTERVAL, RedisBus};
 
@@ -30,6 +34,8 @@ pub enum BusError {
     Closed,
     #[error("redis error")]
     Redis(#[from] ::redis::RedisError),
+    #[error("{0}")]
+    Config(&'static str),
 }
 
 /// What a subscription receives.
@@ -50,6 +56,8 @@ pub struct BusMetrics {
     pub dropped: AtomicU64,
     pub received: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Channels subscribed again after a node was lost or a slot moved (Redis Cluster).
+    pub resubscriptions: AtomicU64,
 }
 
 impl BusMetrics {
@@ -62,6 +70,7 @@ impl BusMetrics {
 #[derive(Clone, Debug)]
 pub enum Bus {
     Redis(RedisBus),
+    Cluster(ClusterBus),
     Memory(MemoryBus),
 }
 
@@ -74,7 +83,21 @@ impl Bus {
     /// Redis PubSub at `url`. Fails if Redis cannot be reached now; once started, it
     /// reconnects by itself.
     pub async fn redis(url: &str, prefix: &str) -> Result<Self, BusError> {
-        Ok(Bus::Redis(RedisBus::connect(url, prefix).await?))
+        Self::redis_with_ca(url, None, prefix).await
+    }
+
+    /// Redis at `url` (`rediss://` for TLS), trusting `ca` (PEM) for its certificate.
+    pub async fn redis_with_ca(
+        url: &str,
+        ca: Option<Vec<u8>>,
+        prefix: &str,
+    ) -> Result<Self, BusError> {
+        Ok(Bus::Redis(RedisBus::connect(url, ca, prefix).await?))
+    }
+
+    /// A Redis Cluster reached through any of `target`'s nodes, with sharded pub/sub.
+    pub async fn cluster(target: &ClusterTarget, prefix: &str) -> Result<Self, BusError> {
+        Ok(Bus::Cluster(ClusterBus::connect(target, prefix).await?))
     }
 
     /// Queues an event for `topic`. Never blocks; never fails the caller.
@@ -82,6 +105,7 @@ impl Bus {
         let payload = Bytes::from(event.encode());
         match self {
             Bus::Redis(bus) => bus.publish(topic, payload),
+            Bus::Cluster(bus) => bus.publish(topic, payload),
             Bus::Memory(bus) => bus.publish(topic, payload),
         }
     }
@@ -90,6 +114,7 @@ impl Bus {
     pub fn subscribe(&self) -> (Subscription, mpsc::UnboundedReceiver<BusMessage>) {
         match self {
             Bus::Redis(bus) => bus.subscribe(),
+            Bus::Cluster(bus) => bus.subscribe(),
             Bus::Memory(bus) => bus.subscribe(),
         }
     }
@@ -98,6 +123,7 @@ impl Bus {
     pub async fn ping(&self) -> Result<(), BusError> {
         match self {
             Bus::Redis(bus) => bus.ping().await,
+            Bus::Cluster(bus) => bus.ping().await,
             Bus::Memory(_) => Ok(()),
         }
     }
@@ -105,6 +131,7 @@ impl Bus {
     pub fn metrics(&self) -> &Arc<BusMetrics> {
         match self {
             Bus::Redis(bus) => bus.metrics(),
+            Bus::Cluster(bus) => bus.metrics(),
             Bus::Memory(bus) => bus.metrics(),
         }
     }
@@ -114,6 +141,7 @@ impl Bus {
 #[derive(Debug)]
 pub enum Subscription {
     Redis(redis::RedisSubscription),
+    Cluster(cluster::subscriber::ClusterSubscription),
     Memory(memory::MemorySubscription),
 }
 
@@ -127,6 +155,7 @@ impl Subscription {
     pub fn add(&self, topic: &Topic) -> Confirmation {
         match self {
             Subscription::Redis(s) => s.add(topic),
+            Subscription::Cluster(s) => s.add(topic),
             Subscription::Memory(s) => {
                 s.add(topic);
                 Box::pin(std::future::ready(Ok(())))
@@ -138,6 +167,7 @@ impl Subscription {
     pub fn remove(&self, topic: &Topic) -> Confirmation {
         match self {
             Subscription::Redis(s) => s.remove(topic),
+            Subscription::Cluster(s) => s.remove(topic),
             Subscription::Memory(s) => {
                 s.remove(topic);
                 Box::pin(std::future::ready(Ok(())))

@@ -38,21 +38,32 @@ impl Bus {
             status,
             last_heard_at: now,
         };
-        let previous = match self {
-            Bus::Memory(bus) => bus.presence().heard.insert(user, presence.clone()),
+        let set = |key: String| {
+            let mut set = redis::cmd("SET");
+            set.arg(key)
+                .arg(encode(&presence))
+                .arg("GET")
+                .arg("EX")
+                .arg(KEEP_SECS);
+            set
+        };
+        let old: Option<String> = match self {
+            Bus::Memory(bus) => {
+                let old = bus.presence().heard.insert(user, presence.clone());
+                return Ok(Presence::is_news(old.as_ref(), status, now).then_some(presence));
+            }
             Bus::Redis(bus) => {
-                let mut redis = bus.commands().await?;
-                let old: Option<String> = redis::cmd("SET")
-                    .arg(bus.key(&format!("presence:{user}")))
-                    .arg(encode(&presence))
-                    .arg("GET")
-                    .arg("EX")
-                    .arg(KEEP_SECS)
-                    .query_async(&mut redis)
-                    .await?;
-                old.and_then(|old| decode(user, &old))
+                set(heard_key(self, user))
+                    .query_async(&mut bus.commands().await?)
+                    .await?
+            }
+            Bus::Cluster(bus) => {
+                set(heard_key(self, user))
+                    .query_async(&mut bus.commands().await?)
+                    .await?
             }
         };
+        let previous = old.and_then(|old| decode(user, &old));
         Ok(Presence::is_news(previous.as_ref(), status, now).then_some(presence))
     }
 
@@ -70,18 +81,50 @@ impl Bus {
                     .collect())
             }
             Bus::Redis(bus) => {
-                let keys: Vec<String> = users
-                    .iter()
-                    .map(|u| bus.key(&format!("presence:{u}")))
-                    .collect();
-                let mut redis = bus.commands().await?;
-                let values: Vec<Option<String>> =
-                    redis::cmd("MGET").arg(keys).query_async(&mut redis).await?;
+                let keys: Vec<String> = users.iter().map(|u| heard_key(self, *u)).collect();
+                let values: Vec<Option<String>> = redis::cmd("MGET")
+                    .arg(keys)
+                    .query_async(&mut bus.commands().await?)
+                    .await?;
                 Ok(users
                     .iter()
                     .zip(values)
                     .filter_map(|(u, v)| decode(*u, &v?))
                     .collect())
+            }
+            Bus::Cluster(bus) => {
+                // One MGET per slot: a command may not cross slots on a cluster.
+                let mut by_slot: HashMap<u16, Vec<(UserId, String)>> = HashMap::new();
+                for user in users {
+                    let key = heard_key(self, *user);
+                    by_slot
+                        .entry(crate::cluster::partition::slot(&key))
+                        .or_default()
+                        .push((*user, key));
+                }
+                let connection = bus.commands().await?;
+                let reads = by_slot.into_values().map(|group| {
+                    let mut connection = connection.clone();
+                    async move {
+                        let keys: Vec<&String> = group.iter().map(|(_, k)| k).collect();
+                        let values: Vec<Option<String>> = redis::cmd("MGET")
+                            .arg(keys)
+                            .query_async(&mut connection)
+                            .await?;
+                        Ok::<_, BusError>(
+                            group
+                                .iter()
+                                .zip(values)
+                                .filter_map(|((u, _), v)| decode(*u, &v?))
+                                .collect::<Vec<_>>(),
+                        )
+                    }
+                });
+                let mut found = Vec::new();
+                for read in futures::future::join_all(reads).await {
+                    found.extend(read?);
+                }
+                Ok(found)
             }
         }
     }
@@ -92,19 +135,24 @@ impl Bus {
             Bus::Memory(bus) => {
                 *bus.presence().connections.entry(user).or_default() += 1;
             }
-            Bus::Redis(bus) => {
-                let key = bus.key(&format!("presence:connections:{user}"));
-                let mut redis = bus.commands().await?;
-                redis::pipe()
+            Bus::Redis(_) | Bus::Cluster(_) => {
+                let key = connections_key(self, user);
+                let mut count = redis::pipe();
+                count
                     .cmd("INCR")
                     .arg(&key)
                     .ignore()
                     .cmd("EXPIRE")
                     .arg(&key)
                     .arg(KEEP_SECS)
-                    .ignore()
-                    .query_async::<()>(&mut redis)
-                    .await?;
+                    .ignore();
+                match self {
+                    Bus::Redis(bus) => count.query_async::<()>(&mut bus.commands().await?).await?,
+                    Bus::Cluster(bus) => {
+                        count.query_async::<()>(&mut bus.commands().await?).await?
+                    }
+                    Bus::Memory(_) => {}
+                }
             }
         }
         Ok(())
@@ -125,16 +173,10 @@ impl Bus {
                 Ok(left)
             }
             Bus::Redis(bus) => {
-                let key = bus.key(&format!("presence:connections:{user}"));
-                let mut redis = bus.commands().await?;
-                let left: i64 = redis::cmd("DECR").arg(&key).query_async(&mut redis).await?;
-                if left <= 0 {
-                    redis::cmd("DEL")
-                        .arg(&key)
-                        .query_async::<()>(&mut redis)
-                        .await?;
-                }
-                Ok(left.max(0) as u32)
+                count_down(&mut bus.commands().await?, connections_key(self, user)).await
+            }
+            Bus::Cluster(bus) => {
+                count_down(&mut bus.commands().await?, connections_key(self, user)).await
             }
         }
     }
@@ -146,14 +188,50 @@ impl Bus {
                 bus.presence().heard.remove(&user);
             }
             Bus::Redis(bus) => {
-                let mut redis = bus.commands().await?;
                 redis::cmd("DEL")
-                    .arg(bus.key(&format!("presence:{user}")))
-                    .query_async::<()>(&mut redis)
+                    .arg(heard_key(self, user))
+                    .query_async::<()>(&mut bus.commands().await?)
+                    .await?;
+            }
+            Bus::Cluster(bus) => {
+                redis::cmd("DEL")
+                    .arg(heard_key(self, user))
+                    .query_async::<()>(&mut bus.commands().await?)
                     .await?;
             }
         }
         Ok(())
+    }
+}
+
+/// Counts one connection off `key`, clearing it at zero; how many are left.
+async fn count_down(
+    redis: &mut impl redis::aio::ConnectionLike,
+    key: String,
+) -> Result<u32, BusError> {
+    let left: i64 = redis::cmd("DECR").arg(&key).query_async(redis).await?;
+    if left <= 0 {
+        redis::cmd("DEL").arg(&key).query_async::<()>(redis).await?;
+    }
+    Ok(left.max(0) as u32)
+}
+
+/// Where `user`'s last-heard presence is kept (on a cluster, in their user topic's
+/// partition, so a viewer's contacts are read with one `MGET` per slot).
+fn heard_key(bus: &Bus, user: UserId) -> String {
+    key(bus, user, &format!("presence:{user}"))
+}
+
+/// Where `user`'s count of open connections is kept.
+fn connections_key(bus: &Bus, user: UserId) -> String {
+    key(bus, user, &format!("presence:connections:{user}"))
+}
+
+fn key(bus: &Bus, user: UserId, name: &str) -> String {
+    match bus {
+        Bus::Cluster(bus) => bus.key(&chat_types::Topic::User(user), name),
+        Bus::Redis(bus) => bus.key(name),
+        Bus::Memory(_) => name.to_string(),
     }
 }
 

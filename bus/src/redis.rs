@@ -17,18 +17,18 @@ use tokio::task::JoinHandle;
 use crate::{BusError, BusMessage, BusMetrics, Confirmation, Subscription};
 
 /// How long to wait for Redis to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one pipeline of PUBLISH commands may take.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Events still unpublished after this long are dropped (receivers backfill messages
 /// from the database anyway).
-const MAX_EVENT_AGE: Duration = Duration::from_secs(30);
+pub(crate) const MAX_EVENT_AGE: Duration = Duration::from_secs(30);
 /// Events waiting for the bus; beyond this many, or this many bytes, new ones are
 /// dropped and counted.
-const QUEUE_CAPACITY: usize = 65_536;
-const QUEUE_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const QUEUE_CAPACITY: usize = 65_536;
+pub(crate) const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// The most events sent in one pipeline.
-const PIPELINE_MAX: usize = 1024;
+pub(crate) const PIPELINE_MAX: usize = 1024;
 /// How long connecting and subscribing every wanted topic may take.
 const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle subscribing connection is checked.
@@ -67,8 +67,16 @@ struct Outgoing {
 }
 
 impl RedisBus {
-    pub(super) async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
-        let client = redis::Client::open(url)?;
+    pub(super) async fn connect(
+        url: &str,
+        ca: Option<Vec<u8>>,
+        prefix: &str,
+    ) -> Result<Self, BusError> {
+        crate::tls::install_crypto();
+        let client = match ca {
+            Some(ca) => crate::tls::client_with_ca(url, &ca)?,
+            None => redis::Client::open(url)?,
+        };
         let connection = connect(&client).await?;
         let metrics = Arc::new(BusMetrics::default());
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -432,6 +440,6 @@ async fn apply_online(
 }
 
 /// Reconnecting: from 50 ms up to 2 s between attempts.
-fn reconnect_backoff() -> Backoff {
+pub(crate) fn reconnect_backoff() -> Backoff {
     Backoff::new(Duration::from_millis(50), Duration::from_secs(2))
 }

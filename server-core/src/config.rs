@@ -50,11 +50,59 @@ pub struct CommonConfig {
     )]
     pub database_url: String,
 
+    /// PostgreSQL streaming replicas for the receivers' heavy reads (pages, replays,
+    /// catch-ups, searches), repeatable; writes and every check of who may see what
+    /// stay on `--database-url`. A read that must include a chat up to some point goes
+    /// to a replica only once it has caught up that far (else, after a moment, to the
+    /// primary: counted in `chat_db_read_fallbacks_total`); a replica lagging over 5 s
+    /// is skipped.
+    #[arg(
+        long = "database-read-url",
+        env = "CHAT_DATABASE_READ_URLS",
+        value_delimiter = ','
+    )]
+    pub database_read_urls: Vec<String>,
+
+    /// A PEM file with the CA that signed PostgreSQL's certificate, when the system
+    /// does not trust it. TLS itself is the URL's `sslmode` (`require`, `verify-ca`,
+    /// `verify-full`).
+    #[arg(long, env = "CHAT_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
+
+    /// Database connections per instance (each replica gets as many). By default 20 for
+    /// receivers (they do most reads), 8 for senders (writes are batched, few at a
+    /// time) and 5 for the user service; 20 for everything in one process.
+    #[arg(long, env = "CHAT_DB_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
+
     /// Redis for the event bus between processes, e.g. `redis://127.0.0.1:6379`.
     /// Without it, events stay inside this process (fine when all services run in one
     /// process, as `chat up` does).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// A Redis Cluster for the event bus instead of one Redis: some of its nodes,
+    /// comma-separated (any one is enough to find the rest), e.g.
+    /// `redis://10.0.0.1:7000,redis://10.0.0.2:7000`; `rediss://` for TLS. Uses
+    /// sharded pub/sub (Redis or Valkey 7 and later), topics spread over
+    /// `--bus-partitions` hash tags.
+    #[arg(
+        long,
+        env = "CHAT_REDIS_CLUSTER",
+        value_delimiter = ',',
+        conflicts_with = "redis_url"
+    )]
+    pub redis_cluster: Vec<String>,
+
+    /// On a Redis Cluster, how many partitions (hash tags) topics are spread over.
+    /// Every instance of a deployment must use the same number.
+    #[arg(long, env = "CHAT_BUS_PARTITIONS", default_value_t = chat_bus::DEFAULT_PARTITIONS)]
+    pub bus_partitions: u16,
+
+    /// A PEM file with the CA that signed Redis's certificate (`rediss://`), when it
+    /// is not one the system trusts.
+    #[arg(long, env = "CHAT_REDIS_CA")]
+    pub redis_ca: Option<PathBuf>,
 
     /// The secret that signs session tokens; every service must share it. Without it,
     /// one is generated and kept in the data folder.
@@ -137,6 +185,111 @@ impl CommonConfig {
             graphiql: self.graphiql == Switch::On,
             public_metrics: self.metrics_addr.is_none(),
         }
+    }
+
+    /// These settings as environment variables, for instances started as processes of
+    /// their own (`chat up --processes`): every setting passed on, the secret given.
+    pub fn as_env(&self, secret: &Secret) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("DATABASE_URL", self.database_url.clone()),
+            ("CHAT_JWT_SECRET", secret.expose().to_string()),
+            ("CHAT_BUS_PREFIX", self.bus_prefix.clone()),
+            ("CHAT_BUS_PARTITIONS", self.bus_partitions.to_string()),
+            ("CHAT_ALLOWED_ORIGINS", self.allowed_origins.join(",")),
+            ("CHAT_HOST", self.host.to_string()),
+            ("CHAT_DATA_DIR", self.data_dir.display().to_string()),
+            ("CHAT_RATE_LIMITS", self.rate_limits.as_str().to_string()),
+            ("CHAT_GRAPHIQL", self.graphiql.as_str().to_string()),
+            (
+                "CHAT_LOG_FORMAT",
+                match self.log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                }
+                .to_string(),
+            ),
+        ];
+        if let Some(url) = &self.redis_url {
+            env.push(("REDIS_URL", url.clone()));
+        }
+        if !self.database_read_urls.is_empty() {
+            env.push(("CHAT_DATABASE_READ_URLS", self.database_read_urls.join(",")));
+        }
+        if let Some(path) = &self.database_ca {
+            env.push(("CHAT_DATABASE_CA", path.display().to_string()));
+        }
+        if let Some(size) = self.db_pool_size {
+            env.push(("CHAT_DB_POOL_SIZE", size.to_string()));
+        }
+        if !self.redis_cluster.is_empty() {
+            env.push(("CHAT_REDIS_CLUSTER", self.redis_cluster.join(",")));
+        }
+        if let Some(path) = &self.redis_ca {
+            env.push(("CHAT_REDIS_CA", path.display().to_string()));
+        }
+        if let Some(url) = &self.file_store {
+            env.push(("CHAT_FILE_STORE", url.clone()));
+        }
+        if self.cookie_secure {
+            env.push(("CHAT_COOKIE_SECURE", "true".to_string()));
+        }
+        env
+    }
+
+    /// How `service` (or every service, in one process) reaches the database: its pool
+    /// size, and the replicas when it reads from them (receivers).
+    pub fn store_config(
+        &self,
+        service: Option<chat_types::instances::Service>,
+    ) -> chat_store::StoreConfig {
+        use chat_types::instances::Service;
+        let default = match service {
+            Some(Service::User) => 5,
+            Some(Service::Sender) => 8,
+            Some(Service::Receiver) | None => 20,
+        };
+        let reads = matches!(service, Some(Service::Receiver) | None);
+        chat_store::StoreConfig {
+            url: self.database_url.clone(),
+            size: chat_store::PoolSize {
+                max_connections: self.db_pool_size.unwrap_or(default),
+            },
+            read_urls: if reads {
+                self.database_read_urls.clone()
+            } else {
+                Vec::new()
+            },
+            ca: self.database_ca.clone(),
+        }
+    }
+
+    /// Whether the bus reaches beyond this process (Redis or a Redis Cluster).
+    pub fn has_shared_bus(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster.is_empty()
+    }
+
+    /// The bus this configuration names: a Redis Cluster, one Redis, or the
+    /// in-process bus.
+    pub async fn bus(&self) -> Result<chat_bus::Bus, crate::state::StartError> {
+        let ca = match &self.redis_ca {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                crate::state::StartError::Config(format!("--redis-ca {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let bus = if !self.redis_cluster.is_empty() {
+            let target = chat_bus::ClusterTarget {
+                nodes: self.redis_cluster.clone(),
+                ca,
+                partitions: self.bus_partitions,
+            };
+            chat_bus::Bus::cluster(&target, &self.bus_prefix).await?
+        } else if let Some(url) = &self.redis_url {
+            chat_bus::Bus::redis_with_ca(url, ca, &self.bus_prefix).await?
+        } else {
+            chat_bus::Bus::memory()
+        };
+        Ok(bus)
     }
 
     /// The abuse limits this configuration asks for.

@@ -147,7 +147,21 @@ async fn readyz(State(state): State<ServiceState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({ "database": database, "bus": bus });
+    let mut body = serde_json::json!({ "database": database, "bus": bus });
+    // Replicas are reported, never fatal: one lagging or down is skipped.
+    if let Some(replicas) = state.store.replicas() {
+        body["replicas"] = replicas
+            .lags()
+            .into_iter()
+            .map(|(name, lag)| {
+                serde_json::json!({
+                    "name": name,
+                    "lagMs": lag.map(|l| l.as_millis() as u64),
+                    "used": lag.is_some_and(|l| l <= chat_store::replicas::SKIP_AFTER),
+                })
+            })
+            .collect();
+    }
     (status, axum::Json(body)).into_response()
 }
 
@@ -228,7 +242,8 @@ pub async fn run_service(
     build_router: fn(ServiceState) -> Router,
 ) -> Result<(), Box<dyn std::error::Error + 'static>> {
     crate::logging::init_tracing(config.log_format);
-    let state = ServiceState::connect(config).await?;
+    let service = name.parse::<chat_types::instances::Service>().ok();
+    let state = ServiceState::connect(config, service).await?;
     let listener = bind(SocketAddr::new(config.host, port)).await?;
     tracing::info!(service = name, port, backend = ?state.store.backend(), "listening");
     let limits = config.serve_limits();

@@ -13,7 +13,7 @@ use crate::rate_limit::RateLimiter;
 use crate::readiness::Readiness;
 use crate::sessions::OpenSessions;
 use chat_bus::{Bus, BusError, BusMessage};
-use chat_store::{BlobError, Blobs, PoolSize, S3Blobs, Store, StoreError};
+use chat_store::{BlobError, Blobs, S3Blobs, Store, StoreError};
 
 /// Why a service could not start, said once, with what to do.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,8 @@ pub enum StartError {
     Secret(std::io::Error),
     #[error("cannot use the file store: {0}. Check --file-store and the AWS_* settings")]
     Files(BlobError),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<StoreError> for StartError {
@@ -91,13 +93,14 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
-    /// Connects to the database (migrating it) and the bus named in the configuration.
-    pub async fn connect(config: &CommonConfig) -> Result<Self, StartError> {
-        let store = Store::connect(&config.database_url, PoolSize::default()).await?;
-        let bus = match &config.redis_url {
-            Some(url) => Bus::redis(url, &config.bus_prefix).await?,
-            None => Bus::memory(),
-        };
+    /// Connects to the database (migrating it) and the bus named in the configuration,
+    /// for `service` (its pool size and replicas), or for every service in one process.
+    pub async fn connect(
+        config: &CommonConfig,
+        service: Option<chat_types::instances::Service>,
+    ) -> Result<Self, StartError> {
+        let store = Store::connect_with(&config.store_config(service)).await?;
+        let bus = config.bus().await?;
         let keys = TokenKeys::new(&config.secret()?);
         let web = WebPolicy {
             allowed_origins: config.allowed_origins.clone().into(),
@@ -207,7 +210,7 @@ pub fn announce_revocation(state: &ServiceState, user: UserId) {
 fn register_bus_metrics(registry: &mut Registry, bus: &Bus) {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     type Pick = fn(&chat_bus::BusMetrics) -> &AtomicU64;
-    let counters: [(&'static str, &'static str, Pick); 5] = [
+    let counters: [(&'static str, &'static str, Pick); 6] = [
         ("chat_bus_published", "Events published to the bus", |m| {
             &m.published
         }),
@@ -229,6 +232,11 @@ fn register_bus_metrics(registry: &mut Registry, bus: &Bus) {
             "Bus connections restored after a loss",
             |m| &m.reconnects,
         ),
+        (
+            "chat_bus_resubscriptions",
+            "Channels subscribed again after a node was lost or a slot moved (Redis Cluster)",
+            |m| &m.resubscriptions,
+        ),
     ];
     for (name, help, pick) in counters {
         let metrics = bus.metrics().clone();
@@ -238,8 +246,38 @@ fn register_bus_metrics(registry: &mut Registry, bus: &Bus) {
     }
 }
 
-/// The database pool's connections, read at each scrape.
+/// The database pool's connections, and its replicas if any, read at each scrape.
 fn register_pool_metrics(registry: &mut Registry, store: &Store) {
+    if store.replicas().is_some() {
+        let replicas = store.clone();
+        registry.register_collector(Box::new(Scraped::counter(
+            "chat_db_read_fallbacks",
+            "Reads that went to the primary because no replica had caught up in time",
+            move || replicas.replicas().map_or(0, |r| r.fallbacks()),
+        )));
+        let lags = store.clone();
+        registry.register_collector(Box::new(Scraped::gauge(
+            "chat_db_replica_lag_max_milliseconds",
+            "The largest lag of a replica behind the primary, when last measured (-1: one is not answering)",
+            move || {
+                let lags = lags.replicas().map(|r| r.lags()).unwrap_or_default();
+                if lags.iter().any(|(_, lag)| lag.is_none()) {
+                    return -1;
+                }
+                lags.iter()
+                    .filter_map(|(_, lag)| *lag)
+                    .map(|lag| lag.as_millis() as i64)
+                    .max()
+                    .unwrap_or(0)
+            },
+        )));
+        let usable = store.clone();
+        registry.register_collector(Box::new(Scraped::gauge(
+            "chat_db_replicas_usable",
+            "Replicas read from now (answering, and lagging under the threshold)",
+            move || usable.replicas().map_or(0, |r| r.usable() as i64),
+        )));
+    }
     let open = store.clone();
     registry.register_collector(Box::new(Scraped::gauge(
         "chat_db_pool_connections",

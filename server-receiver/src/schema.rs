@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
+use chat_store::Reached;
 use chat_types::presence::Presence;
 use chat_types::search::{self, SearchHit, SearchQuery, SearchResults};
 use chat_types::{
@@ -87,6 +88,8 @@ impl Query {
         let started = std::time::Instant::now();
         let found = state
             .store
+            .replica(None)
+            .await
             .search_messages(me, &query, chat_id, first, after)
             .await;
         let spent = started.elapsed().as_millis() / 25;
@@ -148,26 +151,35 @@ impl Query {
         }
         let state = state(ctx);
         participant(&state.store, chat_id, me).await?;
-        // Read before the page: a change logged after it comes with `chatEvents` after
-        // it, whatever the page already shows.
-        let last_event_seq = state
+        // Read before the page, on the primary: a change logged after it comes with
+        // `chatEvents` after it, whatever the page already shows. The page itself may
+        // come from a replica, one that has the chat this far.
+        let ends = state
             .store
             .log_ends(&[chat_id])
             .await?
             .first()
-            .map_or(0, |(_, ends)| ends.last_event_seq);
+            .map(|(_, ends)| *ends)
+            .unwrap_or_default();
+        let store = state
+            .store
+            .replica(Some(Reached {
+                chat: chat_id,
+                seq: ends.last_seq,
+                event_seq: ends.last_event_seq,
+            }))
+            .await;
         let mut page = match around_seq {
-            Some(around) => state.store.messages_around(chat_id, around, limit).await?,
+            Some(around) => store.messages_around(chat_id, around, limit).await?,
             None => {
-                state
-                    .store
+                store
                     .messages_page(chat_id, before_seq, after_seq, limit)
                     .await?
             }
         };
-        page.last_event_seq = last_event_seq;
+        page.last_event_seq = ends.last_event_seq;
         Ok(crate::timeline::complete(
-            &state.store,
+            &store,
             chat_id,
             page,
             after_seq.or(before_seq.map(|b| b - 1)),
@@ -283,9 +295,16 @@ impl Subscription {
             let mut last = after_seq.unwrap_or(registration.watermark);
             loop {
                 // What the client has not seen yet and the hub will not send: from the
-                // database. The hub sends everything after its watermark.
+                // database (a replica, once it has the chat up to the watermark). The hub
+                // sends everything after its watermark.
+                let replay = if last < registration.watermark {
+                    let reached = Reached { chat: chat_id, seq: registration.watermark, event_seq: 0 };
+                    state.store.replica(Some(reached)).await
+                } else {
+                    state.store.clone()
+                };
                 while last < registration.watermark {
-                    match state.store.messages_page(chat_id, None, Some(last), REPLAY_PAGE).await {
+                    match replay.messages_page(chat_id, None, Some(last), REPLAY_PAGE).await {
                         Ok(page) => {
                             for message in page.messages {
                                 last = message.seq;

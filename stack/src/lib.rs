@@ -106,7 +106,7 @@ fn service_host(common: &CommonConfig) -> String {
 
 async fn in_process(common: &CommonConfig, web_port: Option<u16>) -> anyhow::Result<()> {
     let listeners = bind_all(common).await?;
-    let state = ServiceState::connect(common)
+    let state = ServiceState::connect(common, None)
         .await
         .context("starting the services")?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -158,6 +158,16 @@ pub(crate) fn print_table(common: &CommonConfig, how: &str, web_port: Option<u16
     let database = redact_password(&common.database_url);
     let bus = match &common.redis_url {
         Some(url) => format!("Redis {}", redact_password(url)),
+        None if !common.redis_cluster.is_empty() => format!(
+            "Redis Cluster {} ({} partitions)",
+            common
+                .redis_cluster
+                .iter()
+                .map(|url| redact_password(url))
+                .collect::<Vec<_>>()
+                .join(","),
+            common.bus_partitions
+        ),
         None => "in-process".to_string(),
     };
     let files = match &common.file_store {

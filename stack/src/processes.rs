@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::ValueEnum;
 use server_core::ServiceState;
 use server_core::config::CommonConfig;
 use tokio::process::{Child, Command};
@@ -26,12 +25,15 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
             "--processes needs PostgreSQL: pass --database-url postgres://… (or set DATABASE_URL)"
         );
     }
-    if common.redis_url.is_none() {
-        bail!("--processes needs Redis: pass --redis-url redis://… (or set REDIS_URL)");
+    if !common.has_shared_bus() {
+        bail!(
+            "--processes needs Redis: pass --redis-url redis://… or --redis-cluster \
+             redis://node1,redis://node2,… (or set REDIS_URL or CHAT_REDIS_CLUSTER)"
+        );
     }
     // Connecting here checks that both answer and migrates the database once, before
     // any instance starts.
-    let state = ServiceState::connect(common)
+    let state = ServiceState::connect(common, None)
         .await
         .context("PostgreSQL and Redis must be reachable for --processes")?;
     state.store.close().await;
@@ -48,33 +50,11 @@ pub(crate) async fn run(common: &CommonConfig, web_port: Option<u16>) -> anyhow:
             .arg(kind.name())
             .arg("--port")
             .arg(port.to_string())
-            .env("DATABASE_URL", &common.database_url)
-            .env("REDIS_URL", common.redis_url.as_deref().unwrap_or_default())
-            .env("CHAT_JWT_SECRET", secret.expose())
-            .env("CHAT_BUS_PREFIX", &common.bus_prefix)
-            .env("CHAT_ALLOWED_ORIGINS", common.allowed_origins.join(","))
-            .env("CHAT_HOST", common.host.to_string())
-            .env("CHAT_DATA_DIR", &common.data_dir)
-            .env("CHAT_RATE_LIMITS", common.rate_limits.as_str())
-            .env(
-                "CHAT_LOG_FORMAT",
-                common
-                    .log_format
-                    .to_possible_value()
-                    .expect("no skipped variants")
-                    .get_name(),
-            )
+            .envs(common.as_env(&secret))
             .kill_on_drop(true)
             // Its own process group: Ctrl-C in the terminal reaches only this
             // supervisor, which then stops the instances in order.
             .process_group(0);
-        if common.cookie_secure {
-            command.env("CHAT_COOKIE_SECURE", "true");
-        }
-        command.env("CHAT_GRAPHIQL", common.graphiql.as_str());
-        if let Some(url) = &common.file_store {
-            command.env("CHAT_FILE_STORE", url);
-        }
         if let Some(addr) = common.metrics_addr {
             let at = crate::metrics_addr_of(addr, k, true);
             command.env("CHAT_METRICS_ADDR", at.to_string());

@@ -114,7 +114,7 @@ fn no_secret_appears_in_logs_or_errors() {
         .build()
         .unwrap();
     let [user, sender, receiver] = servers.block_on(async {
-        let state = ServiceState::connect(&flags.common)
+        let state = ServiceState::connect(&flags.common, None)
             .await
             .expect("state from the configuration");
         [

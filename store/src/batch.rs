@@ -336,7 +336,7 @@ impl Store {
     /// Writes a batch of messages in one transaction.
     pub async fn write_messages(&self, batch: &[NewMessage]) -> StoreResult<WrittenBatch> {
         match &self.db {
-            Db::Postgres(pool) => postgres::write(pool, batch).await,
+            Db::Postgres { write, .. } => postgres::write(write, batch).await,
             Db::Sqlite { write, .. } => sqlite::write(write, batch).await,
         }
     }

@@ -16,6 +16,7 @@ mod migrations;
 mod pins;
 mod presence;
 mod reactions;
+pub mod replicas;
 mod rows;
 mod search;
 mod users;
@@ -34,6 +35,7 @@ pub use batch::{NewMessage, StoredMessage, WrittenBatch};
 pub use blobs::{BlobError, BlobStore, BlobStream, Blobs, S3Blobs};
 pub use chats::{ChatChangeError, NewChat, Started};
 pub use messages::{EditError, LogEnds};
+pub use replicas::{Reached, Replicas};
 pub use search::{Found, SearchPlan};
 pub use users::{NewUser, UserRecord};
 
@@ -133,9 +135,11 @@ pub enum Backend {
     Sqlite,
 }
 
+/// The pools: one that writes, and one that reads (for PostgreSQL the same pool, or a
+/// replica's in a store returned by [`Store::replica`]).
 #[derive(Clone, Debug)]
 enum Db {
-    Postgres(PgPool),
+    Postgres { read: PgPool, write: PgPool },
     Sqlite { read: SqlitePool, write: SqlitePool },
 }
 
@@ -147,6 +151,8 @@ pub struct Store {
     files_dir: Option<std::sync::Arc<Path>>,
     /// The most database time one search may take ([`search::TIME_BUDGET`]).
     search_budget: Duration,
+    /// PostgreSQL streaming replicas to read from, if any.
+    replicas: Option<std::sync::Arc<Replicas>>,
 }
 
 /// Runs `$body` once per backend with `$pool` bound to its pool (for SQLite, the
@@ -154,7 +160,7 @@ pub struct Store {
 macro_rules! on_pool {
     ($store:expr, $sqlite:ident, |$pool:ident| $body:expr) => {
         match &$store.db {
-            $crate::Db::Postgres($pool) => {
+            $crate::Db::Postgres { $sqlite: $pool, .. } => {
                 #[allow(dead_code)]
                 const PG: bool = true;
                 $body
@@ -195,6 +201,50 @@ macro_rules! begin_write {
 }
 pub(crate) use {begin_write, on_pool, on_read, on_write};
 
+/// How to reach the database.
+#[derive(Clone, Debug, Default)]
+pub struct StoreConfig {
+    /// `postgres://…` (TLS as its `sslmode` says) or `sqlite://…`.
+    pub url: String,
+    pub size: PoolSize,
+    /// PostgreSQL streaming replicas to read from.
+    pub read_urls: Vec<String>,
+    /// A PEM file with the CA that signed PostgreSQL's certificate, when the system
+    /// does not trust it.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Connection options for a PostgreSQL URL: the user found as `psql` finds it, and
+/// `ca` trusted for TLS (with `sslmode=verify-ca` or `verify-full` in the URL, or
+/// `require`).
+fn pg_options(url: &str, ca: Option<&Path>) -> StoreResult<PgConnectOptions> {
+    let mut options =
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+    if let Some(user) = login_user(url) {
+        options = options.username(&user);
+    }
+    if let Some(ca) = ca {
+        options = options.ssl_root_cert(ca);
+    }
+    Ok(options)
+}
+
+/// A URL without its password, for logs and metrics.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Pool sizes for one service instance.
 #[derive(Clone, Copy, Debug)]
 pub struct PoolSize {
@@ -215,7 +265,9 @@ impl Store {
     /// folder beside its file (in the data folder).
     pub fn default_blobs(&self) -> Blobs {
         match (&self.db, &self.files_dir) {
-            (Db::Postgres(pool), _) => std::sync::Arc::new(blobs::PostgresBlobs::new(pool.clone())),
+            (Db::Postgres { write, .. }, _) => {
+                std::sync::Arc::new(blobs::PostgresBlobs::new(write.clone()))
+            }
             (Db::Sqlite { .. }, Some(dir)) => {
                 std::sync::Arc::new(blobs::FolderBlobs::new(dir.to_path_buf()))
             }
@@ -227,12 +279,21 @@ impl Store {
     /// Safe when several instances start at once: PostgreSQL migrations run under an
     /// advisory lock.
     pub async fn connect(url: &str, size: PoolSize) -> StoreResult<Self> {
-        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut options =
-                PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
-            if let Some(user) = login_user(url) {
-                options = options.username(&user);
-            }
+        Self::connect_with(&StoreConfig {
+            url: url.to_string(),
+            size,
+            ..StoreConfig::default()
+        })
+        .await
+    }
+
+    /// [`Store::connect`] with everything [`StoreConfig`] says: replicas to read from,
+    /// a private CA for TLS.
+    pub async fn connect_with(config: &StoreConfig) -> StoreResult<Self> {
+        let url = config.url.as_str();
+        let size = config.size;
+        let store = if is_postgres(url) {
+            let options = pg_options(url, config.ca.as_deref())?;
             let pool = PgPoolOptions::new()
                 .max_connections(size.max_connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT);
@@ -244,10 +305,29 @@ impl Store {
                 connected => connected?,
             };
             migrations::postgres().run(&pool).await?;
+            let mut replicas = Vec::new();
+            for read_url in &config.read_urls {
+                if !is_postgres(read_url) {
+                    return Err(StoreError::Url(
+                        "a read replica is a postgres://… URL".to_string(),
+                    ));
+                }
+                // Connected lazily: a replica down at start is skipped, not fatal.
+                let replica = PgPoolOptions::new()
+                    .max_connections(size.max_connections)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(pg_options(read_url, config.ca.as_deref())?);
+                replicas.push((redact(read_url), replica));
+            }
+            let replicas = (!replicas.is_empty()).then(|| Replicas::start(pool.clone(), replicas));
             Store {
-                db: Db::Postgres(pool),
+                db: Db::Postgres {
+                    read: pool.clone(),
+                    write: pool,
+                },
                 files_dir: None,
                 search_budget: search::TIME_BUDGET,
+                replicas,
             }
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -289,6 +369,7 @@ impl Store {
                 db: Db::Sqlite { read, write },
                 files_dir: Some(files_dir.into()),
                 search_budget: search::TIME_BUDGET,
+                replicas: None,
             }
         } else {
             return Err(StoreError::Url(
@@ -296,6 +377,31 @@ impl Store {
             ));
         };
         Ok(store)
+    }
+
+    /// This store, reading from a replica that has `reached` the chat (see
+    /// [`replicas`]): for the receivers' heavy reads. Without replicas, or with none
+    /// caught up in time, the store itself. Never for a write, nor for deciding who may
+    /// see what (a replica may not have a removal yet).
+    pub async fn replica(&self, reached: Option<Reached>) -> Store {
+        let (Some(replicas), Db::Postgres { write, .. }) = (&self.replicas, &self.db) else {
+            return self.clone();
+        };
+        match replicas.pick(reached).await {
+            Some(read) => Store {
+                db: Db::Postgres {
+                    read,
+                    write: write.clone(),
+                },
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// The replicas read from, if any (for `/metrics` and `/readyz`).
+    pub fn replicas(&self) -> Option<&Replicas> {
+        self.replicas.as_deref()
     }
 
     /// This store with another time budget for searches (tests make it short).
@@ -306,7 +412,7 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         match self.db {
-            Db::Postgres(_) => Backend::Postgres,
+            Db::Postgres { .. } => Backend::Postgres,
             Db::Sqlite { .. } => Backend::Sqlite,
         }
     }
@@ -322,7 +428,7 @@ impl Store {
     /// Connections in use and idle, for `/metrics`.
     pub fn pool_stats(&self) -> PoolStats {
         let (size, idle) = match &self.db {
-            Db::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Db::Postgres { write, .. } => (write.size(), write.num_idle()),
             Db::Sqlite { read, write } => (
                 read.size() + write.size(),
                 read.num_idle() + write.num_idle(),
@@ -337,7 +443,10 @@ impl Store {
     /// Closes every connection (at shutdown).
     pub async fn close(&self) {
         match &self.db {
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
             Db::Sqlite { read, write } => {
                 read.close().await;
                 write.close().await;

@@ -131,7 +131,7 @@ impl Store {
         after: Option<MessageId>,
     ) -> StoreResult<Found> {
         let mut rows = match &self.db {
-            Db::Postgres(pool) => {
+            Db::Postgres { read: pool, .. } => {
                 let budget = self.search_budget;
                 search_postgres(pool, budget, plan, viewer, query, chat, first, after).await?
             }

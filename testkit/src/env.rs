@@ -20,6 +20,16 @@ pub enum Backend {
     Embedded,
     /// PostgreSQL and Redis: the real topology.
     Real,
+    /// PostgreSQL and a Redis Cluster (of three masters and three replicas, shared by
+    /// the process's tests: [`crate::redis_cluster::shared`]): past one machine.
+    Cluster,
+}
+
+impl Backend {
+    /// Whether it runs on PostgreSQL.
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Backend::Real | Backend::Cluster)
+    }
 }
 
 /// The PostgreSQL server tests create their databases on.
@@ -59,6 +69,9 @@ impl TestEnv {
         if backend == Backend::Real && require_redis().await.is_none() {
             return None;
         }
+        if backend == Backend::Cluster && crate::redis_cluster::shared().await.is_none() {
+            return None;
+        }
         let database = TestDatabase::new(backend).await?;
         let database_url = database.url.clone();
         let store = Store::connect(&database_url, PoolSize::default())
@@ -92,7 +105,7 @@ impl TestEnv {
     pub async fn instance_with_limits(&self, limits: Limits) -> ServiceState {
         match self.backend {
             Backend::Embedded => self.state.instance_with_limits(limits),
-            Backend::Real => {
+            Backend::Real | Backend::Cluster => {
                 let store = Store::connect(&self.database_url, PoolSize::default())
                     .await
                     .expect("connect store");
@@ -143,6 +156,19 @@ async fn new_bus(backend: Backend, prefix: &str, url: Option<&str>) -> Bus {
         Backend::Real => Bus::redis(url.unwrap_or(&redis_url()), prefix)
             .await
             .expect("connect to Redis"),
+        Backend::Cluster => {
+            let cluster = crate::redis_cluster::shared()
+                .await
+                .expect("the Redis Cluster");
+            let target = chat_bus::ClusterTarget {
+                nodes: cluster.urls(),
+                ca: None,
+                partitions: chat_bus::DEFAULT_PARTITIONS,
+            };
+            Bus::cluster(&target, prefix)
+                .await
+                .expect("connect to the Redis Cluster")
+        }
     }
 }
 
@@ -213,7 +239,7 @@ impl TestDatabase {
                     guard: DatabaseGuard::Sqlite(dir),
                 })
             }
-            Backend::Real => {
+            Backend::Real | Backend::Cluster => {
                 let admin_url = postgres_admin_url();
                 if !reachable("PostgreSQL", &admin_url, postgres_ping(&admin_url).await) {
                     return None;

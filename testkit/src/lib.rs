@@ -14,7 +14,9 @@
 
 pub mod env;
 pub mod gql;
+pub mod pg_replica;
 pub mod processes;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod s3_server;
 pub mod tcp_proxy;
@@ -64,8 +66,9 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &id[..12])
 }
 
-/// Runs each named `async fn(TestEnv)` on both backends: `<name>::embedded` on SQLite
-/// with the in-process bus, `<name>::postgres` on PostgreSQL with Redis.
+/// Runs each named `async fn(TestEnv)` on every backend: `<name>::embedded` on SQLite
+/// with the in-process bus, `<name>::postgres` on PostgreSQL with Redis, and
+/// `<name>::cluster` on PostgreSQL with a Redis Cluster.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {$(
@@ -80,6 +83,13 @@ macro_rules! backend_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(env) = $crate::TestEnv::new($crate::Backend::Real).await {
+                    super::$name(env).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                if let Some(env) = $crate::TestEnv::new($crate::Backend::Cluster).await {
                     super::$name(env).await;
                 }
             }

@@ -25,6 +25,8 @@ pub struct ClusterConfig {
     /// The `chat` binary (`env!("CARGO_BIN_EXE_chat")` in the stack's tests).
     pub exe: PathBuf,
     pub database_url: String,
+    /// The bus: one Redis (`redis://…`), or a Redis Cluster's nodes, comma-separated
+    /// (`cluster:redis://…,redis://…`).
     pub redis_url: String,
     pub bus_prefix: String,
     /// The token secret every instance shares.
@@ -34,9 +36,13 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     fn env(&self, data_dir: &Path) -> Vec<(String, String)> {
         let log = std::env::var("FAULTS_RUST_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+        let bus = match self.redis_url.strip_prefix("cluster:") {
+            Some(nodes) => ("CHAT_REDIS_CLUSTER", nodes),
+            None => ("REDIS_URL", self.redis_url.as_str()),
+        };
         [
             ("DATABASE_URL", self.database_url.as_str()),
-            ("REDIS_URL", self.redis_url.as_str()),
+            bus,
             ("CHAT_JWT_SECRET", self.jwt_secret.as_str()),
             ("CHAT_BUS_PREFIX", self.bus_prefix.as_str()),
             ("CHAT_ALLOWED_ORIGINS", TEST_ORIGIN),

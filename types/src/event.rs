@@ -108,7 +108,11 @@ impl Topic {
 
     /// Reads a channel name back; `None` if it is not one of ours.
     pub fn from_channel(prefix: &str, channel: &str) -> Option<Self> {
-        let rest = channel.strip_prefix(prefix)?.strip_prefix(':')?;
+        Self::from_name(channel.strip_prefix(prefix)?.strip_prefix(':')?)
+    }
+
+    /// Reads a topic's name (what it displays as) back.
+    pub fn from_name(rest: &str) -> Option<Self> {
         match rest {
             "sessions" => return Some(Topic::Sessions),
             "presence" => return Some(Topic::Presence),

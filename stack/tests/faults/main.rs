@@ -5,7 +5,9 @@
 //! - [`redis_outage`]: Redis is killed and started again;
 //! - [`receiver_crash`]: a receiver is killed with SIGKILL; its clients move to the other;
 //! - [`sender_crash`]: a sender is killed mid-stream; clients retry on the other;
-//! - [`postgres_outage`]: PostgreSQL is unreachable for a while (through a proxy).
+//! - [`postgres_outage`]: PostgreSQL is unreachable for a while (through a proxy);
+//! - [`redis_cluster`]: on a Redis Cluster, a master fails over, or the chat's slot
+//!   moves to another master.
 //!
 //! Alongside the messages the newest one is edited again and again, so the chat's log
 //! grows during the fault too. Each test checks that every subscriber ends with every
@@ -20,5 +22,6 @@ mod support;
 
 mod postgres_outage;
 mod receiver_crash;
+mod redis_cluster;
 mod redis_outage;
 mod sender_crash;

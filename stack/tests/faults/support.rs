@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use server_core::secret::Secret;
 use testkit::env::{TestDatabase, require_redis};
 use testkit::processes::{Cluster, ClusterConfig};
+use testkit::redis_cluster::RedisCluster;
 use testkit::redis_server::RedisServer;
 use testkit::tcp_proxy::{TcpProxy, url_authority, with_authority};
 use testkit::ws::Event;
@@ -94,6 +95,8 @@ pub(crate) struct Options {
     pub(crate) own_redis: bool,
     /// The instances reach PostgreSQL through a [`TcpProxy`] (to cut).
     pub(crate) postgres_proxy: bool,
+    /// The bus on a Redis Cluster of the test's own (to fail over, to move slots in).
+    pub(crate) own_redis_cluster: bool,
 }
 
 /// A deployment of real processes: one user, two sender and two receiver instances.
@@ -102,6 +105,8 @@ pub(crate) struct World {
     pub(crate) cluster: Cluster,
     pub(crate) proxy: Option<TcpProxy>,
     pub(crate) redis: Option<RedisServer>,
+    pub(crate) redis_cluster: Option<RedisCluster>,
+    pub(crate) bus_prefix: String,
     database: TestDatabase,
     http: reqwest::Client,
 }
@@ -110,11 +115,18 @@ impl World {
     /// Starts everything, or returns `None` (with a note) outside CI when PostgreSQL,
     /// Redis or redis-server is missing.
     pub(crate) async fn start(options: Options) -> Option<Self> {
-        let (redis_url, redis) = if options.own_redis {
+        let (redis_url, redis, redis_cluster) = if options.own_redis_cluster {
+            let cluster = RedisCluster::start().await?;
+            (
+                format!("cluster:{}", cluster.urls().join(",")),
+                None,
+                Some(cluster),
+            )
+        } else if options.own_redis {
             let server = RedisServer::start().await?;
-            (server.url(), Some(server))
+            (server.url(), Some(server), None)
         } else {
-            (require_redis().await?, None)
+            (require_redis().await?, None, None)
         };
         let database = TestDatabase::new(Backend::Real).await?;
         // Migrate once, before five instances start at the same time.
@@ -136,11 +148,12 @@ impl World {
         } else {
             (database.url.clone(), None)
         };
+        let bus_prefix = unique("faults-");
         let config = ClusterConfig {
             exe: env!("CARGO_BIN_EXE_chat").into(),
             database_url,
             redis_url,
-            bus_prefix: unique("faults-"),
+            bus_prefix: bus_prefix.clone(),
             jwt_secret: Secret::generate().expose().to_string(),
         };
         let cluster = Cluster::start(&config, 1, 2, 2).await;
@@ -148,6 +161,8 @@ impl World {
             cluster,
             proxy,
             redis,
+            redis_cluster,
+            bus_prefix,
             database,
             http: http_client(),
         })

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chat_types::ops;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
-use testkit::{Backend, TestEnv, backend_tests};
+use testkit::{TestEnv, backend_tests};
 
 use crate::support::System;
 
@@ -24,7 +24,7 @@ backend_tests!(
 /// does, until the returned transaction is committed. PostgreSQL only: SQLite has one
 /// writer, so nothing runs alongside a removal there.
 async fn removal_in_flight(env: &TestEnv, chat: &str, user: &str) -> Option<PgConnection> {
-    if env.backend != Backend::Real {
+    if !env.backend.is_postgres() {
         return None;
     }
     let mut conn = PgConnection::connect(&env.database_url).await.unwrap();
@@ -129,7 +129,7 @@ async fn an_author_removed_meanwhile_cannot_edit_or_delete(env: TestEnv) {
 }
 
 async fn the_group_cap_holds_when_people_are_added_at_once(env: TestEnv) {
-    if env.backend != Backend::Real {
+    if !env.backend.is_postgres() {
         return; // one writer: adds never run side by side
     }
     let system = System::start(&env).await;
@@ -237,7 +237,7 @@ async fn a_change_to_a_big_group_tells_each_member_briefly(env: TestEnv) {
     let ann = system.register("ann", 0).await;
     let bo = system.register("bo", 1).await;
     let group = ann.group("Big", &[&bo]).await;
-    if env.backend == Backend::Real {
+    if env.backend.is_postgres() {
         // 300 more members, straight into the database.
         let mut conn = PgConnection::connect(&env.database_url).await.unwrap();
         let ids: Vec<uuid::Uuid> = sqlx::query_scalar(

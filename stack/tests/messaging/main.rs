@@ -15,6 +15,7 @@ mod limits;
 mod operations;
 mod outage;
 mod presence;
+mod replicas;
 mod requests;
 mod search;
 mod timeline;
