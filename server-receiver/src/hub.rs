@@ -40,6 +40,11 @@ use chat_store::{LogEnds, Store};
 use chat_types::{BusEvent, ChatEvent, ChatId, Event, Message, Topic, UserId};
 
 use crate::kinds::{self, Filter, Kind};
+
+// The per-chat ordering rules as a value without I/O; the actor below moves onto it
+// next.
+#[allow(dead_code)]
+mod order;
 use server_core::ApiError;
 use server_core::access::participant;
 use server_core::metrics::{Counter, Gauge, Registry};
