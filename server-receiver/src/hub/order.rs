@@ -159,6 +159,7 @@ impl ChatOrder {
     }
 
     /// The last logged change delivered.
+    #[cfg(test)]
     pub(crate) fn event_watermark(&self) -> i64 {
         self.event_watermark
     }
@@ -169,6 +170,7 @@ impl ChatOrder {
     }
 
     /// Whether the chat's log is being read.
+    #[cfg(test)]
     pub(crate) fn is_reading_log(&self) -> bool {
         matches!(self.log, LogRead::Reading { .. })
     }
