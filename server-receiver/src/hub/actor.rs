@@ -5,6 +5,9 @@
 //! events to subscribers' channels, ending registrations, reading the database in
 //! helper tasks (the actor never waits for it) after a pause. It also opens and drops
 //! topics on the bus, runs the log-tail check and counts the hub's figures.
+//!
+//! It runs until its command channel closes: the handle holds the only strong sender,
+//! registrations a weak one, so dropping the handle stops it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -90,18 +93,20 @@ pub(super) struct Actor {
     generations: u64,
     /// A log-tail check is reading.
     checking_tails: bool,
-    /// For the registrations' `Unregister` guards.
-    commands: mpsc::UnboundedSender<Command>,
+    /// For the registrations' `Unregister` guards: weak, so the actor does not keep
+    /// its own command channel open.
+    commands: mpsc::WeakUnboundedSender<Command>,
     reports: mpsc::UnboundedSender<Report>,
     metrics: Arc<HubMetrics>,
 }
 
 impl Actor {
-    /// Starts the actor's task on a subscription of its own to `bus`.
+    /// Starts the actor's task on a subscription of its own to `bus`; it runs until
+    /// every strong sender of `command_rx` is dropped.
     pub(super) fn spawn(
         store: Store,
         bus: &Bus,
-        commands: mpsc::UnboundedSender<Command>,
+        commands: mpsc::WeakUnboundedSender<Command>,
         command_rx: mpsc::UnboundedReceiver<Command>,
         metrics: Arc<HubMetrics>,
     ) -> JoinHandle<()> {
@@ -559,7 +564,7 @@ fn admit(
     waiting: Waiting,
     watermark: i64,
     next_id: &mut u64,
-    commands: &mpsc::UnboundedSender<Command>,
+    commands: &mpsc::WeakUnboundedSender<Command>,
 ) -> bool {
     *next_id += 1;
     let id = *next_id;

@@ -20,6 +20,9 @@
 //! earlier opening (the topic was dropped and opened again meanwhile) is stale, and is
 //! ignored, so an old catch-up can never move the new opening's watermark.
 //!
+//! The [`Hub`] handle owns the actor: registrations reach it only weakly, so dropping
+//! the last `Hub` ends the actor's task, and with it every registration's events.
+//!
 //! - `mod.rs`: the handle ([`Hub`]) and what a subscriber holds ([`Registration`]).
 //! - `actor.rs`: the task: channels, the bus, the store, helper tasks.
 //! - `order.rs`: the per-chat ordering rules, without I/O.
@@ -39,6 +42,7 @@ use server_core::ApiError;
 use server_core::access::participant;
 use server_core::metrics::Registry;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::kinds::{self, Filter, Kind};
 use metrics::HubMetrics;
@@ -88,19 +92,23 @@ impl Registration {
     }
 }
 
-/// Tells the hub when a subscriber goes away.
+/// Tells the hub when a subscriber goes away. It holds the command channel weakly: a
+/// registration does not keep the hub running (once the hub is gone, there is nothing
+/// to tell).
 struct Unregister {
     topic: Topic,
     id: u64,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::WeakUnboundedSender<Command>,
 }
 
 impl Drop for Unregister {
     fn drop(&mut self) {
-        let _ = self.commands.send(Command::Unregister {
-            topic: self.topic.clone(),
-            id: self.id,
-        });
+        if let Some(commands) = self.commands.upgrade() {
+            let _ = commands.send(Command::Unregister {
+                topic: self.topic.clone(),
+                id: self.id,
+            });
+        }
     }
 }
 
@@ -118,7 +126,8 @@ enum Command {
     },
 }
 
-/// The handle resolvers use.
+/// The handle resolvers use. It holds the only strong sender of the actor's commands:
+/// dropping it stops the actor.
 pub struct Hub {
     commands: mpsc::UnboundedSender<Command>,
     metrics: Arc<HubMetrics>,
@@ -127,10 +136,22 @@ pub struct Hub {
 impl Hub {
     /// Starts the hub's task on a subscription of its own to `bus`.
     pub fn start(store: Store, bus: &Bus) -> Self {
+        Self::spawn(store, bus).0
+    }
+
+    /// [`Hub::start`], and the actor's task (for tests: it ends when the hub is
+    /// dropped).
+    fn spawn(store: Store, bus: &Bus) -> (Self, JoinHandle<()>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(HubMetrics::default());
-        actor::Actor::spawn(store, bus, commands.clone(), command_rx, metrics.clone());
-        Self { commands, metrics }
+        let task = actor::Actor::spawn(
+            store,
+            bus,
+            commands.downgrade(),
+            command_rx,
+            metrics.clone(),
+        );
+        (Self { commands, metrics }, task)
     }
 
     /// Adds the hub's figures to `registry`.
@@ -190,5 +211,37 @@ impl Hub {
             })
             .map_err(|_| ApiError::Unavailable)?;
         answer.await.map_err(|_| ApiError::Unavailable)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_store::PoolSize;
+    use std::time::Duration;
+    use uuid::Uuid;
+
+    #[tokio::test]
+    async fn dropping_the_hub_stops_its_task_and_ends_every_registration() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let store = Store::connect(&url, PoolSize::default())
+            .await
+            .expect("store");
+        let (hub, task) = Hub::spawn(store, &Bus::memory());
+        let user: UserId = Uuid::now_v7().into();
+        let mut registration = hub
+            .register(Topic::User(user), user, kinds::filter::<kinds::ChatAdded>())
+            .await
+            .expect("registered");
+
+        drop(hub);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the hub's task ends when the hub is dropped")
+            .expect("and does not panic");
+        // A registration outliving the hub ends, as at shutdown.
+        assert!(registration.events.recv().await.is_none());
+        assert_eq!(registration.end(), End::Closed);
     }
 }

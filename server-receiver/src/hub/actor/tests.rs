@@ -62,7 +62,7 @@ async fn actor(dir: &tempfile::TempDir) -> (Actor, Commands) {
         next_id: 0,
         generations: 0,
         checking_tails: false,
-        commands: commands.clone(),
+        commands: commands.downgrade(),
         reports: mpsc::unbounded_channel().0,
         metrics: Arc::default(),
     };
