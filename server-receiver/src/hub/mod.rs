@@ -1,20 +1,21 @@
 //! The hub: the receiver's one subscription to the bus, shared by all its subscribers.
 //!
-//! A single task, the [`actor`], owns all topic state, so the delivery path takes no
-//! locks. A topic is subscribed on the bus while at least one local subscriber needs
-//! it, and dropped after the last one leaves. Each event is decoded once and handed, as
-//! one shared value, to every local subscriber whose filter accepts it.
+//! A single task, the actor (`actor.rs`), owns all topic state, so the delivery path
+//! takes no locks. A topic is subscribed on the bus while at least one local
+//! subscriber needs it, and dropped after the last one leaves. Each event is decoded
+//! once and handed, as one shared value, to every local subscriber whose filter
+//! accepts it.
 //!
 //! What leaves the hub for a chat is gap-free and in order: messages in seq order, each
 //! once; logged changes (edits, deletes, renames, people added or removed) in
 //! `eventSeq` order, each once; a message only after every change logged before it;
-//! someone's departure ending their registrations before anything after it. Those rules
-//! are [`order::ChatOrder`]'s, a plain value with no I/O and its own tests; the actor
-//! feeds it what happens (bus events, database reads, log-tail checks, reconnects) and
-//! carries out what it answers. A message or change whose bus event never came is
-//! found by the log-tail check: once a second one read gives where every chat held
-//! ends, and a chat still behind where a check earlier found it is caught up from the
-//! database.
+//! someone's departure ending their registrations before anything after it. Those
+//! rules are `ChatOrder`'s (`order.rs`), a plain value with no I/O and its own tests;
+//! the actor feeds it what happens (bus events, database reads, log-tail checks,
+//! reconnects) and carries out what it answers. A message or change whose bus event
+//! never came is found by the log-tail check: once a second one read gives where
+//! every chat held ends, and a chat still behind where a check earlier found it is
+//! caught up from the database.
 //!
 //! Each opening of a topic has its own generation: a report from a helper task of an
 //! earlier opening (the topic was dropped and opened again meanwhile) is stale, and is
