@@ -52,10 +52,10 @@ pub(crate) async fn complete(
 /// (checking participation) and catches up.
 ///
 /// Gaps are the hub's to fill, not this stream's: a registration gets every change
-/// after the hub's change watermark when it joined, without a gap (a change the bus
-/// lost or reordered is read from the log first: `hub/order.rs`), and that watermark
-/// is never past the log's end, which the replay reaches. So the live changes only
-/// skip what the replay already gave.
+/// after its `event_watermark` without a gap (a change the bus lost or reordered is
+/// read from the log first: `hub/order.rs`), and the replay, which reads the log to
+/// its end, reaches that watermark (the hub never delivers a change before it is
+/// logged). So the live changes only skip what the replay already gave.
 pub(crate) fn chat_events(
     store: Store,
     hub: Arc<Hub>,
@@ -85,6 +85,7 @@ pub(crate) fn chat_events(
                     }
                 }
             }
+            debug_assert!(last >= registration.event_watermark, "the replay reaches where the hub goes on");
             while let Some(event) = registration.events.recv().await {
                 let Some(event) = kinds::ChatChanged::pick(&event, me) else { continue };
                 if event.event_seq <= last {

@@ -193,12 +193,15 @@ impl Actor {
                     reply,
                 };
                 if state.order.is_open() {
-                    let watermark = state.order.watermark();
+                    let delivered = LogEnds {
+                        last_seq: state.order.watermark(),
+                        last_event_seq: state.order.event_watermark(),
+                    };
                     let registration = admit(
                         &topic,
                         state,
                         waiting,
-                        watermark,
+                        delivered,
                         &mut self.next_id,
                         &self.commands,
                     );
@@ -285,7 +288,7 @@ impl Actor {
                                 &topic,
                                 state,
                                 waiting,
-                                ends.last_seq,
+                                ends,
                                 &mut self.next_id,
                                 &self.commands,
                             );
@@ -556,13 +559,13 @@ impl Actor {
     }
 }
 
-/// Adds a waiting subscriber to a ready topic and answers it, joining at `watermark`;
-/// `true` if it was still there to answer.
+/// Adds a waiting subscriber to a ready topic and answers it, joining where the hub
+/// has `delivered` to; `true` if it was still there to answer.
 fn admit(
     topic: &Topic,
     state: &mut TopicState,
     waiting: Waiting,
-    watermark: i64,
+    delivered: LogEnds,
     next_id: &mut u64,
     commands: &mpsc::WeakUnboundedSender<Command>,
 ) -> bool {
@@ -571,7 +574,8 @@ fn admit(
     let (tx, events) = mpsc::channel(SUBSCRIBER_BUFFER);
     let end = Arc::new(AtomicU8::new(End::Closed as u8));
     let registration = Registration {
-        watermark,
+        watermark: delivered.last_seq,
+        event_watermark: delivered.last_event_seq,
         events,
         end: end.clone(),
         _guard: Unregister {

@@ -77,6 +77,10 @@ pub struct Registration {
     /// For chat topics, the last seq the hub had delivered when this subscriber joined:
     /// everything after it will arrive here.
     pub watermark: i64,
+    /// Likewise for the chat's logged changes: every change after this one will arrive
+    /// here, in order and without a gap, so a replay from the log that reaches it
+    /// misses nothing.
+    pub event_watermark: i64,
     pub events: mpsc::Receiver<Arc<Event>>,
     end: Arc<AtomicU8>,
     _guard: Unregister,

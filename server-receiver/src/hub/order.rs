@@ -153,13 +153,13 @@ impl ChatOrder {
         self.phase != Phase::Opening
     }
 
-    /// The last seq delivered: a subscriber joining now gets everything after it.
+    /// The last seq delivered: a subscriber joining now gets every message after it.
     pub(crate) fn watermark(&self) -> i64 {
         self.watermark
     }
 
-    /// The last logged change delivered.
-    #[cfg(test)]
+    /// The last logged change delivered: a subscriber joining now gets every change
+    /// after it.
     pub(crate) fn event_watermark(&self) -> i64 {
         self.event_watermark
     }

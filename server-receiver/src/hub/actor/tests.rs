@@ -290,3 +290,41 @@ async fn a_message_written_after_an_unapplied_change_waits_for_the_log() {
     assert_eq!(next_seq(&mut staying), Some(1));
     assert!(!actor.topics[&topic].order.awaits_log());
 }
+
+#[tokio::test]
+async fn a_registration_joins_where_the_hub_has_delivered_to() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut actor, _commands) = actor(&dir).await;
+    let chat: ChatId = Uuid::now_v7().into();
+    let topic = Topic::Chat(chat);
+    let register = |actor: &mut Actor| {
+        let (reply, answer) = oneshot::channel();
+        actor.on_command(Command::Register {
+            topic: topic.clone(),
+            user: Uuid::now_v7().into(),
+            filter: kinds::filter::<kinds::ChatChanged>(),
+            reply,
+        });
+        answer
+    };
+    // The first joins as the topic opens: where the logs end.
+    let first = register(&mut actor);
+    actor.on_report(Report::Ready {
+        topic: topic.clone(),
+        generation: actor.topics[&topic].generation,
+        ends: Ok(LogEnds {
+            last_seq: 3,
+            last_event_seq: 2,
+        }),
+    });
+    let first = first.await.expect("answered").expect("registered");
+    assert_eq!((first.watermark, first.event_watermark), (3, 2));
+
+    // A later one joins where delivery has got to since.
+    actor.on_event(&topic, added(chat, 4));
+    let someone = Uuid::now_v7().into();
+    actor.on_event(&topic, change(chat, 3, ChatEventKind::Renamed, someone));
+    let second = register(&mut actor).await.expect("answered");
+    let second = second.expect("registered");
+    assert_eq!((second.watermark, second.event_watermark), (4, 3));
+}
