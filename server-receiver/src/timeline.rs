@@ -48,9 +48,14 @@ pub(crate) async fn complete(
 }
 
 /// The chat's logged changes after `start`: from the database first, then live from
-/// the hub, each once and in `eventSeq` order. A gap in what the bus brings (an event
-/// lost or reordered between instances) is read from the database before going on; a
-/// stream that fell behind joins again (checking participation) and catches up.
+/// the hub, each once and in `eventSeq` order; a stream that fell behind joins again
+/// (checking participation) and catches up.
+///
+/// Gaps are the hub's to fill, not this stream's: a registration gets every change
+/// after its `event_watermark` without a gap (a change the bus lost or reordered is
+/// read from the log first: `hub/order.rs`), and the replay, which reads the log to
+/// its end, reaches that watermark (the hub never delivers a change before it is
+/// logged). So the live changes only skip what the replay already gave.
 pub(crate) fn chat_events(
     store: Store,
     hub: Arc<Hub>,
@@ -80,25 +85,13 @@ pub(crate) fn chat_events(
                     }
                 }
             }
+            debug_assert!(last >= registration.event_watermark, "the replay reaches where the hub goes on");
             while let Some(event) = registration.events.recv().await {
                 let Some(event) = kinds::ChatChanged::pick(&event, me) else { continue };
                 if event.event_seq <= last {
                     continue;
                 }
-                if event.event_seq > last + 1 {
-                    match store.chat_events_after(chat, last, event.event_seq - last - 1).await {
-                        // Everything up to the event itself: `last` moves on to it below.
-                        Ok(missing) => {
-                            for missing in missing {
-                                yield Ok(Arc::new(missing));
-                            }
-                        }
-                        Err(e) => {
-                            yield Err(ApiError::from(e));
-                            return;
-                        }
-                    }
-                }
+                debug_assert_eq!(event.event_seq, last + 1, "the hub delivers changes without gaps");
                 last = event.event_seq;
                 yield Ok(event.clone());
             }

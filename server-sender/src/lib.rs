@@ -52,14 +52,53 @@ pub fn build_router(state: ServiceState) -> Router {
     let schema = server_core::graphql::configure(schema, &state)
         .data(sender)
         .finish();
-    tokio::spawn(upload::sweep(state.clone()));
+    // The router owns the tasks it starts: dropping it (its last clone) stops the
+    // message writer (its queue closes) and the upload sweep (its guard drops).
     let uploads = Router::new()
         .route("/files", axum::routing::post(upload::upload))
-        .with_state(upload::Uploads::new(state.clone()));
+        .with_state(upload::Uploads::start(state.clone()));
     server_core::http::service_router_with_uploads(
         "sender",
         server_core::graphql::graphql_routes(schema, state.clone()),
         uploads,
         &state,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The tasks alive on the test's runtime (its own: one per test).
+    fn tasks() -> usize {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    }
+
+    #[tokio::test]
+    async fn dropping_the_router_stops_the_tasks_it_started() {
+        let Some(env) = testkit::TestEnv::new(testkit::Backend::Embedded).await else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = tasks();
+        let router = build_router(env.state.clone());
+        assert!(
+            tasks() >= before + 2,
+            "the message writer and the upload sweep run"
+        );
+
+        drop(router);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tasks() > before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} tasks the router started still run",
+                tasks() - before
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

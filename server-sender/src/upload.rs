@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::task::JoinHandle;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -48,16 +49,21 @@ pub(crate) const UNSENT: UnsentQuota = UnsentQuota {
 
 type Turns = Arc<Mutex<HashMap<UserId, Arc<Semaphore>>>>;
 
-/// What the upload route holds: the service, and each person's turns at uploading.
+/// What the upload route holds: the service, each person's turns at uploading, and
+/// the sweep of uploads never sent, which runs as long as the route does.
 #[derive(Clone)]
 pub(crate) struct Uploads {
     state: ServiceState,
     turns: Turns,
+    _sweep: Arc<Sweep>,
 }
 
 impl Uploads {
-    pub(crate) fn new(state: ServiceState) -> Self {
+    /// The route's state; starts the sweep, which stops when the last clone of it (the
+    /// router's) is dropped.
+    pub(crate) fn start(state: ServiceState) -> Self {
         Self {
+            _sweep: Arc::new(Sweep::start(state.clone())),
             state,
             turns: Arc::default(),
         }
@@ -301,11 +307,35 @@ pub(crate) async fn delete_bytes(state: &ServiceState, ids: &[FileId]) {
 /// How often uploads never sent are looked for (each is kept [`UNSENT`]`.kept_for`).
 const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
-/// Forgets uploads never sent, and their bytes, for as long as the service runs.
-pub(crate) async fn sweep(state: ServiceState) {
+/// Owns the sweep of uploads never sent: dropping it stops the sweep (between two
+/// sweeps, never halfway through one), as mini-redis's `DbDropGuard` stops its purge.
+pub(crate) struct Sweep {
+    _stop: oneshot::Sender<()>,
+}
+
+impl Sweep {
+    /// Starts sweeping, every [`SWEEP_EVERY`], for as long as the guard lives.
+    pub(crate) fn start(state: ServiceState) -> Self {
+        Self::spawn(state).0
+    }
+
+    /// [`Sweep::start`], and the sweep's task (for tests).
+    fn spawn(state: ServiceState) -> (Self, JoinHandle<()>) {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(sweep(state, stopped));
+        (Self { _stop: stop }, task)
+    }
+}
+
+/// Forgets uploads never sent, and their bytes, until `stopped` resolves (its sender,
+/// the [`Sweep`] guard, is dropped).
+async fn sweep(state: ServiceState, mut stopped: oneshot::Receiver<()>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
-        every.tick().await;
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = every.tick() => {}
+        }
         let before = chrono::Utc::now() - UNSENT.kept_for;
         match state.store.forget_unsent_uploads(before).await {
             Ok(ids) => delete_bytes(&state, &ids).await,
@@ -321,5 +351,23 @@ fn image_format(content_type: &str) -> Option<image::ImageFormat> {
         "image/gif" => Some(image::ImageFormat::Gif),
         "image/webp" => Some(image::ImageFormat::WebP),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_the_sweep_stops_its_task() {
+        let Some(env) = testkit::TestEnv::new(testkit::Backend::Embedded).await else {
+            return;
+        };
+        let (sweep, task) = Sweep::spawn(env.state.clone());
+        drop(sweep);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the sweep's task ends when its guard is dropped")
+            .expect("and does not panic");
     }
 }

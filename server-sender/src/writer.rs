@@ -3,6 +3,10 @@
 //! Sends queue up while a transaction is in flight and are written together in the
 //! next one, so the database commits once per burst instead of once per message. The
 //! store keeps each chat's seqs in arrival order and each clientId written once.
+//!
+//! The [`MessageWriter`] owns its task: it holds the only sender of the queue, so
+//! dropping it (with the router that holds it) ends the task once the batch in
+//! flight is written.
 
 use std::sync::Arc;
 
@@ -11,6 +15,7 @@ use server_core::ApiError;
 use server_core::ServiceState;
 use server_core::metrics::{Counter, Registry};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::events;
 
@@ -42,10 +47,15 @@ impl MessageWriter {
     /// next batch gathers, so commits are few and large. (Measured on PostgreSQL with
     /// two senders: one task each wrote more, with a lower p99, than two or four.)
     pub(crate) fn start(state: ServiceState) -> Self {
+        Self::spawn(state).0
+    }
+
+    /// [`MessageWriter::start`], and the writing task (for tests).
+    fn spawn(state: ServiceState) -> (Self, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let metrics = Arc::new(WriterMetrics::default());
-        tokio::spawn(run(rx, state, metrics.clone()));
-        Self { queue, metrics }
+        let task = tokio::spawn(run(rx, state, metrics.clone()));
+        (Self { queue, metrics }, task)
     }
 
     /// Adds the writer's figures to `registry`.
@@ -113,5 +123,24 @@ async fn run(mut queue: mpsc::Receiver<Job>, state: ServiceState, metrics: Arc<W
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn dropping_the_writer_stops_its_task() {
+        let Some(env) = testkit::TestEnv::new(testkit::Backend::Embedded).await else {
+            return;
+        };
+        let (writer, task) = MessageWriter::spawn(env.state.clone());
+        drop(writer);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the writer's task ends when the writer is dropped")
+            .expect("and does not panic");
     }
 }
