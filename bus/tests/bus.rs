@@ -330,3 +330,29 @@ async fn a_silent_redis_does_not_freeze_new_subscriptions() {
     assert_eq!(topic, second);
     typing_like(&event, chat, 1);
 }
+
+/// Redis over TLS (`rediss://`), as managed services require, trusting the CA given
+/// (`--redis-ca`) and nothing else.
+#[tokio::test]
+async fn redis_over_tls_is_verified_against_the_ca_given() {
+    let Some(ca) = testkit::tls::TestCa::new() else {
+        return;
+    };
+    let Some(server) = RedisServer::start_tls(&ca).await else {
+        return;
+    };
+    assert!(
+        Bus::redis(&server.url(), &unique("tls-")).await.is_err(),
+        "a certificate the system does not trust is refused"
+    );
+    let bus = Bus::redis_with_ca(&server.url(), Some(ca.ca_pem()), &unique("tls-"))
+        .await
+        .expect("Redis over TLS with the CA");
+    let (subscription, mut rx) = bus.subscribe();
+    let (chat, topic) = chat_topic();
+    subscription.add(&topic).await.unwrap();
+    bus.publish(&topic, &typing(chat, 1));
+    let (got, event) = next_event(&mut rx).await;
+    assert_eq!(got, topic);
+    assert_eq!(event, typing_like(&event, chat, 1));
+}

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chat_store::{Store, StoreResult};
+use chat_store::{Reached, Store, StoreResult};
 use chat_types::{ChatEvent, ChatId, MessagePage, UserId};
 use futures::Stream;
 use server_core::ApiError;
@@ -67,8 +67,11 @@ pub(crate) fn chat_events(
     async_stream::stream! {
         let mut last = start;
         loop {
+            // From a replica, once it has the log as far as the hub goes on from.
+            let reached = Reached { chat, seq: 0, event_seq: registration.event_watermark };
+            let replay = store.replica(Some(reached)).await;
             loop {
-                match store.chat_events_after(chat, last, REPLAY_PAGE).await {
+                match replay.chat_events_after(chat, last, REPLAY_PAGE).await {
                     Ok(events) => {
                         let done = (events.len() as i64) < REPLAY_PAGE;
                         for event in events {

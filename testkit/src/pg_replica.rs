@@ -28,6 +28,16 @@ impl PgReplica {
     /// Starts both; `None` (with a note) when PostgreSQL's server binaries are not
     /// installed, outside CI.
     pub async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// [`PgReplica::start`] with TLS on both servers (`ssl = on`), with `ca`'s server
+    /// certificate: clients may ask for `sslmode=verify-full`.
+    pub async fn start_tls(ca: &crate::tls::TestCa) -> Option<Self> {
+        Self::start_with(Some(ca)).await
+    }
+
+    async fn start_with(tls: Option<&crate::tls::TestCa>) -> Option<Self> {
         let Some(bin) = server_binaries() else {
             if in_ci() {
                 panic!("PostgreSQL's server binaries (initdb, postgres) are required when CI=true");
@@ -51,6 +61,19 @@ impl PgReplica {
                 "--no-sync",
             ],
         );
+        if let Some(ca) = tls {
+            // In the data folder, the server's own: it refuses a key others can read.
+            std::fs::copy(&ca.cert, primary_dir.join("server.crt")).expect("copy the certificate");
+            std::fs::copy(&ca.key, primary_dir.join("server.key")).expect("copy the key");
+            private_to_postgres(&primary_dir.join("server.key"));
+            private_to_postgres(&primary_dir.join("server.crt"));
+            std::fs::write(
+                primary_dir.join("postgresql.auto.conf"),
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            )
+            .expect("turn TLS on");
+            private_to_postgres(&primary_dir.join("postgresql.auto.conf"));
+        }
         let primary_port = free_port();
         let primary = start_server(&bin, &primary_dir, primary_port, dir.path());
         wait_until_ready(primary_port).await;
@@ -194,6 +217,14 @@ fn running_as_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// Makes `file` the `postgres` user's only (when running as root), as the server wants
+/// its key.
+fn private_to_postgres(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    as_postgres_owner(file);
 }
 
 /// Hands `dir` to the `postgres` user when running as root.

@@ -9,14 +9,30 @@ use crate::in_ci;
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Serving TLS only, with this certificate, key and CA (PEM files).
+    tls: Option<[std::path::PathBuf; 3]>,
 }
 
 impl RedisServer {
     /// Starts `redis-server` on a free port; `None` (with a note) when it is not
     /// installed, outside CI.
     pub async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// [`RedisServer::start`] serving TLS only (`rediss://`), with `ca`'s server
+    /// certificate.
+    pub async fn start_tls(ca: &crate::tls::TestCa) -> Option<Self> {
+        Self::start_with(Some([ca.cert.clone(), ca.key.clone(), ca.ca.clone()])).await
+    }
+
+    async fn start_with(tls: Option<[std::path::PathBuf; 3]>) -> Option<Self> {
         let port = free_port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port,
+            child: None,
+            tls,
+        };
         match server.spawn() {
             Ok(()) => {}
             Err(e) if !in_ci() => {
@@ -30,7 +46,12 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Kills the server at once (no clean shutdown), as a crash would.
@@ -49,17 +70,25 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) -> std::io::Result<()> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+        let mut command = Command::new("redis-server");
+        match &self.tls {
+            Some([cert, key, ca]) => {
+                command
+                    .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(ca)
+                    .args(["--tls-auth-clients", "no"]);
+            }
+            None => {
+                command.args(["--port", &self.port.to_string()]);
+            }
+        }
+        let child = command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;

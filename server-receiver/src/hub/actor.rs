@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_bus::{Bus, BusMessage, Subscription};
-use chat_store::{LogEnds, Store};
+use chat_store::{LogEnds, Reached, Store};
 use chat_types::{BusEvent, ChatEvent, ChatId, Event, Message, Topic, UserId};
 use rustc_hash::FxHashMap as HashMap;
 use server_core::ApiError;
@@ -449,6 +449,13 @@ impl Actor {
     fn backfill(&self, chat: ChatId, generation: u64, after: i64, up_to: i64, pause: Duration) {
         self.metrics.backfills.inc();
         self.in_background(pause, move |store| async move {
+            // A gap up to a known seq may be read from a replica that has it; a catch-up
+            // to the end reads the primary, which has the end.
+            let store = if up_to < i64::MAX {
+                store.replica(Some(Reached { chat, seq: up_to, event_seq: 0 })).await
+            } else {
+                store
+            };
             let messages = store.messages_between(chat, after, up_to).await.map_err(|e| {
                 tracing::warn!(error = %chat_types::describe(&e), %chat, "catch-up from the database failed; will retry");
             });

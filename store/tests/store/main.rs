@@ -11,6 +11,7 @@ use testkit::s3_server::S3Server;
 use testkit::unique;
 
 mod search;
+mod tls;
 mod uploads;
 
 pub(crate) async fn each_database() -> Vec<TestDatabase> {
