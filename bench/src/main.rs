@@ -22,21 +22,21 @@ struct Cli {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "http://127.0.0.1:4001,http://127.0.0.1:4003"
+        default_values_t = chat_types::instances::local_urls(chat_types::instances::Service::User)
     )]
     users: Vec<String>,
     /// Sender instances.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "http://127.0.0.1:4002,http://127.0.0.1:4004"
+        default_values_t = chat_types::instances::local_urls(chat_types::instances::Service::Sender)
     )]
     senders: Vec<String>,
     /// Receiver instances.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "http://127.0.0.1:4005,http://127.0.0.1:4006"
+        default_values_t = chat_types::instances::local_urls(chat_types::instances::Service::Receiver)
     )]
     receivers: Vec<String>,
     /// Also write the results as JSON here.

@@ -3,7 +3,7 @@
 
 use async_graphql::ServerError;
 use axum::response::IntoResponse;
-use chat_store::StoreError;
+use chat_store::{ChatChangeError, EditError, StoreError, UploadRefused};
 use chat_types::{ErrorCode, FieldError};
 use http::StatusCode;
 
@@ -75,6 +75,67 @@ impl ApiError {
         }
         if code.is_retriable() {
             extensions.set("retriable", true);
+        }
+    }
+}
+
+/// What someone outside a chat is told, whether or not the chat exists: the same
+/// answer, so a stranger learns nothing about which chats there are.
+pub const NOT_A_PARTICIPANT: &str = "you are not a participant of this chat";
+
+/// A refused change to a chat's people, name or standing.
+impl From<ChatChangeError> for ApiError {
+    fn from(e: ChatChangeError) -> Self {
+        match e {
+            ChatChangeError::NotParticipant => ApiError::Forbidden(NOT_A_PARTICIPANT),
+            ChatChangeError::NotOwner => ApiError::Forbidden("only the group's owner may do this"),
+            ChatChangeError::Direct => ApiError::bad_input(
+                "chatId",
+                "a direct chat always has exactly its two participants and no name",
+            ),
+            // Only adding people can outgrow a group (creating one is checked first).
+            ChatChangeError::TooMany => ApiError::BadInput(
+                chat_types::validate::check_group_size(usize::MAX)
+                    .unwrap_err()
+                    .for_field("userIds"),
+            ),
+            ChatChangeError::NotMember => ApiError::NotFound("participant"),
+            ChatChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A refused change to a message (an edit, a delete, a reaction, a pin).
+impl From<EditError> for ApiError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::NotFound => ApiError::NotFound("message"),
+            EditError::NotParticipant => ApiError::Forbidden(NOT_A_PARTICIPANT),
+            EditError::NotAuthor => ApiError::Forbidden("only the author may change a message"),
+            EditError::NotOwner => ApiError::Forbidden("only the group's owners may pin messages"),
+            EditError::Deleted => ApiError::bad_input("id", "the message was deleted"),
+            EditError::TooManyReactions => ApiError::bad_input(
+                "emoji",
+                format!(
+                    "a message has at most {} different reactions",
+                    chat_types::emoji::MAX_REACTIONS_PER_MESSAGE
+                ),
+            ),
+            EditError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A refused upload record.
+impl From<UploadRefused> for ApiError {
+    fn from(e: UploadRefused) -> Self {
+        match e {
+            UploadRefused::NotParticipant => ApiError::Forbidden(NOT_A_PARTICIPANT),
+            // Full: room comes when the oldest unsent upload is forgotten.
+            UploadRefused::OverQuota(wait) => ApiError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            },
+            UploadRefused::Store(e) => e.into(),
         }
     }
 }

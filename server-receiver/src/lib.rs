@@ -30,7 +30,7 @@ pub use schema::{Query, Subscription};
 )]
 pub struct Config {
     /// The port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 4005)]
+    #[arg(long, env = "PORT", default_value_t = chat_types::instances::first_port(chat_types::instances::Service::Receiver))]
     pub port: u16,
 
     #[command(flatten)]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, Subscription as SubscriptionObject};
 use chat_store::Reached;
+use chat_types::limits::REPLAY_PAGE;
 use chat_types::presence::Presence;
 use chat_types::search::{self, SearchHit, SearchQuery, SearchResults};
 use chat_types::{
@@ -18,9 +19,6 @@ use server_core::{ApiError, ServiceState};
 
 use crate::hub::{Hub, Registration};
 use crate::kinds::{self, Kind};
-
-/// How many messages a replay reads from the database at a time.
-const REPLAY_PAGE: i64 = 500;
 
 fn hub<'a>(ctx: &Context<'a>) -> &'a Arc<Hub> {
     ctx.data_unchecked::<Arc<Hub>>()

@@ -5,15 +5,13 @@
 use std::sync::Arc;
 
 use chat_store::{Reached, Store, StoreResult};
+use chat_types::limits::REPLAY_PAGE;
 use chat_types::{ChatEvent, ChatId, MessagePage, UserId};
 use futures::Stream;
 use server_core::ApiError;
 
 use crate::hub::{Hub, Registration};
 use crate::kinds::{self, Kind};
-
-/// How many events a catch-up reads from the database at a time.
-const REPLAY_PAGE: i64 = 500;
 
 /// Fills in a page's `hasNewer`, `authors` and `events`. `anchor` is where an empty
 /// page was asked for (the seq it comes after), if anywhere.

@@ -25,7 +25,7 @@ pub use schema::{Mutation, Query};
 #[command(name = "server-sender", about = "The chat sender service: all writes.")]
 pub struct Config {
     /// The port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 4002)]
+    #[arg(long, env = "PORT", default_value_t = chat_types::instances::first_port(chat_types::instances::Service::Sender))]
     pub port: u16,
 
     #[command(flatten)]
@@ -48,7 +48,8 @@ pub fn build_router(state: ServiceState) -> Router {
         writer,
         typing: typing::TypingThrottle::default(),
     });
-    let schema = async_graphql::Schema::build(Query, Mutation, async_graphql::EmptySubscription);
+    let schema =
+        async_graphql::Schema::build(Query, Mutation::default(), async_graphql::EmptySubscription);
     let schema = server_core::graphql::configure(schema, &state)
         .data(sender)
         .finish();

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chat_types::{ChatId, UserId};
 
-const INTERVAL: Duration = Duration::from_secs(2);
+use chat_types::limits::TYPING_INTERVAL as INTERVAL;
 /// Past this many entries, stale ones are swept out.
 const SWEEP_AT: usize = 10_000;
 

@@ -154,13 +154,6 @@ impl From<ApiError> for Refused {
     }
 }
 
-/// Full: room comes when the oldest unsent upload is forgotten, in `wait`.
-fn over_quota(wait: Duration) -> Refused {
-    Refused::Api(ApiError::RateLimited {
-        retry_after_secs: wait.as_secs().max(1),
-    })
-}
-
 fn kib(bytes: u64) -> u64 {
     bytes.div_ceil(1024)
 }
@@ -199,7 +192,7 @@ async fn receive(
         .await
         .map_err(ApiError::from)?
     {
-        return Err(over_quota(wait));
+        return Err(ApiError::from(UploadRefused::OverQuota(wait)).into());
     }
 
     let bytes = http_body_util::Limited::new(body, MAX_FILE_BYTES as usize)
@@ -282,13 +275,7 @@ async fn receive(
         Ok(()) => Ok(file),
         Err(refused) => {
             delete_bytes(state, &[id]).await;
-            Err(match refused {
-                UploadRefused::NotParticipant => {
-                    ApiError::Forbidden(server_core::access::NOT_A_PARTICIPANT).into()
-                }
-                UploadRefused::OverQuota(wait) => over_quota(wait),
-                UploadRefused::Store(e) => ApiError::from(e).into(),
-            })
+            Err(ApiError::from(refused).into())
         }
     }
 }

@@ -21,7 +21,7 @@ pub use schema::{Mutation, Query};
 )]
 pub struct Config {
     /// The port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 4001)]
+    #[arg(long, env = "PORT", default_value_t = chat_types::instances::first_port(chat_types::instances::Service::User))]
     pub port: u16,
 
     #[command(flatten)]

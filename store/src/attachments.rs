@@ -224,12 +224,8 @@ impl Store {
                 .push_bind(chat.as_uuid())
                 .push(" AND f.uploader_id = ")
                 .push_bind(uploader.as_uuid())
-                .push(" AND f.id IN (");
-            let mut list = query.separated(", ");
-            for id in ids {
-                list.push_bind(id.as_uuid());
-            }
-            query.push(")");
+                .push(" AND f.id IN ");
+            crate::push_list(&mut query, ids.iter().map(|id| id.as_uuid()));
             query.build_query_as().fetch_all(pool).await?
         });
         let mut found: HashMap<FileId, Attachment> = rows
@@ -253,13 +249,10 @@ impl Store {
             let mut query = sqlx::QueryBuilder::new(concat!(
                 "SELECT f.message_id, ",
                 file_columns!(),
-                " FROM files f WHERE f.message_id IN ("
+                " FROM files f WHERE f.message_id IN "
             ));
-            let mut list = query.separated(", ");
-            for id in messages {
-                list.push_bind(id.as_uuid());
-            }
-            query.push(") ORDER BY f.message_id, f.position");
+            crate::push_list(&mut query, messages.iter().map(|id| id.as_uuid()));
+            query.push(" ORDER BY f.message_id, f.position");
             query.build_query_as().fetch_all(pool).await?
         });
         let mut by_message: HashMap<MessageId, Vec<Attachment>> = HashMap::new();

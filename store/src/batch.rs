@@ -516,20 +516,7 @@ mod postgres {
 /// cheaply; there is one writer, so no locks to take).
 mod sqlite {
     use super::*;
-    use sqlx::{Sqlite, SqlitePool};
-
-    /// Pushes `items` as a bound list: `(a, b, c)`.
-    fn push_list<T>(query: &mut QueryBuilder<Sqlite>, items: impl IntoIterator<Item = T>)
-    where
-        T: for<'t> sqlx::Encode<'t, Sqlite> + sqlx::Type<Sqlite>,
-    {
-        query.push("(");
-        let mut list = query.separated(", ");
-        for item in items {
-            list.push_bind(item);
-        }
-        query.push(")");
-    }
+    use sqlx::SqlitePool;
 
     pub(super) async fn write(
         pool: &SqlitePool,
@@ -549,7 +536,7 @@ mod sqlite {
              LEFT JOIN message_reads r ON r.chat_id = p.chat_id AND r.user_id = p.user_id \
              WHERE c.id IN ",
         );
-        push_list(&mut query, touched.chat_ids.iter().copied());
+        crate::push_list(&mut query, touched.chat_ids.iter().copied());
         /// A chat's last seq and event seq, one member and their read watermark (none
         /// for someone who declined the chat: they are told nothing of it).
         type ChatMemberRow = (Uuid, i64, i64, Option<Uuid>, Option<i64>);
@@ -596,7 +583,7 @@ mod sqlite {
         if !touched.files.is_empty() {
             let mut query =
                 QueryBuilder::new("SELECT id FROM files WHERE message_id IS NOT NULL AND id IN ");
-            push_list(&mut query, touched.files.iter().copied());
+            crate::push_list(&mut query, touched.files.iter().copied());
             let taken: Vec<(Uuid,)> = query.build_query_as().fetch_all(&mut *tx).await?;
             before.taken = taken.into_iter().map(|(id,)| id.into()).collect();
         }

@@ -445,17 +445,6 @@ impl Store {
         Ok(())
     }
 
-    /// The chat's kind, if it exists.
-    pub async fn chat_kind(&self, chat_id: ChatId) -> StoreResult<Option<ChatKind>> {
-        on_read!(self, |pool| {
-            let kind: Option<(String,)> = sqlx::query_as("SELECT kind FROM chats WHERE id = $1")
-                .bind(chat_id.as_uuid())
-                .fetch_optional(pool)
-                .await?;
-            Ok(kind.and_then(|(k,)| ChatKind::from_db(&k)))
-        })
-    }
-
     /// Every participant's unread count in the chat.
     pub async fn unread_by_user(&self, chat_id: ChatId) -> StoreResult<HashMap<UserId, i64>> {
         on_read!(self, |pool| {
@@ -663,12 +652,8 @@ impl Store {
         }
         on_read!(self, |pool| {
             let mut query =
-                sqlx::QueryBuilder::new("SELECT id FROM users WHERE is_active AND id IN (");
-            let mut list = query.separated(", ");
-            for user in users {
-                list.push_bind(user.as_uuid());
-            }
-            query.push(")");
+                sqlx::QueryBuilder::new("SELECT id FROM users WHERE is_active AND id IN ");
+            crate::push_list(&mut query, users.iter().map(|user| user.as_uuid()));
             let rows: Vec<(Uuid,)> = query.build_query_as().fetch_all(pool).await?;
             Ok(rows.into_iter().map(|(id,)| id.into()).collect())
         })

@@ -187,13 +187,10 @@ impl Store {
         }
         on_read!(self, |pool| {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT id, username, display_name FROM users WHERE id IN (",
+                "SELECT id, username, display_name FROM users WHERE id IN ",
             );
-            let mut list = query.separated(", ");
-            for user in users {
-                list.push_bind(user.as_uuid());
-            }
-            query.push(") ORDER BY username");
+            crate::push_list(&mut query, users.iter().map(|user| user.as_uuid()));
+            query.push(" ORDER BY username");
             let rows: Vec<(Uuid, String, String)> = query.build_query_as().fetch_all(pool).await?;
             Ok(rows
                 .into_iter()

@@ -201,6 +201,23 @@ macro_rules! begin_write {
 }
 pub(crate) use {begin_write, on_pool, on_read, on_write};
 
+/// Pushes `items` as a bound list, `(a, b, c)`, for an `IN`: what every query that
+/// takes a list builds.
+pub(crate) fn push_list<'t, DB, T>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    items: impl IntoIterator<Item = T>,
+) where
+    DB: sqlx::Database,
+    T: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    query.push("(");
+    let mut list = query.separated(", ");
+    for item in items {
+        list.push_bind(item);
+    }
+    query.push(")");
+}
+
 /// How to reach the database.
 #[derive(Clone, Debug, Default)]
 pub struct StoreConfig {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chat_types::{
     ChatEventKind, ChatId, FileId, Mention, Message, MessageId, MessagePage, MessageReadStatus,
-    MessageVersion, Quote, ReadBy, ReadUpdate, UnreadCount, UserId, format,
+    MessageVersion, Quote, ReadBy, ReadUpdate, UnreadCount, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -135,15 +135,15 @@ impl Store {
     /// Changes a message's content: its author only, while still in the chat, and not
     /// once deleted. Logged in the chat with the content it set and the one it replaced
     /// (the message's history); returns the edited message and the change's `event_seq`.
-    /// It then mentions the members among `mentioned` (lowercase usernames) other than
-    /// its author, and everyone if that holds `@all` and the editor owns the group, as a
-    /// new message would.
+    /// It then mentions `mentioned` (those still in the chat) and, with `everyone`, all
+    /// the chat (whom it mentions is decided by the caller as for a new message).
     pub async fn edit_message(
         &self,
         id: MessageId,
         editor: UserId,
         content: &str,
-        mentioned: &[String],
+        mentioned: &[Mention],
+        everyone: bool,
     ) -> Result<(Message, i64), EditError> {
         let now = Utc::now();
         on_write!(self, |pool| {
@@ -155,14 +155,6 @@ impl Store {
             if message.deleted_at.is_some() {
                 return Err(EditError::Deleted);
             }
-            let everyone = mentioned.iter().any(|name| name == format::EVERYONE) && {
-                let (owns,): (i64,) = sqlx::query_as(OWNS_GROUP)
-                    .bind(message.chat_id.as_uuid())
-                    .bind(editor.as_uuid())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                owns > 0
-            };
             sqlx::query(
                 "UPDATE messages SET content = $2, edited_at = $3, mentions_all = $4 WHERE id = $1",
             )
@@ -198,16 +190,13 @@ impl Store {
                 );
                 insert
                     .push_bind(message.seq)
-                    .push(" FROM chat_participants p JOIN users u ON u.id = p.user_id WHERE p.chat_id = ")
+                    .push(" FROM chat_participants p WHERE p.chat_id = ")
                     .push_bind(message.chat_id.as_uuid())
-                    .push(" AND p.user_id <> ")
-                    .push_bind(editor.as_uuid())
-                    .push(" AND u.username IN (");
-                let mut list = insert.separated(", ");
-                for name in mentioned {
-                    list.push_bind(name.as_str());
-                }
-                insert.push(")");
+                    .push(" AND p.user_id IN ");
+                crate::push_list(
+                    &mut insert,
+                    mentioned.iter().map(|mention| mention.user_id.as_uuid()),
+                );
                 insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -423,12 +412,9 @@ impl Store {
                 message_columns!(),
                 " FROM messages WHERE chat_id = "
             ));
-            query.push_bind(chat_id.as_uuid()).push(" AND seq IN (");
-            let mut list = query.separated(", ");
-            for seq in seqs {
-                list.push_bind(*seq);
-            }
-            query.push(") ORDER BY seq");
+            query.push_bind(chat_id.as_uuid()).push(" AND seq IN ");
+            crate::push_list(&mut query, seqs.iter().copied());
+            query.push(" ORDER BY seq");
             Ok(query.build_query_as().fetch_all(pool).await?)
         })
     }
@@ -520,12 +506,9 @@ impl Store {
             );
             query
                 .push_bind(chat_id.as_uuid())
-                .push(" AND mm.message_seq IN (");
-            let mut list = query.separated(", ");
-            for seq in seqs {
-                list.push_bind(*seq);
-            }
-            query.push(") ORDER BY mm.message_seq, u.username");
+                .push(" AND mm.message_seq IN ");
+            crate::push_list(&mut query, seqs.iter().copied());
+            query.push(" ORDER BY mm.message_seq, u.username");
             query.build_query_as().fetch_all(pool).await?
         });
         let mut by_message: HashMap<i64, Vec<Mention>> = HashMap::new();
@@ -566,12 +549,9 @@ impl Store {
             );
             query
                 .push_bind(chat_id.as_uuid())
-                .push(" AND u.username IN (");
-            let mut list = query.separated(", ");
-            for name in usernames {
-                list.push_bind(name.as_str());
-            }
-            query.push(") ORDER BY u.username");
+                .push(" AND u.username IN ");
+            crate::push_list(&mut query, usernames.iter().map(|name| name.as_str()));
+            query.push(" ORDER BY u.username");
             query.build_query_as().fetch_all(pool).await?
         });
         Ok(rows
@@ -600,13 +580,9 @@ impl Store {
         for chunk in chats.chunks(500) {
             let rows: Vec<(Uuid, i64, i64)> = on_read!(self, |pool| {
                 let mut query = sqlx::QueryBuilder::new(
-                    "SELECT id, last_seq, last_event_seq FROM chats WHERE id IN (",
+                    "SELECT id, last_seq, last_event_seq FROM chats WHERE id IN ",
                 );
-                let mut list = query.separated(", ");
-                for chat in chunk {
-                    list.push_bind(chat.as_uuid());
-                }
-                query.push(")");
+                crate::push_list(&mut query, chunk.iter().map(|chat| chat.as_uuid()));
                 query.build_query_as().fetch_all(pool).await?
             });
             found.extend(rows.into_iter().map(|(id, last_seq, last_event_seq)| {

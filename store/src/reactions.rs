@@ -135,12 +135,9 @@ impl Store {
             );
             query
                 .push_bind(chat_id.as_uuid())
-                .push(" AND message_seq IN (");
-            let mut list = query.separated(", ");
-            for seq in seqs {
-                list.push_bind(*seq);
-            }
-            query.push(") ORDER BY message_seq, created_at, user_id");
+                .push(" AND message_seq IN ");
+            crate::push_list(&mut query, seqs.iter().copied());
+            query.push(" ORDER BY message_seq, created_at, user_id");
             query.build_query_as().fetch_all(pool).await?
         });
         let mut by_message: HashMap<i64, Vec<Reaction>> = HashMap::new();

@@ -235,13 +235,9 @@ impl Store {
         for chunk in ids.chunks(500) {
             let rows: Vec<(Uuid, i64)> = on_read!(self, |pool| {
                 let mut query = sqlx::QueryBuilder::new(
-                    "SELECT id, token_version FROM users WHERE is_active AND id IN (",
+                    "SELECT id, token_version FROM users WHERE is_active AND id IN ",
                 );
-                let mut list = query.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.as_uuid());
-                }
-                query.push(")");
+                crate::push_list(&mut query, chunk.iter().map(|id| id.as_uuid()));
                 query.build_query_as().fetch_all(pool).await?
             });
             found.extend(rows.into_iter().map(|(id, version)| (id.into(), version)));

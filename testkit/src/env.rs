@@ -223,7 +223,8 @@ pub async fn require_redis() -> Option<String> {
 /// A database of the test's own, not yet migrated, removed when dropped.
 pub struct TestDatabase {
     pub url: String,
-    guard: DatabaseGuard,
+    /// Removes the database when the test ends.
+    _guard: DatabaseGuard,
 }
 
 impl TestDatabase {
@@ -236,7 +237,7 @@ impl TestDatabase {
                 let url = format!("sqlite://{}", dir.path().join("chat.db").display());
                 Some(Self {
                     url,
-                    guard: DatabaseGuard::Sqlite(dir),
+                    _guard: DatabaseGuard::Sqlite(dir),
                 })
             }
             Backend::Real | Backend::Cluster => {
@@ -258,15 +259,10 @@ impl TestDatabase {
                 );
                 Some(Self {
                     url,
-                    guard: DatabaseGuard::Postgres(name),
+                    _guard: DatabaseGuard::Postgres(name),
                 })
             }
         }
-    }
-
-    /// Whether this is the SQLite one.
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self.guard, DatabaseGuard::Sqlite(_))
     }
 }
 

@@ -74,26 +74,35 @@ pub fn unique(prefix: &str) -> String {
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                if let Some(env) = $crate::TestEnv::new($crate::Backend::Embedded).await {
-                    super::$name(env).await;
-                }
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(env) = $crate::TestEnv::new($crate::Backend::Real).await {
-                    super::$name(env).await;
-                }
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cluster() {
-                if let Some(env) = $crate::TestEnv::new($crate::Backend::Cluster).await {
-                    super::$name(env).await;
-                }
-            }
+            $crate::backend_test!($name, embedded, Embedded);
+            $crate::backend_test!($name, postgres, Real);
+            $crate::backend_test!($name, cluster, Cluster);
         }
     )*};
+}
+
+/// [`backend_tests!`] without the Redis Cluster, for tests where the bus plays no part
+/// (bad input, forms, files, search): the cluster would only add time.
+#[macro_export]
+macro_rules! database_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            $crate::backend_test!($name, embedded, Embedded);
+            $crate::backend_test!($name, postgres, Real);
+        }
+    )*};
+}
+
+/// One test of [`backend_tests!`]: `$name` on `Backend::$backend`, as `$variant`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! backend_test {
+    ($name:ident, $variant:ident, $backend:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $variant() {
+            if let Some(env) = $crate::TestEnv::new($crate::Backend::$backend).await {
+                super::$name(env).await;
+            }
+        }
+    };
 }

@@ -271,10 +271,6 @@ impl Cluster {
         }
     }
 
-    pub fn user_urls(&self) -> Vec<String> {
-        self.users.iter().map(ServiceProcess::url).collect()
-    }
-
     pub fn sender_urls(&self) -> Vec<String> {
         self.senders.iter().map(ServiceProcess::url).collect()
     }

@@ -84,10 +84,6 @@ impl TcpProxy {
         self.mode.send_replace(Mode::Up);
     }
 
-    pub fn is_up(&self) -> bool {
-        *self.mode.borrow() == Mode::Up
-    }
-
     /// Connections being forwarded now.
     pub fn forwarding(&self) -> usize {
         self.forwarding.load(Ordering::Relaxed)

@@ -103,14 +103,6 @@ fn looks_like_text(head: &[u8]) -> bool {
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
 }
 
-/// Whether files of `content_type` show inline as images (with a thumbnail).
-pub fn is_inline_image(content_type: &str) -> bool {
-    matches!(
-        content_type,
-        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
-    )
-}
-
 /// The name a file is kept under: its last path component, without control
 /// characters or quotes, at most [`FILE_NAME_MAX`] characters (the extension kept).
 pub fn clean_name(name: &str) -> Result<String, FieldError> {

@@ -182,15 +182,13 @@ fn link(text: &str) -> Option<&str> {
 fn mention(text: &str) -> Option<&str> {
     let rest = text.strip_prefix('@')?;
     let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        .find(|c: char| !crate::username::is_username_char(c))
         .unwrap_or(rest.len());
     let name = rest[..end].trim_end_matches(['.', '-']);
-    (!name.is_empty() && name.len() <= crate::validate::USERNAME_MAX).then_some(name)
+    (!name.is_empty() && name.len() <= crate::username::USERNAME_MAX).then_some(name)
 }
 
-/// `@all`: everyone in a group but the author, when its owner writes it. No one may
-/// take it as a username.
-pub const EVERYONE: &str = "all";
+pub use crate::username::EVERYONE;
 
 /// The names a message mentions (`@name` outside code), lowercased, each once, in
 /// order.

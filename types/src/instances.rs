@@ -66,6 +66,28 @@ pub const INSTANCES: [(Service, u16); 6] = [
     (Service::Receiver, 4006),
 ];
 
+/// The port of `service`'s first instance (a service binary's default).
+pub const fn first_port(service: Service) -> u16 {
+    let mut i = 0;
+    while i < INSTANCES.len() {
+        if INSTANCES[i].0 as u8 == service as u8 {
+            return INSTANCES[i].1;
+        }
+        i += 1;
+    }
+    panic!("every service has an instance")
+}
+
+/// `http://127.0.0.1:<port>` for each of `service`'s instances (what tools on this
+/// machine talk to by default).
+pub fn local_urls(service: Service) -> Vec<String> {
+    INSTANCES
+        .iter()
+        .filter(|(s, _)| *s == service)
+        .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+        .collect()
+}
+
 /// The ports of each service's instances, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instances {

@@ -13,6 +13,8 @@
 //! - [`search`]: what a search query means, and the snippet a result shows.
 //! - [`event`]: what travels on the bus between senders and receivers, and the topic names.
 //! - [`ops`]: the GraphQL operation documents the web app sends (and the tests reuse).
+//! - [`limits`]: the sizes and intervals the browser and the servers agree on.
+//! - [`username`]: what a username is made of.
 //!
 //! This crate compiles for `wasm32-unknown-unknown`; server-only derives sit behind
 //! the `graphql` feature.
@@ -25,21 +27,17 @@ pub mod files;
 pub mod format;
 pub mod ids;
 pub mod instances;
+pub mod limits;
 pub mod model;
 pub mod ops;
 pub mod presence;
 pub mod search;
+pub mod username;
 pub mod validate;
 
 pub use error::{ErrorCode, describe};
 pub use event::{BusEvent, Event, Topic};
 pub use ids::{ChatId, FileId, MessageId, UserId};
+pub use limits::{DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE};
 pub use model::*;
 pub use validate::FieldError;
-
-/// The largest request body any service accepts, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// The most messages one `messages` query returns.
-pub const MAX_PAGE_SIZE: i64 = 200;
-/// The page size when the client does not ask for one.
-pub const DEFAULT_PAGE_SIZE: i64 = 50;

@@ -20,7 +20,7 @@ use crate::outbox::Outbox;
 use crate::state::me;
 
 /// Typing notices go out at most this often.
-const TYPING_EVERY_MS: f64 = 2000.0;
+const TYPING_EVERY_MS: f64 = chat_types::limits::TYPING_INTERVAL.as_millis() as f64;
 /// The counter shows from this many characters on.
 const COUNT_FROM: usize = MESSAGE_MAX - 500;
 

@@ -16,7 +16,7 @@ const SHOWN: usize = 6;
 pub fn query_at(text: &str, caret: usize) -> Option<(usize, &str)> {
     let before = text.get(..caret)?;
     let start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        .rfind(|c: char| !chat_types::username::is_username_char(c))
         .map_or(0, |i| i + 1);
     let at = start.checked_sub(1)?;
     if before.as_bytes()[at] != b'@' {

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
-use chat_types::validate::check_document_nesting;
 
+use super::nesting::check_document_nesting;
 use crate::error::ApiError;
 use crate::limits::{MAX_ALIASES, MAX_MUTATION_FIELDS};
 

@@ -25,7 +25,7 @@ impl DocumentCache {
             return Some(document.clone());
         }
         // Too deep to parse safely: the schema refuses it (see `nesting`).
-        chat_types::validate::check_document_nesting(query).ok()?;
+        super::nesting::check_document_nesting(query).ok()?;
         let document = async_graphql::parser::parse_query(query).ok()?;
         let mut cache = self.0.lock().expect("document cache");
         if cache.len() >= DOCUMENT_CACHE_SIZE {

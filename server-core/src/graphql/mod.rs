@@ -12,6 +12,7 @@
 mod codes;
 mod document_limits;
 mod documents;
+mod nesting;
 mod post;
 pub mod session;
 mod spans;

@@ -30,7 +30,7 @@ use crate::kinds::Filter;
 /// Events waiting for one subscriber; beyond this it has fallen behind and is cut off.
 const SUBSCRIBER_BUFFER: usize = 1024;
 /// How many logged changes one catch-up reads.
-const EVENTS_PAGE: i64 = 500;
+const EVENTS_PAGE: i64 = chat_types::limits::REPLAY_PAGE;
 /// How often the newest seqs of the chats held are read (the log-tail check).
 const TAIL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 

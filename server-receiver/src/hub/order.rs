@@ -41,7 +41,7 @@ use chat_types::{ChatEvent, Event, Message, UserId};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Typing events pass at most this often per user and chat.
-pub(crate) const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) use chat_types::limits::TYPING_INTERVAL;
 /// Pause before a failed read from the database is tried again.
 pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(500);
 

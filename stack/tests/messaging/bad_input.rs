@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use chat_types::ops;
 use serde_json::json;
-use testkit::{TestEnv, backend_tests};
+use testkit::{TestEnv, database_tests};
 
 use crate::support::{System, collect_seqs, message_added};
 
-backend_tests!(bad_input_is_refused_and_writes_nothing);
+database_tests!(bad_input_is_refused_and_writes_nothing);
 
 async fn bad_input_is_refused_and_writes_nothing(env: TestEnv) {
     let system = System::start(&env).await;

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use testkit::env::TEST_ORIGIN;
 use testkit::gql::GqlResponse;
 use testkit::ws::ConnectError;
-use testkit::{Gql, Protocol, TestEnv, WsClient, backend_tests};
+use testkit::{Gql, Protocol, TestEnv, WsClient, database_tests};
 
 use crate::support::{Person, System, message_added};
 
-backend_tests!(
+database_tests!(
     cookie_requests_from_foreign_origins_are_refused_and_change_nothing,
     a_cookie_without_an_origin_is_anonymous,
     websockets_from_foreign_origins_are_refused,

@@ -323,7 +323,7 @@ async fn an_edit_whose_event_never_came_still_arrives(env: TestEnv) {
     let id: chat_types::MessageId = sent["id"].as_str().unwrap().parse().unwrap();
     env.state
         .store
-        .edit_message(id, alice.id.parse().unwrap(), "fixed", &[])
+        .edit_message(id, alice.id.parse().unwrap(), "fixed", &[], false)
         .await
         .expect("edited");
     let stored_at = Instant::now();

@@ -8,11 +8,11 @@ use chat_types::ops;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use testkit::s3_server::S3Server;
-use testkit::{Backend, TestEnv, backend_tests};
+use testkit::{Backend, TestEnv, database_tests};
 
 use crate::support::{Person, System, message_added};
 
-backend_tests!(
+database_tests!(
     a_photo_reaches_the_other_member_with_its_thumbnail_and_without_its_metadata,
     only_members_fetch_a_file_and_only_its_uploader_before_it_is_sent,
     uploads_that_break_the_rules_are_refused_and_leave_nothing,

@@ -5,11 +5,11 @@ use std::time::Duration;
 use chat_types::ops;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
-use testkit::{TestEnv, backend_tests};
+use testkit::{TestEnv, database_tests};
 
 use crate::support::System;
 
-backend_tests!(
+database_tests!(
     reusing_a_client_id_for_other_text_is_a_conflict,
     a_message_waiting_behind_a_removal_is_refused,
     an_author_removed_meanwhile_cannot_edit_or_delete,

@@ -3,11 +3,11 @@
 
 use chat_types::ops;
 use serde_json::{Value, json};
-use testkit::{Gql, TestEnv, backend_tests};
+use testkit::{Gql, TestEnv, database_tests};
 
 use crate::support::System;
 
-backend_tests!(
+database_tests!(
     a_search_finds_words_by_their_start_newest_first_in_your_chats_only,
     deleted_messages_are_not_found_and_edited_ones_by_their_text_now,
     results_come_page_by_page_newest_first,

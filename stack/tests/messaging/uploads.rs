@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use server_core::limits::{Limits, Quota, RateLimits};
-use testkit::{TestEnv, backend_tests};
+use testkit::{TestEnv, database_tests};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::System;
 
-backend_tests!(
+database_tests!(
     an_outsider_is_refused_before_a_byte_of_the_file_is_read,
     one_persons_uploads_take_turns,
     the_bytes_uploaded_are_rate_limited,

@@ -434,11 +434,11 @@ async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
             panic!("not stored: {:?}", written.outcomes[0]);
         };
         let (_, first) = store
-            .edit_message(sent.id, ann, "second draft", &[])
+            .edit_message(sent.id, ann, "second draft", &[], false)
             .await
             .unwrap();
         let (edited, second) = store
-            .edit_message(sent.id, ann, "final", &[])
+            .edit_message(sent.id, ann, "final", &[], false)
             .await
             .unwrap();
         assert_eq!(edited.content, "final");
@@ -447,7 +447,7 @@ async fn edits_and_deletes_are_logged_and_a_delete_leaves_no_earlier_version() {
         // Someone else's message is not theirs to change, and nothing is logged.
         assert!(
             store
-                .edit_message(sent.id, bo, "mine now", &[])
+                .edit_message(sent.id, bo, "mine now", &[], false)
                 .await
                 .is_err()
         );

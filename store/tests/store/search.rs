@@ -53,7 +53,7 @@ async fn both_ways_of_searching_postgres_find_the_same() {
     store.delete_message(ids[0], ann).await.unwrap();
     // "deployment done", in ours.
     store
-        .edit_message(ids[3], ann, "lunch after all", &[])
+        .edit_message(ids[3], ann, "lunch after all", &[], false)
         .await
         .unwrap();
 
