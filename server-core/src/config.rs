@@ -270,10 +270,10 @@ impl CommonConfig {
 
     /// The bus this configuration names: a Redis Cluster, one Redis, or the
     /// in-process bus.
-    pub async fn bus(&self) -> Result<chat_bus::Bus, crate::state::StartError> {
+    pub async fn bus(&self) -> Result<chat_bus::Bus, crate::error::StartError> {
         let ca = match &self.redis_ca {
             Some(path) => Some(std::fs::read(path).map_err(|e| {
-                crate::state::StartError::Config(format!("--redis-ca {}: {e}", path.display()))
+                crate::error::StartError::Config(format!("--redis-ca {}: {e}", path.display()))
             })?),
             None => None,
         };

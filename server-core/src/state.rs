@@ -12,50 +12,10 @@ use crate::metrics::{Metrics, Registry, Scraped};
 use crate::rate_limit::RateLimiter;
 use crate::readiness::Readiness;
 use crate::sessions::OpenSessions;
-use chat_bus::{Bus, BusError, BusMessage};
-use chat_store::{BlobError, Blobs, S3Blobs, Store, StoreError};
+use chat_bus::{Bus, BusMessage};
+use chat_store::{Blobs, S3Blobs, Store};
 
-/// Why a service could not start, said once, with what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(
-        "cannot use the database: {}. Check that it runs at the address given and that the \
-         user may log in (the URL's user, else PGUSER or your login name), or leave out \
-         --database-url for the embedded SQLite default",
-        chat_types::describe(.0)
-    )]
-    Store(StoreError),
-    #[error(
-        "cannot reach Redis: {}. Start it, or leave out --redis-url for the in-process bus \
-         (everything in one process)",
-        chat_types::describe(.0)
-    )]
-    Bus(BusError),
-    #[error("cannot read or create the token secret in the data folder: {0}")]
-    Secret(std::io::Error),
-    #[error("cannot use the file store: {0}. Check --file-store and the AWS_* settings")]
-    Files(BlobError),
-    #[error("{0}")]
-    Config(String),
-}
-
-impl From<StoreError> for StartError {
-    fn from(e: StoreError) -> Self {
-        StartError::Store(e)
-    }
-}
-
-impl From<BusError> for StartError {
-    fn from(e: BusError) -> Self {
-        StartError::Bus(e)
-    }
-}
-
-impl From<std::io::Error> for StartError {
-    fn from(e: std::io::Error) -> Self {
-        StartError::Secret(e)
-    }
-}
+pub use crate::error::StartError;
 
 /// Which browser origins may call the services, and how cookies are set.
 #[derive(Clone, Debug)]

@@ -9,7 +9,8 @@ use chat_types::presence::Presence;
 use chat_types::search::{self, SearchHit, SearchQuery, SearchResults};
 use chat_types::{
     Chat, ChatEvent, ChatEventKind, ChatId, MAX_PAGE_SIZE, Message, MessageId, MessagePage,
-    MessageReadStatus, MessageVersion, ReadUpdate, Topic, TypingEvent, UnreadCount, UserId,
+    MessageReadStatus, MessageVersion, ReadUpdate, Standing, Topic, TypingEvent, UnreadCount,
+    UserId,
 };
 use futures::{Stream, StreamExt};
 use server_core::access::participant;
@@ -560,16 +561,38 @@ fn chats_as_seen<K: Kind<Item = ChatId>>(
     async_stream::stream! {
         while let Some(event) = registration.events.recv().await {
             let Some(chat_id) = K::pick(&event, me) else { continue };
-            match state.store.chat(chat_id, Some(me)).await {
+            match as_seen_by(&state, chat_id, me).await {
                 Ok(Some(chat)) => yield Ok(chat),
                 Ok(None) => {}
-                Err(e) => yield Err(ApiError::from(e)),
+                Err(e) => yield Err(e),
             }
         }
         if let Some(error) = registration.end().error() {
             yield Err(error);
         }
     }
+}
+
+/// The chat as `me` sees it. A direct request they declined is hidden from them, so it
+/// comes without them in it, as a chat they left does: every tab of theirs drops it,
+/// whichever arrives first, the decline's answer or this.
+async fn as_seen_by(
+    state: &ServiceState,
+    chat_id: ChatId,
+    me: UserId,
+) -> Result<Option<Chat>, ApiError> {
+    let Some(mut chat) = state.store.chat(chat_id, Some(me)).await? else {
+        return Ok(None);
+    };
+    let pending = chat
+        .participants
+        .iter()
+        .any(|p| p.user.id == me && !p.accepted);
+    if pending && let Some((_, Standing::Declined)) = state.store.participation(chat_id, me).await?
+    {
+        chat.participants.retain(|p| p.user.id != me);
+    }
+    Ok(Some(chat))
 }
 
 async fn join_user<K: Kind>(ctx: &Context<'_>) -> Result<(Registration, UserId), ApiError> {

@@ -13,7 +13,7 @@ use crate::api::use_client;
 use crate::browser;
 use crate::components::attach::{AttachButton, PendingFiles, Uploads};
 use crate::components::mention_picker::{MentionList, MentionPicker, caret_of};
-use crate::components::room::RoomActions;
+use crate::components::room_actions::RoomActions;
 use crate::config::Service;
 use crate::forms::take_flash;
 use crate::outbox::Outbox;

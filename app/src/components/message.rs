@@ -13,7 +13,7 @@ use crate::components::avatar::Avatar;
 use crate::components::on_demand::{self, on_demand};
 use crate::components::reactions::ReactionChips;
 use crate::components::rich_text::{Names, rich_text};
-use crate::components::room::RoomActions;
+use crate::components::room_actions::RoomActions;
 use crate::config::Service;
 use crate::outbox::Outbox;
 use crate::state::{Delivery, Entry, edit_log, me};

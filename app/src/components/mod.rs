@@ -16,5 +16,6 @@ pub mod reactions;
 pub mod request;
 pub mod rich_text;
 pub mod room;
+pub mod room_actions;
 pub mod search;
 pub mod settings;

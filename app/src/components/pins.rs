@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use serde_json::json;
 
 use crate::api::use_client;
-use crate::components::room::RoomActions;
+use crate::components::room_actions::RoomActions;
 use crate::config::Service;
 
 #[component]

@@ -2,8 +2,8 @@
 //! scrolling up, new ones live), who is typing, the composer, and the details dialog.
 
 use chat_types::{
-    ChatEvent, ChatId, ChatKind, MAX_PAGE_SIZE, Message, MessagePage, Quote, ReadUpdate,
-    TypingEvent, UnreadCount, UserId, ops,
+    ChatEvent, ChatId, ChatKind, MAX_PAGE_SIZE, Message, MessagePage, ReadUpdate, TypingEvent,
+    UnreadCount, UserId, ops,
 };
 use leptos::prelude::*;
 use serde_json::json;
@@ -15,6 +15,7 @@ use crate::components::composer::Composer;
 use crate::components::message::MessageItem;
 use crate::components::on_demand::{self, on_demand};
 use crate::components::request::RequestBar;
+use crate::components::room_actions::RoomActions;
 use crate::config::Service;
 use crate::live::{LiveSubscription, subscribe_while_mounted, use_live};
 use crate::outbox::Outbox;
@@ -30,20 +31,6 @@ const PAGE: i64 = 50;
 const NEAR: i64 = 2 * MAX_PAGE_SIZE;
 /// How long a typing notice stays up after its last event.
 const TYPING_SHOWN_MS: f64 = 4000.0;
-
-/// What a message row and the composer ask of the open chat.
-#[derive(Clone, Copy)]
-pub struct RoomActions {
-    /// The message the composer's next message answers.
-    pub replying: RwSignal<Option<Quote>>,
-    /// Shows message `seq` and highlights it: older pages are loaded until it is there
-    /// when it is near, the history around it is opened when it is far back.
-    pub jump_to: Callback<i64>,
-    /// Back to the newest messages (the composer, sending from a window far back).
-    pub to_latest: Callback<()>,
-    /// The name of a member or of an author of the chat.
-    pub name_of: Callback<UserId, String>,
-}
 
 /// The chat `id`, opened at its end, where the reader left off, or, with `at`, at that
 /// message (a search result), highlighted, in a window onto the history around it.

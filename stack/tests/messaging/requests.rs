@@ -177,10 +177,24 @@ async fn a_declined_direct_request_is_hidden_and_its_writer_is_not_told(env: Tes
     let chat = ann.request(&bo, 0).await;
     ann.send(&chat, "buy my course", 0).await;
     let before = participant(&ann, &chat, &bo).await;
+    let his_other_tab = bo.socket(&system, 1).await;
+    let mut updated = his_other_tab.subscribe(ops::CHAT_UPDATED, json!({}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let declined = bo.senders[1]
         .data(ops::DECLINE_CHAT, json!({ "chatId": chat }))
         .await;
     assert_eq!(declined["declineChat"], true);
+    // His other tabs drop it: it arrives as a chat he is not in, whenever it arrives.
+    let update = updated.next_data().await;
+    assert_eq!(update["chatUpdated"]["id"], chat.as_str());
+    assert!(
+        update["chatUpdated"]["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["user"]["id"] != bo.id.as_str()),
+        "{update}"
+    );
     assert!(!chat_ids(&bo).await.contains(&chat), "gone from his list");
     let counts = bo.receivers[0].data(ops::UNREAD_COUNTS, json!({})).await;
     assert!(
