@@ -135,6 +135,7 @@ mod socket {
     use std::time::Duration;
 
     use chat_types::backoff::Backoff;
+    use chat_types::limits::SILENT_CONNECTION;
     use leptos::prelude::*;
     use serde_json::{Value, json};
     use wasm_bindgen::JsCast;
@@ -160,6 +161,9 @@ mod socket {
         /// Tells current socket events from a replaced socket's.
         generation: u64,
         acked: bool,
+        /// When the socket last brought anything (`Date.now()`, ms): the server sends
+        /// keep-alives, so a long silence is a server or network gone without a word.
+        last_heard: f64,
         attempts: u32,
         backoff: Backoff,
         subs: BTreeMap<u64, Sub>,
@@ -179,6 +183,7 @@ mod socket {
                 socket: None,
                 generation: 0,
                 acked: false,
+                last_heard: 0.0,
                 attempts: 0,
                 backoff: reconnect_backoff(),
                 subs: BTreeMap::new(),
@@ -319,6 +324,7 @@ mod socket {
             let weak = Rc::downgrade(inner);
             move |event: MessageEvent| {
                 let Some(inner) = weak.upgrade() else { return };
+                inner.borrow_mut().last_heard = js_sys::Date::now();
                 let Some(text) = event.data().as_string() else {
                     return;
                 };
@@ -338,7 +344,28 @@ mod socket {
         socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        state.handlers = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
+        let watchdog = gloo_timers::callback::Interval::new(WATCHDOG_MS, {
+            let weak = Rc::downgrade(inner);
+            move || {
+                let Some(inner) = weak.upgrade() else { return };
+                let silent = {
+                    let state = inner.borrow();
+                    state.generation == generation
+                        && state.acked
+                        && js_sys::Date::now() - state.last_heard
+                            > SILENT_CONNECTION.as_millis() as f64
+                };
+                if silent {
+                    suspect(&inner, port);
+                }
+            }
+        });
+        state.handlers = vec![
+            Box::new(on_open),
+            Box::new(on_message),
+            Box::new(on_close),
+            Box::new(watchdog),
+        ];
         state.socket = Some(socket);
     }
 
@@ -383,6 +410,9 @@ mod socket {
             handler(frame["payload"].take());
         }
     }
+
+    /// How often a socket's silence is checked.
+    const WATCHDOG_MS: u32 = 5_000;
 
     /// Reconnecting: from a quarter of a second up to 5 s between attempts.
     fn reconnect_backoff() -> Backoff {

@@ -21,6 +21,7 @@ pub mod redis_server;
 pub mod s3_server;
 pub mod tcp_proxy;
 pub mod tls;
+pub mod topology;
 pub mod ws;
 
 pub use env::{Backend, TestEnv};

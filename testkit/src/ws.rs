@@ -5,11 +5,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chat_types::limits::SILENT_CONNECTION;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// The reason [`Event::Closed`] gives when the connection went silent for
+/// [`SILENT_CONNECTION`] and the client gave up on it.
+pub const SILENT: &str = "silent: no keep-alive from the server";
 
 /// How long a test waits for an expected event.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -146,7 +151,15 @@ impl WsClient {
         let pong = outgoing.clone();
         tokio::spawn(async move {
             let mut close_reason = None;
-            while let Some(message) = stream.next().await {
+            // Silence past the server's keep-alives: the server or the network to it
+            // is gone without a word (as a browser's app decides, too).
+            loop {
+                let Ok(message) = tokio::time::timeout(SILENT_CONNECTION, stream.next()).await
+                else {
+                    close_reason = Some(SILENT.to_string());
+                    break;
+                };
+                let Some(message) = message else { break };
                 let text = match message {
                     Ok(Message::Text(text)) => text,
                     Ok(Message::Close(frame)) => {

@@ -14,3 +14,12 @@ pub const REPLAY_PAGE: i64 = 500;
 /// Typing notices: a client sends at most one per this interval, the sender passes at
 /// most one per person and chat per this interval, and so does each receiver.
 pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A live-subscription connection that has sent nothing for this long sends a
+/// keep-alive, so its client can tell a quiet connection from a dead one.
+pub const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// A client that has heard nothing on its connection for this long (keep-alives
+/// included) takes it for dead, closes it and connects again: the server, or the
+/// network to it, is gone without a word.
+pub const SILENT_CONNECTION: Duration = Duration::from_secs(25);

@@ -20,6 +20,7 @@ use std::time::Duration;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::{Data, Executor, Request, Response, ServerError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use chat_types::limits::KEEPALIVE;
 use chat_types::{ErrorCode, UserId};
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt, future};
@@ -146,6 +147,16 @@ pub(crate) async fn serve<E, F, R>(
     let expiry = tokio::time::sleep(FAR_FUTURE);
     let mut expiry = std::pin::pin!(expiry);
     let mut expiry_armed = false;
+    // Once the session is open, a connection that has sent nothing for a while says it
+    // is alive, so that a client whose server dropped off the network (no close, no
+    // reset) can tell: graphql-transport-ws's `ping` (answered with `pong`), or the
+    // older protocol's `ka`.
+    let alive = match protocol {
+        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
+        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+    };
+    let keepalive = tokio::time::sleep(KEEPALIVE);
+    let mut keepalive = std::pin::pin!(keepalive);
     loop {
         let message = tokio::select! {
             message = outgoing.next() => match message {
@@ -172,6 +183,7 @@ pub(crate) async fn serve<E, F, R>(
                     reason: "session ended: sign in again".into(),
                 }))
             }
+            () = &mut keepalive, if expiry_armed => Message::Text(alive.into()),
             () = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
                 if initialised.load(Ordering::Acquire) {
                     continue;
@@ -184,6 +196,9 @@ pub(crate) async fn serve<E, F, R>(
             }
         };
         let closing = matches!(message, Message::Close(_));
+        keepalive
+            .as_mut()
+            .reset(tokio::time::Instant::now() + KEEPALIVE);
         match tokio::time::timeout(limits.send_timeout, sink.send(message)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,

@@ -20,6 +20,7 @@
 
 mod support;
 
+mod hosts;
 mod postgres_outage;
 mod receiver_crash;
 mod redis_cluster;

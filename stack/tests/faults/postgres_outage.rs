@@ -76,13 +76,13 @@ async fn while_postgres_is_unreachable_requests_fail_fast_as_unavailable_then_re
         ];
         let traffic = world.traffic(&group, 2);
         wait_live(&followers, 20).await;
-        let pids: Vec<Option<u32>> = world.cluster.all().map(|p| p.pid()).collect();
+        let pids: Vec<Option<u32>> = world.processes().all().map(|p| p.pid()).collect();
 
         let mut windows = Vec::new();
         for outage in [Outage::Blackhole, Outage::Refuse] {
             traffic.wait_for_more("before an outage", 20).await;
             windows.push(outage_and_recovery(&mut world, &group, &traffic, outage).await);
-            let now: Vec<Option<u32>> = world.cluster.all().map(|p| p.pid()).collect();
+            let now: Vec<Option<u32>> = world.processes().all().map(|p| p.pid()).collect();
             assert_eq!(now, pids, "no instance was restarted");
         }
         traffic.wait_for_more("after the outages", 40).await;
@@ -153,7 +153,7 @@ async fn outage_and_recovery(
     shared.proxy.as_ref().expect("proxy").down(outage);
 
     // Reads fail fast as well, and every instance says it is not ready.
-    let receivers = shared.cluster.receiver_urls();
+    let receivers = shared.receiver_urls();
     let read = |receiver: String| async move {
         let started = Instant::now();
         let answer = shared
@@ -166,7 +166,7 @@ async fn outage_and_recovery(
             .await;
         (answer, started.elapsed())
     };
-    let urls: Vec<String> = shared.cluster.all().map(|p| p.url()).collect();
+    let urls: Vec<String> = shared.processes().all().map(|p| p.url()).collect();
     // /readyz answers from a check at most READINESS_TTL old: ask once that has passed.
     let probe = |url: String| async move {
         tokio::time::sleep_until((down_at + server_core::readiness::READINESS_TTL).into()).await;
@@ -238,7 +238,7 @@ async fn outage_and_recovery(
         })
         .await;
     }
-    for process in world.cluster.all_mut() {
+    for process in world.processes_mut().all_mut() {
         assert!(
             process.is_running(),
             "{} on port {} exited",

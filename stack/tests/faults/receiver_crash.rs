@@ -20,8 +20,8 @@ async fn a_killed_receivers_clients_resume_on_the_other_without_loss() {
         let traffic = world.traffic(&group, 2);
         wait_live(&followers, 20).await;
 
-        let killed_pid = world.cluster.receivers[0].pid();
-        world.cluster.receivers[0].kill().await;
+        let killed_pid = world.processes().receivers[0].pid();
+        world.processes_mut().receivers[0].kill().await;
         let at_kill = traffic.sent();
         wait_until(
             "the killed receiver's clients are on the other receiver",
@@ -38,8 +38,8 @@ async fn a_killed_receivers_clients_resume_on_the_other_without_loss() {
         .await;
 
         // Back on the same port: a new client there gets everything from the start.
-        world.cluster.receivers[0].restart().await;
-        assert_ne!(world.cluster.receivers[0].pid(), killed_pid);
+        world.processes_mut().receivers[0].restart().await;
+        assert_ne!(world.processes().receivers[0].pid(), killed_pid);
         followers.push(world.follow("carol's phone@receiver0", &group.carol, &group.chat, 0));
         traffic
             .wait_for_more("after the receiver is back", 40)

@@ -55,7 +55,7 @@ async fn a_master_failing_over_loses_no_message() {
         for seen in catch_up(&world, &group, followers, n).await {
             sent.check_followed(&seen);
         }
-        for receiver in world.cluster.receiver_urls() {
+        for receiver in world.receiver_urls() {
             let resubscribed = world
                 .metric(&receiver, "chat_bus_resubscriptions_total")
                 .await;

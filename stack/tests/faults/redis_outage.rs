@@ -27,7 +27,7 @@ async fn redis_killed_and_restarted_fails_no_send_and_loses_no_message() {
 
         world.redis.as_mut().expect("own redis").kill();
         // The instances notice: their bus is down.
-        for receiver in world.cluster.receiver_urls() {
+        for receiver in world.receiver_urls() {
             eventually("a receiver says it is not ready", WAIT_LIMIT, || async {
                 world.readyz(&receiver).await.0 == Some(503)
             })
@@ -55,7 +55,7 @@ async fn redis_killed_and_restarted_fails_no_send_and_loses_no_message() {
             );
         }
         // The receivers' bus connections were really lost and restored.
-        for receiver in world.cluster.receiver_urls() {
+        for receiver in world.receiver_urls() {
             let reconnects = world.metric(&receiver, "chat_bus_reconnects_total").await;
             assert!(
                 reconnects.is_some_and(|r| r >= 1.0),

@@ -34,7 +34,7 @@ async fn a_send_cut_off_by_a_killed_sender_is_retried_once_on_the_other() {
         })
         .await;
         let killed_at = Instant::now();
-        world.cluster.senders[0].kill().await;
+        world.processes_mut().senders[0].kill().await;
         let at_kill = traffic.sent();
         // Sends the killed sender answered may as well have lost their answers: sent
         // again through the other sender, each is the message already stored.
@@ -48,7 +48,7 @@ async fn a_send_cut_off_by_a_killed_sender_is_retried_once_on_the_other() {
         for original in &answered {
             let again = world
                 .request(
-                    &world.cluster.senders[1].url(),
+                    &world.processes().senders[1].url(),
                     &group.alice,
                     ops::CREATE_MESSAGE,
                     message_input(&group.chat, &original.client_id),
@@ -64,9 +64,17 @@ async fn a_send_cut_off_by_a_killed_sender_is_retried_once_on_the_other() {
         }
         traffic.wait_for_more("with one sender", 60).await;
 
-        world.cluster.senders[0].restart().await;
+        world.processes_mut().senders[0].restart().await;
         let restarted_at = Instant::now();
         traffic.wait_for_more("after the sender is back", 40).await;
+        // Lanes leave a sender that did not answer alone for a while, then use it again.
+        wait_until("the restarted sender takes sends again", WAIT_LIMIT, || {
+            traffic
+                .attempts()
+                .iter()
+                .any(|a| a.sender == 0 && a.started > restarted_at && a.seq().is_some())
+        })
+        .await;
         let sent = traffic.finish().await;
 
         // Only sends to the killed sender failed, for want of an answer, and each was

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,11 +12,13 @@ use chat_store::{PoolSize, Store};
 use chat_types::{ChatId, ops};
 use serde_json::{Value, json};
 use server_core::secret::Secret;
+use testkit::env::TEST_ORIGIN;
 use testkit::env::{TestDatabase, require_redis};
 use testkit::processes::{Cluster, ClusterConfig};
 use testkit::redis_cluster::RedisCluster;
 use testkit::redis_server::RedisServer;
 use testkit::tcp_proxy::{TcpProxy, url_authority, with_authority};
+use testkit::topology::Topology;
 use testkit::ws::Event;
 use testkit::{Backend, Gql, Protocol, WsClient, unique};
 use tokio::sync::watch;
@@ -30,6 +33,10 @@ pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const PACE: Duration = Duration::from_millis(5);
 /// Pause before a failed send is tried again (on the other sender).
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// How long a lane leaves alone a sender that did not answer (as a person would switch
+/// instance): a host cut off the network leaves each send to it unanswered for
+/// [`ANSWER_TIMEOUT`].
+const SHUN: Duration = Duration::from_secs(10);
 /// Pause between two changes (edits, reactions) of the traffic.
 const EDIT_PACE: Duration = Duration::from_millis(40);
 /// How long one change is tried, on both senders, before it is given up.
@@ -99,19 +106,84 @@ pub(crate) struct Options {
     pub(crate) own_redis_cluster: bool,
 }
 
-/// A deployment of real processes: one user, two sender and two receiver instances.
-/// Dropped in field order: the processes go first, the database last.
+/// Where the instances run.
+pub(crate) enum Deployment {
+    /// Processes on this machine's loopback: one user, two sender and two receiver
+    /// instances, each to kill and restart.
+    Processes(Cluster),
+    /// Every server on a host of its own ([`Topology`]): two user, two sender and three
+    /// receiver instances, PostgreSQL with a replica, a Redis Cluster; hosts to cut off.
+    Hosts(Topology),
+}
+
+/// A deployment of real processes. Dropped in field order: the processes go first,
+/// the database last.
 pub(crate) struct World {
-    pub(crate) cluster: Cluster,
+    pub(crate) deployment: Deployment,
     pub(crate) proxy: Option<TcpProxy>,
     pub(crate) redis: Option<RedisServer>,
     pub(crate) redis_cluster: Option<RedisCluster>,
     pub(crate) bus_prefix: String,
-    database: TestDatabase,
+    users: Vec<String>,
+    senders: Vec<String>,
+    receivers: Vec<String>,
+    database_url: String,
+    _database: Option<TestDatabase>,
     http: reqwest::Client,
 }
 
 impl World {
+    /// The multi-host topology (`scripts/topology.sh`), or `None` (with a note) outside
+    /// CI where this machine cannot build one.
+    pub(crate) async fn on_hosts() -> Option<Self> {
+        let topology = tokio::task::spawn_blocking(|| {
+            Topology::up(Path::new(env!("CARGO_BIN_EXE_chat")), TEST_ORIGIN)
+        })
+        .await
+        .expect("start the topology")?;
+        Some(Self {
+            users: topology.user_urls(),
+            senders: topology.sender_urls(),
+            receivers: topology.receiver_urls(),
+            database_url: topology.database_url().to_string(),
+            deployment: Deployment::Hosts(topology),
+            proxy: None,
+            redis: None,
+            redis_cluster: None,
+            bus_prefix: String::new(),
+            _database: None,
+            http: http_client(),
+        })
+    }
+
+    /// The processes on this machine (of a test that started them).
+    pub(crate) fn processes(&self) -> &Cluster {
+        match &self.deployment {
+            Deployment::Processes(cluster) => cluster,
+            Deployment::Hosts(_) => panic!("a test on hosts has no local processes"),
+        }
+    }
+
+    /// [`World::processes`], to kill and restart.
+    pub(crate) fn processes_mut(&mut self) -> &mut Cluster {
+        match &mut self.deployment {
+            Deployment::Processes(cluster) => cluster,
+            Deployment::Hosts(_) => panic!("a test on hosts has no local processes"),
+        }
+    }
+
+    /// The hosts (of a test on the topology).
+    pub(crate) fn hosts(&self) -> &Topology {
+        match &self.deployment {
+            Deployment::Hosts(topology) => topology,
+            Deployment::Processes(_) => panic!("a test on local processes has no hosts"),
+        }
+    }
+
+    pub(crate) fn receiver_urls(&self) -> Vec<String> {
+        self.receivers.clone()
+    }
+
     /// Starts everything, or returns `None` (with a note) outside CI when PostgreSQL,
     /// Redis or redis-server is missing.
     pub(crate) async fn start(options: Options) -> Option<Self> {
@@ -158,19 +230,23 @@ impl World {
         };
         let cluster = Cluster::start(&config, 1, 2, 2).await;
         Some(Self {
-            cluster,
+            users: cluster.users.iter().map(|p| p.url()).collect(),
+            senders: cluster.sender_urls(),
+            receivers: cluster.receiver_urls(),
+            database_url: database.url.clone(),
+            deployment: Deployment::Processes(cluster),
             proxy,
             redis,
             redis_cluster,
             bus_prefix,
-            database,
+            _database: Some(database),
             http: http_client(),
         })
     }
 
     /// Registers a fresh user.
     pub(crate) async fn register(&self, name: &str) -> Person {
-        let user = testkit::gql::register(&self.cluster.users[0].url(), name).await;
+        let user = testkit::gql::register(&self.users[0], name).await;
         Person {
             id: user.id,
             token: user.token,
@@ -182,7 +258,7 @@ impl World {
         let alice = self.register("alice").await;
         let bob = self.register("bob").await;
         let carol = self.register("carol").await;
-        let data = Gql::new(&self.cluster.senders[0].url())
+        let data = Gql::new(&self.senders[0])
             .with_token(&alice.token)
             .data(
                 ops::CREATE_CHAT,
@@ -202,7 +278,7 @@ impl World {
     pub(crate) fn follow(&self, name: &str, person: &Person, chat: &str, first: usize) -> Follower {
         Follower::start(
             name,
-            self.cluster.receiver_urls(),
+            self.receivers.clone(),
             first,
             person.token.clone(),
             chat.to_string(),
@@ -213,7 +289,7 @@ impl World {
     pub(crate) fn traffic(&self, group: &Group, lanes: usize) -> Traffic {
         Traffic::start(
             self.http.clone(),
-            self.cluster.sender_urls(),
+            self.senders.clone(),
             group.alice.token.clone(),
             group.chat.clone(),
             lanes,
@@ -222,7 +298,7 @@ impl World {
 
     /// Every message of the chat, read from receiver `receiver` page by page.
     pub(crate) async fn stored_messages(&self, receiver: usize, group: &Group) -> Vec<Value> {
-        let gql = Gql::new(&self.cluster.receivers[receiver].url()).with_token(&group.bob.token);
+        let gql = Gql::new(&self.receivers[receiver]).with_token(&group.bob.token);
         let mut all = Vec::new();
         let mut after = 0;
         loop {
@@ -246,7 +322,7 @@ impl World {
     /// The group's chat log, from the database: what every follower should have
     /// received from `chatEvents`.
     pub(crate) async fn chat_log(&self, group: &Group) -> Vec<Logged> {
-        let store = Store::connect(&self.database.url, PoolSize::default())
+        let store = Store::connect(&self.database_url, PoolSize::default())
             .await
             .expect("connect to the test database");
         let chat: ChatId = group.chat.parse().expect("a chat id");
@@ -427,7 +503,8 @@ impl Attempt {
 /// Messages sent from a few loops ("lanes"), each sending its next message a few
 /// milliseconds after the last one succeeded, alternating between the senders. A
 /// failed or unanswered send is tried again on the other sender with the same
-/// clientId until it succeeds, as the web app does.
+/// clientId until it succeeds, as the web app does; a sender that left one unanswered
+/// is left alone for [`SHUN`].
 pub(crate) struct Traffic {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicUsize>,
@@ -463,12 +540,17 @@ impl Traffic {
                 );
                 tokio::spawn(async move {
                     let mut n = 0;
+                    // A sender that left a send unanswered, and until when it is left alone.
+                    let mut shunned: Option<(usize, Instant)> = None;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
                         let client_id = format!("l{lane}-{n}");
                         let variables = message_input(&chat, &client_id);
                         let first = Instant::now();
                         let mut target = (lane + n) % senders.len();
+                        if shunned.is_some_and(|(s, until)| s == target && Instant::now() < until) {
+                            target = (target + 1) % senders.len();
+                        }
                         loop {
                             in_flight[target].fetch_add(1, Ordering::SeqCst);
                             let started = Instant::now();
@@ -489,6 +571,9 @@ impl Traffic {
                                 answer,
                             };
                             let done = attempt.seq().is_some();
+                            if matches!(attempt.answer, Answer::None(_)) {
+                                shunned = Some((target, Instant::now() + SHUN));
+                            }
                             attempts.lock().unwrap().push(attempt);
                             if done {
                                 sent.fetch_add(1, Ordering::SeqCst);

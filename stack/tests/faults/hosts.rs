@@ -1,0 +1,218 @@
+//! Faults across hosts, on the multi-host topology (`scripts/topology.sh`: every server
+//! on a network namespace of its own; PostgreSQL with a streaming replica the receivers
+//! read from; the bus on a Redis Cluster of 3 masters and 3 replicas). A host is cut off
+//! by taking its link down: unlike a killed process, nothing tells the other side (no
+//! reset, no close), which is how machines drop off networks. Every test ends with the
+//! history check: each subscriber's events are the chat's log, nothing lost or doubled.
+
+use std::time::Duration;
+
+use chat_bus::DEFAULT_PARTITIONS;
+use chat_bus::cluster::partition;
+use chat_types::limits::SILENT_CONNECTION;
+use chat_types::{ChatId, Topic};
+
+use crate::support::{Answer, WAIT_LIMIT, World, bounded, catch_up, wait_live, wait_until};
+
+/// How long a cut-off receiver's clients may take to be on another: they hear no
+/// keep-alive for [`SILENT_CONNECTION`], then connect elsewhere.
+const MOVE_LIMIT: Duration = Duration::from_secs(SILENT_CONNECTION.as_secs() + 30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receivers_host_cut_off_its_clients_resume_on_another() {
+    bounded("a receiver's host cut off", async {
+        let Some(world) = World::on_hosts().await else {
+            return;
+        };
+        let group = world.group().await;
+        let followers = vec![
+            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
+            world.follow("carol@receiver1", &group.carol, &group.chat, 0),
+            world.follow("carol@receiver3", &group.carol, &group.chat, 2),
+        ];
+        let traffic = world.traffic(&group, 2);
+        wait_live(&followers, 20).await;
+
+        world.hosts().cut("receiver1");
+        let at_cut = traffic.sent();
+        wait_until(
+            "the cut-off receiver's clients are on another",
+            MOVE_LIMIT,
+            || followers[..2].iter().all(|f| f.connections() >= 2),
+        )
+        .await;
+        wait_until("they have what was sent after the cut", WAIT_LIMIT, || {
+            followers[..2]
+                .iter()
+                .all(|f| f.last() as usize > at_cut + 20)
+        })
+        .await;
+        let sent = traffic.finish().await;
+
+        let failures = sent.failures();
+        assert!(failures.is_empty(), "sends failed: {failures:#?}");
+        let n = sent.count() as i64;
+        sent.check_stored(&world.stored_messages(1, &group).await);
+        let seen = catch_up(&world, &group, followers, n).await;
+        for seen in &seen {
+            sent.check_followed(seen);
+        }
+        assert_eq!(seen[0].connections, [0, 1], "bob moved to receiver2");
+        assert_eq!(
+            seen[2].connections,
+            [2],
+            "carol on receiver3 was not touched"
+        );
+        eprintln!("{n} messages; receiver1's clients moved within {MOVE_LIMIT:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_senders_host_cut_off_mid_send_is_retried_on_the_other() {
+    bounded("a sender's host cut off", async {
+        let Some(world) = World::on_hosts().await else {
+            return;
+        };
+        let group = world.group().await;
+        let followers = vec![
+            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
+            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
+        ];
+        let traffic = world.traffic(&group, 2);
+        wait_live(&followers, 20).await;
+        wait_until("a send is in flight to sender1", WAIT_LIMIT, || {
+            traffic.in_flight(0) > 0
+        })
+        .await;
+        world.hosts().cut("sender1");
+        traffic.wait_for_more("with sender1 cut off", 60).await;
+        let sent = traffic.finish().await;
+
+        // Sends to the cut-off sender went unanswered and were sent again, with the same
+        // clientId, through the other; none is missing, none is there twice.
+        let failures = sent.failures();
+        assert!(!failures.is_empty(), "no send was cut off");
+        for failure in &failures {
+            assert_eq!(
+                failure.sender, 0,
+                "a send to the live sender failed: {failure:?}"
+            );
+            assert!(matches!(failure.answer, Answer::None(_)), "{failure:?}");
+            assert!(
+                sent.attempts
+                    .iter()
+                    .any(|a| a.client_id == failure.client_id
+                        && a.sender == 1
+                        && a.seq().is_some()),
+                "{} was not sent again through sender2",
+                failure.client_id
+            );
+        }
+        let n = sent.count() as i64;
+        sent.check_stored(&world.stored_messages(0, &group).await);
+        for seen in catch_up(&world, &group, followers, n).await {
+            sent.check_followed(&seen);
+        }
+        eprintln!("{n} messages; {} sends cut off and retried", failures.len());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_masters_host_cut_off_its_replica_takes_over() {
+    bounded("a Redis master's host cut off", async {
+        let Some(world) = World::on_hosts().await else {
+            return;
+        };
+        let group = world.group().await;
+        let chat: ChatId = group.chat.parse().expect("a chat id");
+        let channel = partition::channel("chat", &Topic::Chat(chat), DEFAULT_PARTITIONS);
+        let slot = partition::slot(&channel);
+        let master = world
+            .hosts()
+            .redis_master_of(slot)
+            .expect("a master serves the chat's slot");
+        let followers = vec![
+            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
+            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
+        ];
+        let traffic = world.traffic(&group, 2);
+        wait_live(&followers, 20).await;
+
+        world.hosts().cut(&master);
+        let mut promoted = String::new();
+        crate::support::eventually("a replica serves the chat's slot", WAIT_LIMIT, || {
+            let now = world.hosts().redis_master_of(slot);
+            let moved = now.as_ref().is_some_and(|now| *now != master);
+            if let Some(now) = now {
+                promoted = now;
+            }
+            async move { moved }
+        })
+        .await;
+        let at_failover = traffic.sent();
+        wait_until("delivery goes on after the failover", WAIT_LIMIT, || {
+            followers
+                .iter()
+                .all(|f| f.last() as usize > at_failover + 50)
+        })
+        .await;
+        let sent = traffic.finish().await;
+
+        let failures = sent.failures();
+        assert!(failures.is_empty(), "sends failed: {failures:#?}");
+        let n = sent.count() as i64;
+        sent.check_stored(&world.stored_messages(0, &group).await);
+        for seen in catch_up(&world, &group, followers, n).await {
+            sent.check_followed(&seen);
+        }
+        eprintln!("{n} messages; the chat's slot {slot} moved from {master} to {promoted}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_stops_replaying_is_read_around() {
+    bounded("the PostgreSQL replica lagging", async {
+        let Some(world) = World::on_hosts().await else {
+            return;
+        };
+        let group = world.group().await;
+        let followers = vec![
+            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
+            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
+        ];
+        let traffic = world.traffic(&group, 2);
+        wait_live(&followers, 20).await;
+
+        // The replica keeps answering but falls further and further behind.
+        world.hosts().on_replica("SELECT pg_wal_replay_pause()");
+        traffic.wait_for_more("with the replica paused", 200).await;
+        // A newcomer reads the whole chat: the pages past what the replica has come
+        // from the primary.
+        let late = world.follow("carol's phone@receiver3", &group.carol, &group.chat, 2);
+        let sent = traffic.finish().await;
+        world.hosts().on_replica("SELECT pg_wal_replay_resume()");
+
+        let failures = sent.failures();
+        assert!(failures.is_empty(), "sends failed: {failures:#?}");
+        let n = sent.count() as i64;
+        sent.check_stored(&world.stored_messages(2, &group).await);
+        let mut followers = followers;
+        followers.push(late);
+        for seen in catch_up(&world, &group, followers, n).await {
+            sent.check_followed(&seen);
+        }
+        let mut fallbacks = 0.0;
+        for receiver in world.receiver_urls() {
+            fallbacks += world
+                .metric(&receiver, "chat_db_read_fallbacks_total")
+                .await
+                .unwrap_or(0.0);
+        }
+        assert!(fallbacks >= 1.0, "no read went around the lagging replica");
+        eprintln!("{n} messages; {fallbacks} reads went to the primary instead");
+    })
+    .await;
+}
