@@ -180,7 +180,11 @@ pub fn AttachButton(uploads: Uploads) -> impl IntoView {
     };
     view! {
         <label class="attach ghost" title="Attach files (or drop them here, or paste)">
-            <span aria-hidden="true">"📎"</span>
+            // Drawn, not an emoji: a machine without an emoji font showed an empty box.
+            <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none"
+                stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                <path d="M20.5 11.5l-8.4 8.4a5 5 0 0 1-7.1-7.1l8.8-8.8a3.3 3.3 0 0 1 4.7 4.7l-8.8 8.8a1.7 1.7 0 0 1-2.4-2.4l8.1-8.1"/>
+            </svg>
             <span class="visually-hidden">"Attach files"</span>
             <input type="file" multiple class="visually-hidden" data-test="attach" on:change=on_change/>
         </label>
