@@ -167,6 +167,14 @@ async fn a_redis_masters_host_cut_off_its_replica_takes_over() {
         for seen in catch_up(&world, &group, followers, n).await {
             sent.check_followed(&seen);
         }
+        // On the cluster bus a receiver hears only the topics its own clients follow:
+        // receiver3, followed by nobody, got none of this chat's traffic.
+        let idle = world.receiver_urls()[2].clone();
+        assert_eq!(
+            world.metric(&idle, "chat_bus_received_total").await,
+            Some(0.0),
+            "a receiver with no subscribers received bus traffic"
+        );
         eprintln!("{n} messages; the chat's slot {slot} moved from {master} to {promoted}");
     })
     .await;
