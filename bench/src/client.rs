@@ -18,6 +18,32 @@ pub struct Targets {
     pub users: Vec<String>,
     pub senders: Vec<String>,
     pub receivers: Vec<String>,
+    /// What the subscribers of `idle` and `fanout` ask of each message.
+    pub selection: Selection,
+}
+
+/// The fields a `messageAdded` subscriber selects: the cost of a subscription and of
+/// each delivery grows with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Selection {
+    /// The web app's own document (`chat_types::ops::MESSAGE_ADDED`): every field a
+    /// message shows (replies, reactions, mentions, attachments…).
+    #[default]
+    App,
+    /// The eleven scalar fields the web app selected until 2026-11-24 (before replies,
+    /// reactions, mentions, pins and files), to compare with figures from then.
+    Lean,
+}
+
+impl Selection {
+    pub fn document(self) -> &'static str {
+        match self {
+            Selection::App => chat_types::ops::MESSAGE_ADDED,
+            Selection::Lean => {
+                "subscription MessageAdded($chatId: ID!, $afterSeq: Int) { messageAdded(chatId: $chatId, afterSeq: $afterSeq) { id chatId seq senderId content clientId createdAt editedAt deletedAt isEdited isDeleted } }"
+            }
+        }
+    }
 }
 
 impl Targets {
@@ -159,17 +185,18 @@ pub struct Subscriber {
 
 impl Subscriber {
     /// Connects to `receiver` (from `source`, if given), authenticates, and subscribes
-    /// to `messageAdded(chatId)` with the web app's own document.
+    /// to `messageAdded(chatId)`, selecting `selection`.
     pub async fn connect(
         receiver: &str,
         token: &str,
         chat: &str,
+        selection: Selection,
         source: Option<IpAddr>,
     ) -> anyhow::Result<Self> {
         Self::subscribe(
             receiver,
             token,
-            chat_types::ops::MESSAGE_ADDED,
+            selection.document(),
             json!({ "chatId": chat }),
             source,
         )

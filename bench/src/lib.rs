@@ -14,5 +14,6 @@
 pub mod client;
 pub mod histogram;
 pub mod modes;
+pub mod procfs;
 pub mod report;
 pub mod setup;

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chat_bench::client::Targets;
+use chat_bench::client::{Selection, Targets};
 use chat_bench::modes::fanout::{self, Shape};
 use chat_bench::modes::ramp::{self, Steps};
 use chat_bench::modes::soak::{self, Bounds, Plan, Watched};
@@ -42,6 +42,9 @@ struct Cli {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// What `idle` and `fanout` subscribers select of each message.
+    #[arg(long, value_enum, default_value_t = Selection::App)]
+    selection: Selection,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -74,6 +77,10 @@ enum Mode {
         rate: f64,
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         duration: Duration,
+        /// Receiver processes whose CPU time to read during the send phase (comma
+        /// separated), to report CPU per delivery.
+        #[arg(long, value_delimiter = ',')]
+        receiver_pid: Vec<u32>,
         #[command(flatten)]
         world: WorldArgs,
     },
@@ -245,6 +252,7 @@ async fn main() -> anyhow::Result<()> {
         users: cli.users,
         senders: cli.senders,
         receivers: cli.receivers,
+        selection: cli.selection,
     };
     targets.check_loopback()?;
     let (tag, json) = (tag(), cli.json.as_deref());
@@ -252,10 +260,19 @@ async fn main() -> anyhow::Result<()> {
         Mode::Fanout {
             rate,
             duration,
+            receiver_pid,
             world,
         } => {
-            let report =
-                fanout::run(&targets, &tag, world.shape(), rate, duration, world.drain).await?;
+            let report = fanout::run(
+                &targets,
+                &tag,
+                world.shape(),
+                rate,
+                duration,
+                world.drain,
+                &receiver_pid,
+            )
+            .await?;
             publish(&report, json)
         }
         Mode::Writes {

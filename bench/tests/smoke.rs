@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chat_bench::client::Targets;
+use chat_bench::client::{Selection, Targets};
 use chat_bench::modes::fanout::{Shape, World};
 use chat_bench::modes::soak::{self, Bounds, Plan, Watched};
 use chat_bench::modes::{idle, writes};
@@ -14,6 +14,7 @@ async fn deployment(env: &TestEnv) -> Targets {
         users: Vec::new(),
         senders: Vec::new(),
         receivers: Vec::new(),
+        selection: Selection::App,
     };
     for _ in 0..2 {
         targets
@@ -135,6 +136,7 @@ fn targets_off_this_machine_are_refused() {
         users: vec!["http://127.0.0.1:4001".into()],
         senders: vec!["http://example.com:4002".into()],
         receivers: vec!["http://localhost:4005".into()],
+        selection: Selection::App,
     };
     assert!(targets.check_loopback().is_err());
 }

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::client::{Delivery, Http, RoundRobin, Subscriber, Targets};
 use crate::histogram::Histogram;
+use crate::procfs::cpu_seconds;
 use crate::report::{Report, ms, row};
 use crate::setup::{self, Chat, Person};
 
@@ -135,6 +136,9 @@ pub struct FanoutReport {
     pub receivers: usize,
     #[serde(flatten)]
     pub phase: PhaseReport,
+    /// CPU the watched receiver processes used during the send phase (its drain
+    /// included), per delivery, in µs: what one delivery costs a receiver.
+    pub receiver_cpu_us_per_delivery: Option<f64>,
 }
 
 impl Report for FanoutReport {
@@ -146,11 +150,16 @@ impl Report for FanoutReport {
     }
 
     fn rows(&self) -> Vec<(String, String)> {
-        self.phase.rows()
+        let mut rows = self.phase.rows();
+        if let Some(us) = self.receiver_cpu_us_per_delivery {
+            rows.push(row("receiver CPU per delivery", format!("{us:.1} µs")));
+        }
+        rows
     }
 }
 
-/// Builds the world, then sends at `rate` for `duration`.
+/// Builds the world, then sends at `rate` for `duration`; with `receiver_pids`, reads
+/// those processes' CPU time (`/proc`) as the send phase starts and ends.
 pub async fn run(
     targets: &Targets,
     tag: &str,
@@ -158,6 +167,7 @@ pub async fn run(
     rate: f64,
     duration: Duration,
     drain: Duration,
+    receiver_pids: &[u32],
 ) -> anyhow::Result<FanoutReport> {
     anyhow::ensure!(duration <= Duration::from_secs(600), "at most 10 minutes");
     eprintln!(
@@ -166,10 +176,16 @@ pub async fn run(
     );
     let world = World::build(targets, tag, shape.clone()).await?;
     eprintln!("sending {rate} msg/s for {duration:?}…");
+    let cpu = || -> anyhow::Result<f64> { receiver_pids.iter().map(|&p| cpu_seconds(p)).sum() };
+    let cpu_before = cpu()?;
+    let phase = world.send_phase(rate, duration, drain).await;
+    let cpu_used = cpu()? - cpu_before;
     Ok(FanoutReport {
         shape,
         receivers: targets.receivers.len(),
-        phase: world.send_phase(rate, duration, drain).await,
+        receiver_cpu_us_per_delivery: (!receiver_pids.is_empty() && phase.deliveries > 0)
+            .then(|| cpu_used * 1e6 / phase.deliveries as f64),
+        phase,
     })
 }
 
@@ -210,8 +226,10 @@ impl World {
         let connected = futures::stream::iter(plans)
             .map(|(chat, member, receiver)| {
                 let (token, chat_id) = (people[member].token.clone(), chats[chat].id.clone());
+                let selection = targets.selection;
                 async move {
-                    let subscriber = Subscriber::connect(&receiver, &token, &chat_id, None).await?;
+                    let subscriber =
+                        Subscriber::connect(&receiver, &token, &chat_id, selection, None).await?;
                     Ok::<_, anyhow::Error>((chat, subscriber))
                 }
             })

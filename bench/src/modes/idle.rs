@@ -4,11 +4,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use anyhow::Context;
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::client::{Http, Subscriber, Targets};
+use crate::procfs::rss_kib;
 use crate::report::{Report, row};
 use crate::setup;
 
@@ -51,17 +51,6 @@ impl Report for IdleReport {
     }
 }
 
-/// A process's resident memory in KiB.
-pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS")
-}
-
 /// Opens `connections` subscriptions to the first receiver (over `chats` chats, from
 /// the `sources` addresses in turn) and measures process `pid` before and after. The
 /// connections are returned with the report: they stay open until it is printed.
@@ -87,7 +76,8 @@ pub async fn run(
             let token = people[chat.members[0]].token.clone();
             let (chat_id, receiver) = (chat.id.clone(), receiver.clone());
             let source = (!sources.is_empty()).then(|| sources[i % sources.len()]);
-            async move { Subscriber::connect(&receiver, &token, &chat_id, source).await }
+            let selection = targets.selection;
+            async move { Subscriber::connect(&receiver, &token, &chat_id, selection, source).await }
         })
         .buffer_unordered(256)
         .collect::<Vec<_>>()

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::client::{Http, Subscriber, Targets};
+use crate::procfs::cpu_seconds;
 use crate::report::{Report, row};
 use crate::setup;
 
@@ -104,16 +105,6 @@ pub struct Plan {
     /// Sender and receiver base URLs whose `/metrics` count bus events.
     pub metrics: Vec<String>,
     pub sources: Vec<std::net::IpAddr>,
-}
-
-/// CPU seconds (user + system) a process has used.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // After the command name (in parentheses, which may hold spaces).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks / 100.0)
 }
 
 /// The sum of `chat_bus_published_total` over `bases`.

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::client::Targets;
 use crate::modes::fanout::{PhaseReport, Shape, World};
-use crate::modes::idle::rss_kib;
+use crate::procfs::rss_kib;
 use crate::report::{Report, row, verdict};
 
 /// A server process to watch: its pid, and optionally its base URL for `/metrics`.
