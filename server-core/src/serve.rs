@@ -97,28 +97,51 @@ impl ServeLimits {
         };
         Some(Admitted {
             _permit: permit,
-            address,
+            address: Mutex::new(address),
         })
+    }
+}
+
+/// A connection's place in the limits, as requests on it carry it (a request
+/// extension): a WebSocket keeps it for as long as it is open, since the HTTP
+/// connection that upgraded to it ends at the upgrade.
+#[derive(Clone)]
+pub struct ConnectionPlace(Arc<Admitted>);
+
+impl ConnectionPlace {
+    /// Gives back the place in its address's share, keeping the one in the process's
+    /// budget: for a WebSocket whose session was accepted, which its user's own cap
+    /// bounds from then on (so that the many users behind one proxy or office address
+    /// are not held to one address's share).
+    pub fn leave_address_share(&self) {
+        self.0.leave_address_share();
     }
 }
 
 /// A connection's place; given back when dropped.
 struct Admitted {
     _permit: OwnedSemaphorePermit,
-    address: Option<(OpenByAddress, IpAddr)>,
+    address: Mutex<Option<(OpenByAddress, IpAddr)>>,
+}
+
+impl Admitted {
+    fn leave_address_share(&self) {
+        let taken = self.address.lock().expect("place lock").take();
+        if let Some((open, ip)) = taken {
+            let mut open = open.lock().expect("connections lock");
+            if let Some(count) = open.get_mut(&ip) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&ip);
+                }
+            }
+        }
+    }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        if let Some((open, ip)) = &self.address {
-            let mut open = open.lock().expect("connections lock");
-            if let Some(count) = open.get_mut(ip) {
-                *count -= 1;
-                if *count == 0 {
-                    open.remove(ip);
-                }
-            }
-        }
+        self.leave_address_share();
     }
 }
 
@@ -166,12 +189,15 @@ pub async fn serve_with(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = router
-            .clone()
-            .map_request(move |mut request: http::Request<Incoming>| {
+        let place = ConnectionPlace(Arc::new(admitted));
+        let service = router.clone().map_request({
+            let place = place.clone();
+            move |mut request: http::Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(addr));
+                request.extensions_mut().insert(place.clone());
                 request.map(Body::new)
-            });
+            }
+        });
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();
         let header_read_timeout = limits.header_read_timeout;
@@ -198,7 +224,7 @@ pub async fn serve_with(
                     let _ = connection.await;
                 }
             }
-            drop(admitted);
+            drop(place);
             drop(done);
         });
     }

@@ -16,6 +16,7 @@ use super::session::{Session, foreign_origin, peer_ip};
 use super::{GraphqlApp, ws};
 use crate::auth::{bearer_token, session_cookie};
 use crate::error::{ApiError, error_response};
+use crate::serve::ConnectionPlace;
 use crate::state::ServiceState;
 
 pub(super) async fn get_graphql<E: Executor>(
@@ -58,6 +59,9 @@ pub(super) async fn get_graphql<E: Executor>(
         .and_then(|_| session_cookie(&parts.headers));
     let mut data = Data::default();
     data.insert(peer_ip(connect_info));
+    // Held until the socket closes: it counts toward the process's and its address's
+    // connections as long as it is open.
+    let place = parts.extensions.get::<ConnectionPlace>().cloned();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_BODY_BYTES)
@@ -80,6 +84,7 @@ pub(super) async fn get_graphql<E: Executor>(
                 connections: app.connections,
                 counters: app.ws_counters.clone(),
                 accepted: session.accepted.clone(),
+                place: place.clone(),
             };
             let connection = ws::Connection {
                 protocol,
@@ -97,6 +102,7 @@ pub(super) async fn get_graphql<E: Executor>(
             )
             .await;
             metrics.ws_connections.dec();
+            drop(place);
             if let Some(session) = accepted.get() {
                 crate::presence::disconnected(&state, session.user).await;
             }
@@ -124,6 +130,9 @@ struct InitContext {
     /// Where the accepted session goes, for the connection to check on revocations
     /// and to close at its expiry.
     accepted: Arc<std::sync::OnceLock<ws::Accepted>>,
+    /// The connection's place in the limits: once signed in, it leaves its address's
+    /// share (the user's own cap bounds it).
+    place: Option<ConnectionPlace>,
 }
 
 /// Authenticates a WebSocket from its `connection_init` payload
@@ -181,6 +190,9 @@ async fn connection_init(
         })
         .is_ok()
     {
+        if let Some(place) = &init.place {
+            place.leave_address_share();
+        }
         crate::presence::connected(&init.state, user).await;
     }
     Ok(data)

@@ -173,3 +173,88 @@ async fn a_flood_from_one_address_leaves_room_for_everyone_else() {
         .await;
     assert_eq!(me["me"]["displayName"], "Bystander");
 }
+
+/// Asks for a WebSocket on `stream`; the status line of the answer.
+async fn upgrade(stream: &mut TcpStream) -> String {
+    let request = "GET /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+                   Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn websockets_count_toward_an_addresss_share_until_signed_in() {
+    let (base, _env) = service(ServeLimits::new(Duration::from_secs(10), 1000, 3)).await;
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let mut stream = connect_from([127, 0, 0, 3], addr(&base)).await;
+        assert!(upgrade(&mut stream).await.starts_with("HTTP/1.1 101"));
+        sockets.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Upgraded, they are still connections of that address: a fourth is refused.
+    let mut extra = connect_from([127, 0, 0, 3], addr(&base)).await;
+    let answer = until_closed(&mut extra, Duration::from_secs(2))
+        .await
+        .expect("refused at once");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // One closed, there is room for one again.
+    drop(sockets.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = connect_from([127, 0, 0, 3], addr(&base)).await;
+    assert!(upgrade(&mut again).await.starts_with("HTTP/1.1 101"));
+    // A socket signed in leaves the address's share (its user's own cap bounds it from
+    // then on, and many people may be behind one address): room for one more.
+    let token = registered_token(&base).await;
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    send_text_frame(&mut again, &init.to_string()).await;
+    let mut ack = vec![0; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), again.read(&mut ack))
+        .await
+        .expect("an answer to connection_init")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ack[..n]).contains("connection_ack"));
+    let mut one_more = connect_from([127, 0, 0, 3], addr(&base)).await;
+    assert!(upgrade(&mut one_more).await.starts_with("HTTP/1.1 101"));
+}
+
+/// A fresh user's session token.
+async fn registered_token(base: &str) -> String {
+    let name = unique("socket");
+    let data = Gql::new(base)
+        .data(
+            ops::REGISTER,
+            json!({ "input": {
+                "username": name,
+                "email": format!("{name}@example.com"),
+                "displayName": "Socket",
+                "password": "correct horse battery",
+            }}),
+        )
+        .await;
+    data["register"]["token"].as_str().unwrap().to_string()
+}
+
+/// One masked text frame (clients must mask), as a WebSocket client sends it.
+async fn send_text_frame(stream: &mut TcpStream, text: &str) {
+    let payload = text.as_bytes();
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81];
+    if payload.len() < 126 {
+        frame.push(0x80 | payload.len() as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).await.unwrap();
+}
