@@ -263,7 +263,8 @@ down() {
         ip link del "$(link "$host")" 2>/dev/null || true
     done
     ip link del "$BRIDGE" 2>/dev/null || true
-    rm -rf "$DIR"
+    # Only a folder this script made (never, say, a mistyped TOPOLOGY_DIR=/).
+    if [[ -d "$DIR/logs" ]]; then rm -rf "$DIR"; fi
 }
 
 host_arg() {
