@@ -262,7 +262,11 @@ pub fn Attachments(files: Vec<Attachment>) -> impl IntoView {
                     view! {
                         <li class="file">
                             <a class="file-card" href=href download=file.name.clone() data-test="file-card">
-                                <span class="file-icon" aria-hidden="true">"📄"</span>
+                                <svg class="file-icon" aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none"
+                                    stroke="currentColor" stroke-width="1.8" stroke-linejoin="round">
+                                    <path d="M6 2.5h8l4 4v15H6z"/>
+                                    <path d="M14 2.5v4h4"/>
+                                </svg>
                                 <span class="file-name">{file.name.clone()}</span>
                                 <span class="file-size">{files::human_size(file.size)}</span>
                             </a>
