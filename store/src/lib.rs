@@ -41,6 +41,13 @@ pub use users::{NewUser, UserRecord};
 
 /// How long a request waits for a database connection before it fails as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long PostgreSQL keeps one of our sessions that sits in an open transaction
+/// before it ends the session, rolling back and releasing its locks. Our transactions
+/// never wait on anything but the database, so a session idle this long belongs to an
+/// instance that has dropped off the network (PostgreSQL is not told, and TCP would
+/// take hours to notice): without this, the chat it had locked would take no writes
+/// until then.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -235,12 +242,17 @@ fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// Connection options for a PostgreSQL URL: the user found as `psql` finds it, and
-/// `ca` trusted for TLS (with `sslmode=verify-ca` or `verify-full` in the URL, or
-/// `require`).
+/// Connection options for a PostgreSQL URL: the user found as `psql` finds it, `ca`
+/// trusted for TLS (with `sslmode=verify-ca` or `verify-full` in the URL, or
+/// `require`), and sessions ended by the server when idle in a transaction for
+/// [`IDLE_IN_TRANSACTION`].
 fn pg_options(url: &str, ca: Option<&Path>) -> StoreResult<PgConnectOptions> {
-    let mut options =
-        PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+    let mut options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Url(e.to_string()))?
+        .options([(
+            "idle_in_transaction_session_timeout",
+            format!("{}ms", IDLE_IN_TRANSACTION.as_millis()),
+        )]);
     if let Some(user) = login_user(url) {
         options = options.username(&user);
     }

@@ -6,11 +6,16 @@
 //! port) or blackholes them (accepts and never answers, as a lost network does); or,
 //! frozen, it keeps the connections it forwards open but carries nothing on them, and
 //! blackholes new ones. Back up, it forwards again on the same port.
+//!
+//! It can also freeze itself at a chosen moment: right after a client sends bytes that
+//! contain a pattern ([`TcpProxy::freeze_on`]), as when a host drops off the network
+//! just after taking a lock.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -37,7 +42,9 @@ enum Mode {
 pub struct TcpProxy {
     pub port: u16,
     pub upstream: String,
-    mode: watch::Sender<Mode>,
+    mode: Arc<watch::Sender<Mode>>,
+    /// Bytes that freeze the proxy once a client has sent them; taken when they do.
+    trip: Trip,
     forwarding: Arc<AtomicUsize>,
     accepted: Arc<AtomicUsize>,
     task: JoinHandle<()>,
@@ -48,21 +55,26 @@ impl TcpProxy {
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let (mode, mode_rx) = watch::channel(Mode::Up);
+        let mode = Arc::new(watch::Sender::new(Mode::Up));
+        let trip = Trip::default();
         let forwarding = Arc::new(AtomicUsize::new(0));
         let accepted = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(run(
             listener,
             port,
-            upstream.to_string(),
-            mode_rx,
-            forwarding.clone(),
+            Forwarding {
+                upstream: upstream.to_string(),
+                mode: mode.clone(),
+                trip: trip.clone(),
+                count: forwarding.clone(),
+            },
             accepted.clone(),
         ));
         Ok(Self {
             port,
             upstream: upstream.to_string(),
             mode,
+            trip,
             forwarding,
             accepted,
             task,
@@ -77,6 +89,19 @@ impl TcpProxy {
     /// Fails forwarded and new connections as `outage` says.
     pub fn down(&self, outage: Outage) {
         self.mode.send_replace(Mode::Down(outage));
+    }
+
+    /// Freezes the proxy ([`Outage::Freeze`]) as soon as a client sends bytes
+    /// containing `pattern` (within one read), once they have reached the server: it
+    /// acts on them, but from then on nothing passes either way (its answer, racing the
+    /// freeze, may).
+    pub fn freeze_on(&self, pattern: &[u8]) {
+        *self.trip.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(pattern.to_vec());
+    }
+
+    /// Whether the proxy is down, frozen or not.
+    pub fn is_down(&self) -> bool {
+        *self.mode.borrow() != Mode::Up
     }
 
     /// Forwards again.
@@ -102,14 +127,36 @@ impl Drop for TcpProxy {
     }
 }
 
-async fn run(
-    listener: TcpListener,
-    port: u16,
+/// The pattern set by [`TcpProxy::freeze_on`], if any.
+#[derive(Clone, Default)]
+struct Trip(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Trip {
+    /// Whether `bytes` contain the pattern; it is taken if so (it trips once).
+    fn tripped_by(&self, bytes: &[u8]) -> bool {
+        let mut pattern = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let found = pattern
+            .as_deref()
+            .is_some_and(|p| !p.is_empty() && bytes.windows(p.len()).any(|window| window == p));
+        if found {
+            *pattern = None;
+        }
+        found
+    }
+}
+
+/// What every forwarded connection shares.
+#[derive(Clone)]
+struct Forwarding {
     upstream: String,
-    mut mode: watch::Receiver<Mode>,
-    forwarding: Arc<AtomicUsize>,
-    accepted: Arc<AtomicUsize>,
-) {
+    mode: Arc<watch::Sender<Mode>>,
+    trip: Trip,
+    /// Connections being forwarded now.
+    count: Arc<AtomicUsize>,
+}
+
+async fn run(listener: TcpListener, port: u16, forwarding: Forwarding, accepted: Arc<AtomicUsize>) {
+    let mut mode = forwarding.mode.subscribe();
     let mut listener = Some(listener);
     // Blackholed connections: held open, never read, dropped when the proxy is up again.
     let mut held: Vec<TcpStream> = Vec::new();
@@ -147,12 +194,7 @@ async fn run(
                 let now = *mode.borrow();
                 match now {
                     Mode::Up => {
-                        tokio::spawn(forward(
-                            stream,
-                            upstream.clone(),
-                            mode.clone(),
-                            forwarding.clone(),
-                        ));
+                        tokio::spawn(forward(stream, forwarding.clone()));
                     }
                     Mode::Down(Outage::Blackhole | Outage::Freeze) => held.push(stream),
                     Mode::Down(Outage::Refuse) => drop(stream),
@@ -177,13 +219,9 @@ async fn rebind(port: u16) -> TcpListener {
 
 /// Copies both ways until either side closes or the proxy goes down; then drops both
 /// connections.
-async fn forward(
-    mut client: TcpStream,
-    upstream: String,
-    mut mode: watch::Receiver<Mode>,
-    forwarding: Arc<AtomicUsize>,
-) {
-    let connect = TcpStream::connect(&upstream);
+async fn forward(mut client: TcpStream, forwarding: Forwarding) {
+    let mut mode = forwarding.mode.subscribe();
+    let connect = TcpStream::connect(&forwarding.upstream);
     let mut server = tokio::select! {
         server = connect => match server {
             Ok(server) => server,
@@ -193,16 +231,34 @@ async fn forward(
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    forwarding.fetch_add(1, Ordering::Relaxed);
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-        _ = mode.wait_for(|m| *m != Mode::Up) => {}
+    forwarding.count.fetch_add(1, Ordering::Relaxed);
+    {
+        let (mut from_client, mut to_client) = client.split();
+        let (mut from_server, mut to_server) = server.split();
+        let upstream = async {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = from_client.read(&mut buf).await?;
+                if n == 0 {
+                    return to_server.shutdown().await;
+                }
+                to_server.write_all(&buf[..n]).await?;
+                if forwarding.trip.tripped_by(&buf[..n]) {
+                    forwarding.mode.send_replace(Mode::Down(Outage::Freeze));
+                }
+            }
+        };
+        let downstream = tokio::io::copy(&mut from_server, &mut to_client);
+        tokio::select! {
+            _ = async { tokio::try_join!(upstream, downstream) } => {}
+            _ = mode.wait_for(|m| *m != Mode::Up) => {}
+        }
     }
     if *mode.borrow() == Mode::Down(Outage::Freeze) {
         // Open and silent until the proxy is up again; then both ends are dropped.
         let _ = mode.wait_for(|m| *m == Mode::Up).await;
     }
-    forwarding.fetch_sub(1, Ordering::Relaxed);
+    forwarding.count.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The `host:port` of a `postgres://user:password@host:port/db` URL.
@@ -228,7 +284,6 @@ pub fn with_authority(url: &str, authority: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn rewrites_urls() {
@@ -244,14 +299,21 @@ mod tests {
         );
     }
 
+    /// A server that answers what it reads in upper case (not an echo, so that bytes
+    /// sent back the wrong way show).
     async fn echo_server() -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
-                    let (mut read, mut write) = stream.split();
-                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        buf[..n].make_ascii_uppercase();
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
                 });
             }
         });
@@ -264,7 +326,7 @@ mod tests {
             stream.write_all(b"ping").await.ok()?;
             let mut buf = [0u8; 4];
             stream.read_exact(&mut buf).await.ok()?;
-            Some(&buf == b"ping")
+            Some(&buf == b"PING")
         };
         matches!(
             tokio::time::timeout(Duration::from_millis(500), attempt).await,
@@ -295,6 +357,7 @@ mod tests {
         open.write_all(b"ping").await.unwrap();
         let mut buf = [0u8; 4];
         open.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"PING");
         proxy.down(Outage::Refuse);
         let closed = tokio::time::timeout(Duration::from_secs(10), open.read(&mut buf)).await;
         assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
@@ -316,5 +379,30 @@ mod tests {
         proxy.up();
         assert!(soon(|| echoes(&addr)).await, "forwarding again");
         assert!(proxy.accepted() >= 5);
+    }
+
+    #[tokio::test]
+    async fn freezes_once_a_client_has_sent_the_pattern() {
+        let proxy = TcpProxy::start(&echo_server().await).await.unwrap();
+        proxy.freeze_on(b"LOCK");
+        let addr = proxy.addr();
+        let mut open = TcpStream::connect(&addr).await.unwrap();
+        let mut buf = [0u8; 4];
+        open.write_all(b"ping").await.unwrap();
+        open.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"PING");
+        assert!(!proxy.is_down());
+
+        // The server gets the bytes with the pattern; then nothing passes, and nothing
+        // is closed.
+        open.write_all(b"LOCK").await.unwrap();
+        assert!(soon(|| async { proxy.is_down() }).await, "never froze");
+        // Its echo may have come back before the proxy froze; nothing after it does.
+        let _ = tokio::time::timeout(Duration::from_millis(300), open.read(&mut buf)).await;
+        open.write_all(b"ping").await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_millis(300), open.read(&mut buf)).await;
+        assert!(answer.is_err(), "a frozen connection carried {answer:?}");
+        proxy.up();
+        assert!(soon(|| echoes(&addr)).await, "forwarding again");
     }
 }

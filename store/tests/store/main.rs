@@ -13,6 +13,7 @@ use testkit::unique;
 mod search;
 mod tls;
 mod uploads;
+mod vanished;
 
 pub(crate) async fn each_database() -> Vec<TestDatabase> {
     let mut databases = vec![TestDatabase::new(Backend::Embedded).await.unwrap()];
