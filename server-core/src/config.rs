@@ -55,7 +55,7 @@ pub struct CommonConfig {
     /// stay on `--database-url`. A read that must include a chat up to some point goes
     /// to a replica only once it has caught up that far (else, after a moment, to the
     /// primary: counted in `chat_db_read_fallbacks_total`); a replica lagging over 5 s
-    /// is skipped.
+    /// is skipped (reads around it counted the same).
     #[arg(
         long = "database-read-url",
         env = "CHAT_DATABASE_READ_URLS",

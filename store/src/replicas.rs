@@ -53,7 +53,7 @@ pub struct Replicas {
     primary: PgPool,
     pub(crate) list: Vec<Replica>,
     next: AtomicUsize,
-    /// Reads that had to go to the primary because no replica had caught up.
+    /// Reads that went to the primary because no replica was usable or had caught up.
     fallbacks: AtomicU64,
     measuring: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -90,8 +90,8 @@ impl Replicas {
     }
 
     /// A pool to read from: a usable replica that has `reached` (waiting a little for
-    /// one), else `None` (the primary), counted as a fallback when a replica was
-    /// wanted but had not caught up.
+    /// one), else `None` (the primary), counted as a fallback: no replica was usable,
+    /// none had caught up, or none answered.
     pub(crate) async fn pick(&self, reached: Option<Reached>) -> Option<PgPool> {
         let usable: Vec<&Replica> = self
             .list
@@ -99,6 +99,8 @@ impl Replicas {
             .filter(|r| r.usable.load(Ordering::Relaxed))
             .collect();
         if usable.is_empty() {
+            // Every replica is lagging or not answering: around them, counted.
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -111,6 +113,7 @@ impl Replicas {
                     return Some(replica.pool.clone());
                 }
             }
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
             return None;
         };
         let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
@@ -129,7 +132,7 @@ impl Replicas {
         }
     }
 
-    /// Reads that went to the primary because no replica had caught up.
+    /// Reads that went to the primary because no replica was usable or had caught up.
     pub fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
     }

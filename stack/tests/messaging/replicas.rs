@@ -111,7 +111,13 @@ async fn reads_stay_correct_when_the_replica_lags_or_stops() {
     // Lagging for longer than it may, it is skipped altogether.
     ann.send(&chat, "still lagging", 1).await;
     wait_for(&system, "chat_db_replicas_usable", 0).await;
+    // Reads go to the primary instead, and are counted as such.
+    let fallbacks = metric(&system, "chat_db_read_fallbacks_total").await;
     assert_eq!(page(&bo, &chat).await, [1, 2, 3, 4]);
+    assert!(
+        metric(&system, "chat_db_read_fallbacks_total").await > fallbacks,
+        "a read around a skipped replica was not counted"
+    );
     let ready = reqwest::get(format!("{}/readyz", system.receivers[0]))
         .await
         .unwrap();
