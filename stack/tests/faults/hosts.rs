@@ -12,7 +12,7 @@ use chat_bus::cluster::partition;
 use chat_types::limits::SILENT_CONNECTION;
 use chat_types::{ChatId, Topic};
 
-use crate::support::{Answer, WAIT_LIMIT, World, bounded, catch_up, wait_live, wait_until};
+use crate::support::{Answer, WAIT_LIMIT, World, bounded, wait_live, wait_until};
 
 /// How long a cut-off receiver's clients may take to be on another: they hear no
 /// keep-alive for [`SILENT_CONNECTION`], then connect elsewhere.
@@ -49,14 +49,9 @@ async fn a_receivers_host_cut_off_its_clients_resume_on_another() {
         .await;
         let sent = traffic.finish().await;
 
-        let failures = sent.failures();
-        assert!(failures.is_empty(), "sends failed: {failures:#?}");
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(1, &group).await);
-        let seen = catch_up(&world, &group, followers, n).await;
-        for seen in &seen {
-            sent.check_followed(seen);
-        }
+        sent.assert_none_failed();
+        let n = sent.count();
+        let seen = world.check_history(&group, &sent, followers, 1).await;
         assert_eq!(seen[0].connections, [0, 1], "bob moved to receiver2");
         assert_eq!(
             seen[2].connections,
@@ -109,11 +104,8 @@ async fn a_senders_host_cut_off_mid_send_is_retried_on_the_other() {
                 failure.client_id
             );
         }
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
-        }
+        let n = sent.count();
+        world.check_history(&group, &sent, followers, 0).await;
         eprintln!("{n} messages; {} sends cut off and retried", failures.len());
     })
     .await;
@@ -160,13 +152,9 @@ async fn a_redis_masters_host_cut_off_its_replica_takes_over() {
         .await;
         let sent = traffic.finish().await;
 
-        let failures = sent.failures();
-        assert!(failures.is_empty(), "sends failed: {failures:#?}");
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
-        }
+        sent.assert_none_failed();
+        let n = sent.count();
+        world.check_history(&group, &sent, followers, 0).await;
         // On the cluster bus a receiver hears only the topics its own clients follow:
         // receiver3, followed by nobody, got none of this chat's traffic.
         let idle = world.receiver_urls()[2].clone();
@@ -203,15 +191,11 @@ async fn a_replica_that_stops_replaying_is_read_around() {
         let sent = traffic.finish().await;
         world.hosts().on_replica("SELECT pg_wal_replay_resume()");
 
-        let failures = sent.failures();
-        assert!(failures.is_empty(), "sends failed: {failures:#?}");
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(2, &group).await);
+        sent.assert_none_failed();
+        let n = sent.count();
         let mut followers = followers;
         followers.push(late);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
-        }
+        world.check_history(&group, &sent, followers, 2).await;
         let mut fallbacks = 0.0;
         for receiver in world.receiver_urls() {
             fallbacks += world

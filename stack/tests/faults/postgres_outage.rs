@@ -17,8 +17,7 @@ use serde_json::json;
 use testkit::tcp_proxy::Outage;
 
 use crate::support::{
-    Answer, Group, Options, Traffic, WAIT_LIMIT, World, bounded, catch_up, eventually, wait_live,
-    wait_until,
+    Answer, Group, Options, Traffic, WAIT_LIMIT, World, bounded, eventually, wait_live, wait_until,
 };
 
 /// How long a request may take to fail while the database is unreachable.
@@ -122,10 +121,8 @@ async fn while_postgres_is_unreachable_requests_fail_fast_as_unavailable_then_re
             );
         }
 
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
+        let n = sent.count();
+        for seen in world.check_history(&group, &sent, followers, 0).await {
             assert_eq!(
                 seen.connections.len(),
                 1,

@@ -2,7 +2,7 @@
 //! other receiver and resume with `afterSeq` = the last seq they saw, and end with every
 //! message once, in order. Started again on the same port, it serves again.
 
-use crate::support::{Options, WAIT_LIMIT, World, bounded, catch_up, wait_live, wait_until};
+use crate::support::{Options, WAIT_LIMIT, World, bounded, wait_live, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_receivers_clients_resume_on_the_other_without_loss() {
@@ -46,14 +46,9 @@ async fn a_killed_receivers_clients_resume_on_the_other_without_loss() {
             .await;
         let sent = traffic.finish().await;
 
-        let failures = sent.failures();
-        assert!(failures.is_empty(), "sends failed: {failures:#?}");
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(1, &group).await);
-        let seen = catch_up(&world, &group, followers, n).await;
-        for seen in &seen {
-            sent.check_followed(seen);
-        }
+        sent.assert_none_failed();
+        let n = sent.count();
+        let seen = world.check_history(&group, &sent, followers, 1).await;
         for moved in &seen[..2] {
             assert_eq!(
                 moved.connections,

@@ -9,7 +9,7 @@ use chat_bus::cluster::partition;
 use chat_types::{ChatId, Topic};
 use std::time::Duration;
 
-use crate::support::{Group, Options, World, bounded, catch_up, wait_live};
+use crate::support::{Group, Options, World, bounded, wait_live};
 
 /// The master serving the chat's topic now, and its slot.
 fn chat_slot(world: &World, group: &Group, prefix: &str) -> (u16, u16) {
@@ -48,13 +48,9 @@ async fn a_master_failing_over_loses_no_message() {
         traffic.wait_for_more("after the failover", 100).await;
         let sent = traffic.finish().await;
 
-        let failures = sent.failures();
-        assert!(failures.is_empty(), "sends failed: {failures:#?}");
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
-        }
+        sent.assert_none_failed();
+        let n = sent.count();
+        world.check_history(&group, &sent, followers, 0).await;
         for receiver in world.receiver_urls() {
             let resubscribed = world
                 .metric(&receiver, "chat_bus_resubscriptions_total")
@@ -100,13 +96,9 @@ async fn the_chats_slot_moving_to_another_master_loses_no_message() {
         traffic.wait_for_more("after the slot moved", 100).await;
         let sent = traffic.finish().await;
 
-        let failures = sent.failures();
-        assert!(failures.is_empty(), "sends failed: {failures:#?}");
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
-        }
+        sent.assert_none_failed();
+        let n = sent.count();
+        world.check_history(&group, &sent, followers, 0).await;
         eprintln!("{n} messages through the chat's slot moving from {from} to {to}");
     })
     .await;

@@ -2,7 +2,7 @@
 //! not on the write path) and every subscriber still gets every message once, in order
 //! (the receivers backfill from the database when their bus connection is back).
 
-use crate::support::{Options, WAIT_LIMIT, World, bounded, catch_up, eventually, wait_live};
+use crate::support::{Options, WAIT_LIMIT, World, bounded, eventually, wait_live};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_fails_no_send_and_loses_no_message() {
@@ -40,12 +40,9 @@ async fn redis_killed_and_restarted_fails_no_send_and_loses_no_message() {
         traffic.wait_for_more("after Redis is back", 60).await;
         let sent = traffic.finish().await;
 
-        let failures = sent.failures();
-        assert!(failures.is_empty(), "sends failed: {failures:#?}");
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
+        sent.assert_none_failed();
+        let n = sent.count();
+        for seen in world.check_history(&group, &sent, followers, 0).await {
             assert_eq!(
                 seen.connections.len(),
                 1,

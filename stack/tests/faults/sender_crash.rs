@@ -9,8 +9,7 @@ use std::time::Instant;
 use chat_types::ops;
 
 use crate::support::{
-    Answer, Attempt, Options, WAIT_LIMIT, World, bounded, catch_up, message_input, wait_live,
-    wait_until,
+    Answer, Attempt, Options, WAIT_LIMIT, World, bounded, message_input, wait_live, wait_until,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,11 +105,8 @@ async fn a_send_cut_off_by_a_killed_sender_is_retried_once_on_the_other() {
             "the restarted sender took sends again"
         );
 
-        let n = sent.count() as i64;
-        sent.check_stored(&world.stored_messages(0, &group).await);
-        for seen in catch_up(&world, &group, followers, n).await {
-            sent.check_followed(&seen);
-        }
+        let n = sent.count();
+        world.check_history(&group, &sent, followers, 0).await;
         eprintln!(
             "{n} messages, {} edits and reactions; sender 0 killed after {at_kill}; {cut_off} send(s) in flight cut off, {} refused",
             sent.changes,
