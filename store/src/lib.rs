@@ -16,6 +16,7 @@ mod migrations;
 mod pins;
 mod presence;
 mod reactions;
+mod reads;
 pub mod replicas;
 mod rows;
 mod search;
