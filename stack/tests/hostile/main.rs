@@ -10,6 +10,7 @@
 //! but the file holds it), `FUZZ_DEBUG=1` tallies answers by error message as well as
 //! code, and `HOSTILE_LOG=<filter>` shows the services' logs.
 
+mod generators;
 mod harness;
 mod http_fuzz;
 mod slow_clients;

@@ -14,8 +14,8 @@ use testkit::{Backend, Protocol, WsClient};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::generators::{document, hostile_text, json_value};
 use crate::harness::{RECEIVER, World, check_error};
-use crate::http_fuzz::{document, hostile_text, json_value};
 
 /// One frame the client sends.
 #[derive(Clone, Debug)]
