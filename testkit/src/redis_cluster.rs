@@ -201,46 +201,23 @@ impl RedisCluster {
         }
     }
 
-    /// Moves `slot` with its keys to the master on `to`, as `redis-cli --cluster
-    /// reshard` does: importing, migrating, the keys, then every node told.
+    /// Moves `slot` with its keys to the master on `to` ([`move_slot`]).
     pub fn move_slot(&self, slot: u16, to: u16) {
-        let from = self.master_of(slot);
-        if from == to {
-            return;
-        }
-        let slot = slot.to_string();
-        let (from_id, to_id) = (
-            self.cli(from, &["cluster", "myid"]),
-            self.cli(to, &["cluster", "myid"]),
-        );
-        self.cli(to, &["cluster", "setslot", &slot, "importing", &from_id]);
-        self.cli(from, &["cluster", "setslot", &slot, "migrating", &to_id]);
-        loop {
-            let keys = self.cli(from, &["cluster", "getkeysinslot", &slot, "100"]);
-            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
-            if keys.is_empty() {
-                break;
-            }
-            let mut args = vec!["migrate", "127.0.0.1"];
-            let to_port = to.to_string();
-            args.extend([to_port.as_str(), "", "0", "5000", "keys"]);
-            args.extend(keys);
-            self.cli(from, &args);
-        }
-        for port in self.masters() {
-            self.cli(port, &["cluster", "setslot", &slot, "node", &to_id]);
-        }
+        let node = |port| Node {
+            host: "127.0.0.1".to_string(),
+            port,
+        };
+        let masters: Vec<Node> = self.masters().into_iter().map(node).collect();
+        move_slot(slot, &node(self.master_of(slot)), &node(to), &masters);
     }
 
     /// Runs `redis-cli -p port args…`; its output.
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .arg("-p")
-            .arg(port.to_string())
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        Node {
+            host: "127.0.0.1".to_string(),
+            port,
+        }
+        .cli(args)
     }
 
     /// [`RedisCluster::cli`] on any node still running.
@@ -345,4 +322,58 @@ async fn wait_for_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("redis-server did not start on port {port}");
+}
+
+/// A node of a cluster, where `redis-cli` reaches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Node {
+    /// Runs `redis-cli -h host -p port args…`; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", &self.host, "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// Moves `slot` with its keys from master `from` to master `to`, as `redis-cli
+/// --cluster reshard` does: importing, migrating, the keys, then every one of
+/// `masters` told the new owner.
+pub fn move_slot(slot: u16, from: &Node, to: &Node, masters: &[Node]) {
+    if from == to {
+        return;
+    }
+    let slot = slot.to_string();
+    let (from_id, to_id) = (from.cli(&["cluster", "myid"]), to.cli(&["cluster", "myid"]));
+    to.cli(&["cluster", "setslot", &slot, "importing", &from_id]);
+    from.cli(&["cluster", "setslot", &slot, "migrating", &to_id]);
+    let to_port = to.port.to_string();
+    loop {
+        let keys = from.cli(&["cluster", "getkeysinslot", &slot, "100"]);
+        let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+        if keys.is_empty() {
+            break;
+        }
+        let mut args = vec![
+            "migrate",
+            to.host.as_str(),
+            to_port.as_str(),
+            "",
+            "0",
+            "5000",
+            "keys",
+        ];
+        args.extend(keys);
+        from.cli(&args);
+    }
+    for master in masters {
+        master.cli(&["cluster", "setslot", &slot, "node", &to_id]);
+    }
 }

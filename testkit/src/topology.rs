@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::in_ci;
+use crate::redis_cluster::{Node, move_slot};
 
 /// How long any process of a test's topology may live, whatever happens to the test.
 const LIFETIME_SECONDS: u32 = 900;
@@ -132,40 +133,89 @@ impl Topology {
         );
     }
 
-    /// The host (`redis1`…`redis6`) serving `slot` as a master that is not failing,
-    /// as the reachable nodes see it; `None` while none does (a failover under way).
-    pub fn redis_master_of(&self, slot: u16) -> Option<String> {
+    /// The Redis node on host `redisN`.
+    fn redis_node(&self, host: &str) -> Node {
+        let n: u16 = host
+            .strip_prefix("redis")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{host} is not a Redis host"));
+        Node {
+            host: format!("{}.{}", self.subnet, 20 + n),
+            port: 7000,
+        }
+    }
+
+    /// Every slot range a master that is not failing serves, with its host: `(first,
+    /// last, host)`, as the first reachable node sees it.
+    fn slot_owners(&self) -> Vec<(u16, u16, String)> {
         let cut = self.cut.lock().expect("cut hosts").clone();
-        for node in (1..=6).filter(|n| !cut.contains(&format!("redis{n}"))) {
-            let address = format!("{}.{}", self.subnet, 20 + node);
-            let Ok(out) = Command::new("redis-cli")
-                .args(["-h", &address, "-p", "7000", "--no-raw", "cluster", "nodes"])
-                .output()
-            else {
+        for host in (1..=6).map(|n| format!("redis{n}")) {
+            if cut.contains(&host) {
                 continue;
-            };
-            let text = String::from_utf8_lossy(&out.stdout);
-            for line in text.lines() {
+            }
+            let nodes = self
+                .redis_node(&host)
+                .cli(&["--no-raw", "cluster", "nodes"]);
+            let mut owners = Vec::new();
+            for line in nodes.lines() {
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
                     continue;
                 }
-                let serves = fields[8..].iter().any(|range| {
+                let ip = fields[1].split(':').next().unwrap_or_default();
+                let last: u16 = ip
+                    .rsplit('.')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                for range in fields[8..].iter().filter(|r| !r.starts_with('[')) {
                     let (from, to) = range.split_once('-').unwrap_or((range, range));
-                    matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
-                });
-                if serves {
-                    let ip = fields[1].split(':').next().unwrap_or_default();
-                    let last: u16 = ip
-                        .rsplit('.')
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(0);
-                    return Some(format!("redis{}", last - 20));
+                    if let (Ok(from), Ok(to)) = (from.parse(), to.parse()) {
+                        owners.push((from, to, format!("redis{}", last.saturating_sub(20))));
+                    }
                 }
             }
+            if !nodes.is_empty() {
+                return owners;
+            }
         }
-        None
+        Vec::new()
+    }
+
+    /// The host (`redis1`…`redis6`) serving `slot` as a master that is not failing,
+    /// as the reachable nodes see it; `None` while none does (a failover under way).
+    pub fn redis_master_of(&self, slot: u16) -> Option<String> {
+        self.slot_owners()
+            .into_iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .map(|(_, _, host)| host)
+    }
+
+    /// The hosts of the masters serving slots now.
+    pub fn redis_masters(&self) -> Vec<String> {
+        let mut masters: Vec<String> = self.slot_owners().into_iter().map(|o| o.2).collect();
+        masters.sort();
+        masters.dedup();
+        masters
+    }
+
+    /// Moves `slot` with its keys to the master on host `to`, while every host is
+    /// reachable ([`move_slot`]).
+    pub fn move_slot(&self, slot: u16, to: &str) {
+        let from = self
+            .redis_master_of(slot)
+            .unwrap_or_else(|| panic!("no master serves slot {slot}"));
+        let masters: Vec<Node> = self
+            .redis_masters()
+            .iter()
+            .map(|host| self.redis_node(host))
+            .collect();
+        move_slot(
+            slot,
+            &self.redis_node(&from),
+            &self.redis_node(to),
+            &masters,
+        );
     }
 
     /// Runs `sql` on the replica (host `pg2`), as the postgres user over TCP.

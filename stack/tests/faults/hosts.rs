@@ -2,7 +2,8 @@
 //! on a network namespace of its own; PostgreSQL with a streaming replica the receivers
 //! read from; the bus on a Redis Cluster of 3 masters and 3 replicas). A host is cut off
 //! by taking its link down: unlike a killed process, nothing tells the other side (no
-//! reset, no close), which is how machines drop off networks. Every test ends with the
+//! reset, no close), which is how machines drop off networks; a slot of the cluster is
+//! also moved between masters on different hosts. Every test ends with the
 //! history check: each subscriber's events are the chat's log, nothing lost or doubled.
 
 use std::time::Duration;
@@ -12,11 +13,22 @@ use chat_bus::cluster::partition;
 use chat_types::limits::SILENT_CONNECTION;
 use chat_types::{ChatId, Topic};
 
-use crate::support::{Answer, WAIT_LIMIT, World, bounded, wait_live, wait_until};
+use crate::support::{Answer, Group, WAIT_LIMIT, World, bounded, wait_live, wait_until};
 
 /// How long a cut-off receiver's clients may take to be on another: they hear no
 /// keep-alive for [`SILENT_CONNECTION`], then connect elsewhere.
 const MOVE_LIMIT: Duration = Duration::from_secs(SILENT_CONNECTION.as_secs() + 30);
+
+/// The Redis Cluster slot of the group's chat topic (the topology's bus prefix is
+/// `chat`).
+fn chat_slot(group: &Group) -> u16 {
+    let chat: ChatId = group.chat.parse().expect("a chat id");
+    partition::slot(&partition::channel(
+        "chat",
+        &Topic::Chat(chat),
+        DEFAULT_PARTITIONS,
+    ))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receivers_host_cut_off_its_clients_resume_on_another() {
@@ -118,9 +130,7 @@ async fn a_redis_masters_host_cut_off_its_replica_takes_over() {
             return;
         };
         let group = world.group().await;
-        let chat: ChatId = group.chat.parse().expect("a chat id");
-        let channel = partition::channel("chat", &Topic::Chat(chat), DEFAULT_PARTITIONS);
-        let slot = partition::slot(&channel);
+        let slot = chat_slot(&group);
         let master = world
             .hosts()
             .redis_master_of(slot)
@@ -164,6 +174,54 @@ async fn a_redis_masters_host_cut_off_its_replica_takes_over() {
             "a receiver with no subscribers received bus traffic"
         );
         eprintln!("{n} messages; the chat's slot {slot} moved from {master} to {promoted}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chats_slot_moving_to_a_master_on_another_host_loses_no_message() {
+    bounded("the chat's slot moving across hosts", async {
+        let Some(world) = World::on_hosts().await else {
+            return;
+        };
+        let group = world.group().await;
+        let slot = chat_slot(&group);
+        let from = world
+            .hosts()
+            .redis_master_of(slot)
+            .expect("a master serves the chat's slot");
+        let to = world
+            .hosts()
+            .redis_masters()
+            .into_iter()
+            .find(|m| *m != from)
+            .expect("another master");
+        let followers = vec![
+            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
+            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
+        ];
+        let traffic = world.traffic(&group, 2);
+        wait_live(&followers, 20).await;
+
+        // Moved while messages flow: Redis tells the subscribers of the slot's
+        // channels (`sunsubscribe`), and they subscribe again on the new owner.
+        world.hosts().move_slot(slot, &to);
+        assert_eq!(world.hosts().redis_master_of(slot), Some(to.clone()));
+        traffic.wait_for_more("after the slot moved", 100).await;
+        let sent = traffic.finish().await;
+
+        sent.assert_none_failed();
+        let n = sent.count();
+        world.check_history(&group, &sent, followers, 0).await;
+        let mut resubscribed = 0.0;
+        for receiver in &world.receiver_urls()[..2] {
+            resubscribed += world
+                .metric(receiver, "chat_bus_resubscriptions_total")
+                .await
+                .unwrap_or(0.0);
+        }
+        assert!(resubscribed >= 1.0, "no receiver followed the slot");
+        eprintln!("{n} messages through the chat's slot {slot} moving from {from} to {to}");
     })
     .await;
 }

@@ -8,6 +8,9 @@
 //! - [`postgres_outage`]: PostgreSQL is unreachable for a while (through a proxy);
 //! - [`redis_cluster`]: on a Redis Cluster, a master fails over, or the chat's slot
 //!   moves to another master.
+//! - [`hosts`]: on the multi-host topology, a receiver's, a sender's or a Redis
+//!   master's host cut off the network, the chat's slot moved to a master on another
+//!   host, the PostgreSQL replica lagging.
 //!
 //! Alongside the messages the newest one is edited again and again, so the chat's log
 //! grows during the fault too. Each test checks that every subscriber ends with every
