@@ -13,11 +13,25 @@ use chat_bus::cluster::partition;
 use chat_types::limits::SILENT_CONNECTION;
 use chat_types::{ChatId, Topic};
 
-use crate::support::{Answer, Group, WAIT_LIMIT, World, bounded, wait_live, wait_until};
+use crate::support::{
+    Answer, Follower, Group, Traffic, WAIT_LIMIT, World, bounded, wait_live, wait_until,
+};
 
 /// How long a cut-off receiver's clients may take to be on another: they hear no
 /// keep-alive for [`SILENT_CONNECTION`], then connect elsewhere.
 const MOVE_LIMIT: Duration = Duration::from_secs(SILENT_CONNECTION.as_secs() + 30);
+
+/// How most of these tests begin: Bob following the chat on receiver1 and Carol on
+/// receiver2, both live, while two lanes of traffic write to it.
+async fn followed_under_traffic(world: &World, group: &Group) -> (Vec<Follower>, Traffic) {
+    let followers = vec![
+        world.follow("bob@receiver1", &group.bob, &group.chat, 0),
+        world.follow("carol@receiver2", &group.carol, &group.chat, 1),
+    ];
+    let traffic = world.traffic(group, 2);
+    wait_live(&followers, 20).await;
+    (followers, traffic)
+}
 
 /// The Redis Cluster slot of the group's chat topic (the topology's bus prefix is
 /// `chat`).
@@ -82,12 +96,7 @@ async fn a_senders_host_cut_off_mid_send_is_retried_on_the_other() {
             return;
         };
         let group = world.group().await;
-        let followers = vec![
-            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
-            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
-        ];
-        let traffic = world.traffic(&group, 2);
-        wait_live(&followers, 20).await;
+        let (followers, traffic) = followed_under_traffic(&world, &group).await;
         wait_until("a send is in flight to sender1", WAIT_LIMIT, || {
             traffic.in_flight(0) > 0
         })
@@ -135,12 +144,7 @@ async fn a_redis_masters_host_cut_off_its_replica_takes_over() {
             .hosts()
             .redis_master_of(slot)
             .expect("a master serves the chat's slot");
-        let followers = vec![
-            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
-            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
-        ];
-        let traffic = world.traffic(&group, 2);
-        wait_live(&followers, 20).await;
+        let (followers, traffic) = followed_under_traffic(&world, &group).await;
 
         world.hosts().cut(&master);
         let mut promoted = String::new();
@@ -196,12 +200,7 @@ async fn the_chats_slot_moving_to_a_master_on_another_host_loses_no_message() {
             .into_iter()
             .find(|m| *m != from)
             .expect("another master");
-        let followers = vec![
-            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
-            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
-        ];
-        let traffic = world.traffic(&group, 2);
-        wait_live(&followers, 20).await;
+        let (followers, traffic) = followed_under_traffic(&world, &group).await;
 
         // Moved while messages flow: Redis tells the subscribers of the slot's
         // channels (`sunsubscribe`), and they subscribe again on the new owner.
@@ -233,12 +232,7 @@ async fn a_replica_that_stops_replaying_is_read_around() {
             return;
         };
         let group = world.group().await;
-        let followers = vec![
-            world.follow("bob@receiver1", &group.bob, &group.chat, 0),
-            world.follow("carol@receiver2", &group.carol, &group.chat, 1),
-        ];
-        let traffic = world.traffic(&group, 2);
-        wait_live(&followers, 20).await;
+        let (followers, traffic) = followed_under_traffic(&world, &group).await;
 
         // The replica keeps answering but falls further and further behind.
         world.hosts().on_replica("SELECT pg_wal_replay_pause()");
@@ -246,6 +240,14 @@ async fn a_replica_that_stops_replaying_is_read_around() {
         // A newcomer reads the whole chat: the pages past what the replica has come
         // from the primary.
         let late = world.follow("carol's phone@receiver3", &group.carol, &group.chat, 2);
+        // Read before the replica replays again: after, it would have it all.
+        let sent_by_now = traffic.sent();
+        wait_until(
+            "the newcomer has read what the replica lacks",
+            WAIT_LIMIT,
+            || late.last() as usize >= sent_by_now,
+        )
+        .await;
         let sent = traffic.finish().await;
         world.hosts().on_replica("SELECT pg_wal_replay_resume()");
 
